@@ -1,0 +1,89 @@
+"""Face alignment: a 5-point similarity transform onto the template the embedder expects.
+
+dlib's ResNet was trained on chips cut by dlib's own 5-point shape predictor
+(`get_face_chip`, 150 px, padding 0.25). MTCNN finds different points (eye centres,
+nose tip, mouth corners), so the template below gives where *MTCNN's* points land on a
+dlib chip. It was measured, not guessed: `scripts/fit_alignment.py` cuts dlib chips of
+real faces, maps MTCNN's landmarks into each chip and averages them. Enrolment and
+queries must use the same alignment, so everything goes through `align_face`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CHIP_SIZE = 150
+
+# (x, y) on a 150x150 dlib chip: left eye, right eye, nose tip, left and right mouth corner.
+DLIB_CHIP_TEMPLATE = np.array(
+    [
+        [55.0, 62.5],
+        [95.0, 62.5],
+        [75.0, 87.0],
+        [58.5, 108.5],
+        [91.5, 108.5],
+    ],
+    dtype=np.float32,
+)
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, shift) src -> dst.
+
+    Umeyama (1991) closed form; returns the 2x3 matrix cv2.warpAffine expects.
+    """
+    src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
+    dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rotation = u @ sign @ vt
+    variance = (src_c**2).sum() / len(src)
+    scale = (singular * np.diag(sign)).sum() / max(variance, 1e-12)
+    shift = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, shift[:, None]]).astype(np.float32)
+
+
+def align_face(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    template: np.ndarray = DLIB_CHIP_TEMPLATE,
+    size: int = CHIP_SIZE,
+) -> np.ndarray:
+    """Cut the aligned `size` x `size` chip for one face from an RGB image.
+
+    When the face is much larger than the chip, the image is first shrunk with area
+    averaging (as dlib's chip extractor does with its pyramid), so the chip is not aliased.
+    """
+    template = np.asarray(template, dtype=np.float32) * (size / CHIP_SIZE)
+    points = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
+    matrix = estimate_similarity(points, template)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.5:
+        shrink = 1.0 / (2 ** int(np.floor(np.log2(1.0 / scale))))
+        height, width = image.shape[:2]
+        small = cv2.resize(
+            image,
+            (max(1, round(width * shrink)), max(1, round(height * shrink))),
+            interpolation=cv2.INTER_AREA,
+        )
+        ratio = np.array([small.shape[1] / width, small.shape[0] / height], dtype=np.float32)
+        points = points * ratio
+        image = small
+        matrix = estimate_similarity(points, template)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def fallback_landmarks(box: np.ndarray) -> np.ndarray:
+    """Landmarks for a face the detector missed but a protocol says is there (LFW).
+
+    Places the template proportionally inside `box`, so a centred box still gives a chip.
+    """
+    x1, y1, x2, y2 = [float(v) for v in box]
+    unit = DLIB_CHIP_TEMPLATE / CHIP_SIZE
+    return np.stack([x1 + unit[:, 0] * (x2 - x1), y1 + unit[:, 1] * (y2 - y1)], axis=1).astype(np.float32)

@@ -1,0 +1,97 @@
+"""Safe image decoding: every image that enters Visage passes through here.
+
+Uploads and camera snapshots are untrusted. We read the header first and refuse what is
+too large before a single pixel is decoded (decompression bombs), respect EXIF
+orientation (phones store photos sideways), and normalise every mode Pillow knows
+(grayscale, palette, RGBA, 16-bit, CMYK) to 8-bit RGB, so the rest of the core sees one
+kind of array. Failures raise MediaError with a sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_IMAGE_BYTES = int(os.environ.get("VISAGE_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
+MAX_IMAGE_PIXELS = int(os.environ.get("VISAGE_MAX_IMAGE_PIXELS", 80_000_000))
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})
+
+
+class MediaError(ValueError):
+    """The input is not a usable image; the message says why in one sentence."""
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """Decode an image file into an HxWx3 uint8 RGB array."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file.")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(f"{path}: the file is empty (0 bytes).")
+    if size > MAX_IMAGE_BYTES:
+        raise MediaError(f"{path}: {size} bytes is more than the {MAX_IMAGE_BYTES} byte limit for an image.")
+    return decode_image(path.read_bytes(), name=str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode image bytes into an HxWx3 uint8 RGB array, refusing bombs and corrupt data."""
+    if not data:
+        raise MediaError(f"{name}: the file is empty (0 bytes).")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise MediaError(
+            f"{name}: {len(data)} bytes is more than the {MAX_IMAGE_BYTES} byte limit for an image."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            _check_header(image, name)
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaError(f"{name}: the image is too large to decode safely.") from None
+    except UnidentifiedImageError:
+        raise MediaError(f"{name}: not an image, or an image format Visage does not read.") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"{name}: the image is corrupt or truncated ({exc}).") from None
+    return to_rgb_array(image)
+
+
+def _check_header(image: Image.Image, name: str) -> None:
+    if image.format not in ALLOWED_FORMATS:
+        raise MediaError(
+            f"{name}: {image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)."
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise MediaError(f"{name}: the image has no pixels.")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"{name}: {width}x{height} pixels is more than the {MAX_IMAGE_PIXELS} pixel limit for an image."
+        )
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode to HxWx3 uint8 RGB (alpha composited on white, 16-bit scaled down)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        gray = np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
