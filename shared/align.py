@@ -18,11 +18,11 @@ CHIP_SIZE = 150
 # (x, y) on a 150x150 dlib chip: left eye, right eye, nose tip, left and right mouth corner.
 DLIB_CHIP_TEMPLATE = np.array(
     [
-        [55.0, 62.5],
-        [95.0, 62.5],
-        [75.0, 87.0],
-        [58.5, 108.5],
-        [91.5, 108.5],
+        [48.00, 45.86],
+        [102.63, 46.33],
+        [74.92, 78.65],
+        [50.80, 105.07],
+        [100.53, 105.21],
     ],
     dtype=np.float32,
 )
