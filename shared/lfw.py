@@ -83,16 +83,20 @@ def read_pairs(pairs_file: Path, images: Path) -> tuple[list[Pair], int]:
 
 
 def central_face(faces: list[Face], width: int, height: int) -> Face | None:
-    """The face LFW is about: large and near the centre (insightface's LFW rule)."""
+    """The face an LFW image is about: the one whose box centre is nearest the image centre.
+
+    LFW images are centred on the named person's detection by construction. Weighting by
+    box area (insightface's rule) picks a larger bystander when two faces overlap the centre.
+    """
     if not faces:
         return None
     centre = np.array([width / 2, height / 2])
 
-    def weight(face: Face) -> float:
+    def offset(face: Face) -> float:
         box_centre = np.array([(face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2])
-        return float(face.width * face.height - 2.0 * ((box_centre - centre) ** 2).sum())
+        return float(((box_centre - centre) ** 2).sum())
 
-    return max(faces, key=weight)
+    return min(faces, key=offset)
 
 
 def fallback_box(width: int, height: int) -> np.ndarray:
