@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.detect import MTCNN  # noqa: E402
-from shared.media import read_image  # noqa: E402
-from shared.registry import ModelRegistry  # noqa: E402
+from shared.detect import MTCNN
+from shared.media import read_image
+from shared.registry import ModelRegistry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_GLOBS = (
@@ -39,7 +39,7 @@ PADDING = 0.25
 SIZE = 150
 
 
-def chip_to_image(dlib, image_hw: tuple[int, int], shape) -> np.ndarray:  # noqa: ANN001 - dlib types
+def chip_to_image(dlib, image_hw: tuple[int, int], shape) -> np.ndarray:
     """The 2x3 affine map chip (u, v) -> image (x, y) that dlib's get_face_chip applies.
 
     Bilinear sampling of a linear ramp returns the sampled coordinate exactly, so chips cut
@@ -61,7 +61,9 @@ def chip_to_image(dlib, image_hw: tuple[int, int], shape) -> np.ndarray:  # noqa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("images", nargs="*", type=Path)
     args = parser.parse_args()
     import dlib
@@ -92,7 +94,10 @@ def main() -> int:
     stack = np.stack(points)
     template = np.median(stack, axis=0)
     spread = np.linalg.norm(stack - template, axis=2).mean(0)
-    print(f"{len(stack)} faces; mean deviation per point (px on a {SIZE} px chip): {np.round(spread, 2).tolist()}")
+    print(
+        f"{len(stack)} faces; mean deviation per point (px on a {SIZE} px chip): "
+        f"{np.round(spread, 2).tolist()}"
+    )
     print(json.dumps({"template": np.round(template, 2).tolist(), "faces": len(stack)}))
     return 0
 

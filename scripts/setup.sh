@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
     echo "==> installing Visage and its dependencies (first run takes a few minutes)"
     python -m pip install --quiet --upgrade pip
     # torch==2.13.0 is the CPU build; it is only needed to export models, never at run time.
-    python -m pip install --quiet -e '.[export,dev]'
+    python -m pip install --quiet -e '.[server,edge,export,dev]'
     # facenet-pytorch only carries the MTCNN weights; its own torch pins are old, so no deps.
     python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
     touch "$stamp"

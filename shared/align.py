@@ -87,3 +87,26 @@ def fallback_landmarks(box: np.ndarray) -> np.ndarray:
     x1, y1, x2, y2 = [float(v) for v in box]
     unit = DLIB_CHIP_TEMPLATE / CHIP_SIZE
     return np.stack([x1 + unit[:, 0] * (x2 - x1), y1 + unit[:, 1] * (y2 - y1)], axis=1).astype(np.float32)
+
+
+def crop_box(image: np.ndarray, box: np.ndarray, size: int, margin: float = 0.0) -> np.ndarray:
+    """Square-resize the detector box (plus `margin` pixels around it) to `size` x `size`.
+
+    FaceNet (facenet-pytorch's InceptionResnetV1) was trained on such MTCNN box crops, not on
+    landmark-aligned chips, so it is fed the same way. Out-of-image parts are black.
+    """
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, y1, x2, y2 = x1 - margin / 2, y1 - margin / 2, x2 + margin / 2, y2 + margin / 2
+    scale_x, scale_y = size / max(x2 - x1, 1.0), size / max(y2 - y1, 1.0)
+    matrix = np.array([[scale_x, 0.0, -x1 * scale_x], [0.0, scale_y, -y1 * scale_y]], dtype=np.float32)
+    if min(scale_x, scale_y) < 0.5:
+        shrink = 1.0 / (2 ** int(np.floor(np.log2(1.0 / min(scale_x, scale_y)))))
+        small = cv2.resize(
+            image,
+            (max(1, round(width * shrink)), max(1, round(height * shrink))),
+            interpolation=cv2.INTER_AREA,
+        )
+        matrix[:, :2] /= np.array([small.shape[1] / width, small.shape[0] / height], dtype=np.float32)
+        image = small
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.align import align_face
+from shared.align import align_face, crop_box
 from shared.detect import MTCNN, Face
 from shared.embed import EMBEDDERS, FaceEmbedder
 from shared.quality import Quality, QualityThresholds, assess
@@ -75,8 +75,12 @@ class FaceAnalyzer:
         return self.detector.detect(image)
 
     def align(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """The chip each face is embedded from, cut the way the embedder was trained."""
         size = self.embedder.chip_size
-        chips = [align_face(image, face.landmarks, size=size) for face in faces]
+        if self.embedder.crop == "box":
+            chips = [crop_box(image, face.box, size) for face in faces]
+        else:
+            chips = [align_face(image, face.landmarks, size=size) for face in faces]
         return np.stack(chips) if chips else np.zeros((0, size, size, 3), dtype=np.uint8)
 
     def get(self, image: np.ndarray, embed: bool = True, max_faces: int | None = None) -> list[AnalyzedFace]:

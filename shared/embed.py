@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 # model's embeddings better (99.2% vs 99.0% on View-1 DevTest, TAR 0.96 vs 0.93 at
 # FAR 1e-3), and 0.91 is its accuracy-peak threshold there, confirmed on View-2 fold 1.
 EMBEDDERS: dict[str, dict[str, object]] = {
-    "dlib_resnet": {"chip_size": 150, "dim": 128, "metric": "cosine", "threshold": 0.91},
-    "facenet_vggface2": {"chip_size": 160, "dim": 512, "metric": "cosine", "threshold": 0.5},
+    "dlib_resnet": {"chip_size": 150, "dim": 128, "metric": "cosine", "threshold": 0.91, "crop": "landmarks"},
+    # facenet-pytorch feeds MTCNN box crops (no landmark alignment); threshold from its authors' LFW
+    # examples (cosine ~0.5), to be recalibrated with `visage faces eval-lfw` on the operator's weights.
+    "facenet_vggface2": {"chip_size": 160, "dim": 512, "metric": "cosine", "threshold": 0.5, "crop": "box"},
 }
 
 
@@ -36,6 +38,7 @@ class FaceEmbedder:
         self.chip_size = int(spec["chip_size"])  # type: ignore[call-overload]
         self.dim = int(spec["dim"])  # type: ignore[call-overload]
         self.metric: Metric = spec["metric"]  # type: ignore[assignment]
+        self.crop: str = str(spec["crop"])
         self._input = session.get_inputs()[0].name
 
     @classmethod

@@ -15,7 +15,10 @@ from shared.quality import QualityThresholds, estimate_pose, image_blur, laplaci
 def _similarity(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
     a = math.radians(angle_deg)
     return np.array(
-        [[scale * math.cos(a), -scale * math.sin(a), shift[0]], [scale * math.sin(a), scale * math.cos(a), shift[1]]]
+        [
+            [scale * math.cos(a), -scale * math.sin(a), shift[0]],
+            [scale * math.sin(a), scale * math.cos(a), shift[1]],
+        ]
     )
 
 
@@ -23,7 +26,9 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-@pytest.mark.parametrize("scale,angle,shift", [(1.0, 0, (0, 0)), (2.5, 17, (40, -12)), (0.3, -40, (300, 200))])
+@pytest.mark.parametrize(
+    "scale,angle,shift", [(1.0, 0, (0, 0)), (2.5, 17, (40, -12)), (0.3, -40, (300, 200))]
+)
 def test_estimate_similarity_recovers_known_transform(scale, angle, shift):
     matrix = _similarity(scale, angle, shift)
     moved = _apply(matrix, DLIB_CHIP_TEMPLATE)

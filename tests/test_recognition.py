@@ -66,8 +66,10 @@ def test_calibration_on_real_pairs_is_consistent(lfw_subset):
 
 def test_known_people_found_and_unknown_rejected(analyzer):
     root = data_path("face_recognition_examples", "pr1285_people_dataset")
-    gallery = {person.name: _central_embeddings(analyzer, sorted(person.glob("*.jpg")))
-               for person in sorted((root / "train").iterdir())}
+    gallery = {
+        person.name: _central_embeddings(analyzer, sorted(person.glob("*.jpg")))
+        for person in sorted((root / "train").iterdir())
+    }
     for person in gallery:
         probe = _central_embeddings(analyzer, [root / "test" / f"test_{person}.jpg"])[0]
         best = {name: np.linalg.norm(vectors - probe, axis=1).min() for name, vectors in gallery.items()}

@@ -25,7 +25,9 @@ def test_distances_agree_with_numpy():
     assert np.allclose(euclidean_distance(a, b), expected, atol=1e-4)
     cos = cosine_similarity(a, b)
     assert np.allclose(cos[2, 3], a[2] @ b[3] / np.linalg.norm(a[2]) / np.linalg.norm(b[3]), atol=1e-5)
-    assert np.allclose(paired_similarity(a[:5], b[:5], "euclidean"), -expected[np.arange(5), np.arange(5)], atol=1e-4)
+    assert np.allclose(
+        paired_similarity(a[:5], b[:5], "euclidean"), -expected[np.arange(5), np.arange(5)], atol=1e-4
+    )
 
 
 def test_separable_scores_give_perfect_accuracy():
@@ -72,7 +74,7 @@ def test_kfold_chooses_threshold_out_of_fold():
     scores = np.array([0.9, 0.8, 0.1, 0.2, 0.9, 0.8, 0.1, 0.2, 0.45, 0.5, 0.3, 0.35])
     same = np.array([1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0], bool)
     folds = [np.arange(8, 12), np.arange(0, 4), np.arange(4, 8)]
-    mean, std, per_fold, thresholds = kfold_accuracy(scores, same, folds)
+    _mean, std, per_fold, thresholds = kfold_accuracy(scores, same, folds)
     assert per_fold[1] == per_fold[2] == 1.0
     assert per_fold[0] < 1.0
     assert std > 0 and len(thresholds) == 3
