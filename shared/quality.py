@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from shared.align import DLIB_CHIP_TEMPLATE
+
 if TYPE_CHECKING:
     from shared.detect import Face
 
@@ -64,29 +66,35 @@ def laplacian_variance(image: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def estimate_pose(landmarks: np.ndarray) -> Pose:
-    """Approximate head pose in degrees from 5 points (eyes, nose, mouth corners).
-
-    Roll is the eye-line angle. After undoing roll, yaw follows from where the nose sits
-    between the eyes (centred = 0) and pitch from where it sits between the eye line and
-    the mouth line (a frontal face puts it about half way down). These are
-    geometric approximations, good to ~10 degrees, which is all a quality gate needs.
-    """
-    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+def _pose_ratios(points: np.ndarray) -> tuple[float, float, float]:
+    """(roll degrees, yaw ratio, pitch ratio) of 5 landmarks: nose offset between eyes, nose height."""
     left_eye, right_eye = points[0], points[1]
     dx, dy = right_eye - left_eye
     roll = math.degrees(math.atan2(dy, dx))
     cos_r, sin_r = math.cos(-math.radians(roll)), math.sin(-math.radians(roll))
     rotation = np.array([[cos_r, -sin_r], [sin_r, cos_r]])
-    centre = (left_eye + right_eye) / 2
-    p = (points - centre) @ rotation.T
+    p = (points - (left_eye + right_eye) / 2) @ rotation.T
     eye_span = max(p[1, 0] - p[0, 0], 1e-6)
-    mouth_y = (p[3, 1] + p[4, 1]) / 2
-    yaw_ratio = np.clip((p[2, 0] - (p[0, 0] + p[1, 0]) / 2) / (eye_span / 2), -1.0, 1.0)
-    yaw = math.degrees(math.asin(yaw_ratio))
-    face_height = max(mouth_y, 1e-6)
-    pitch_ratio = np.clip((p[2, 1] / face_height - 0.5) / 0.5, -1.0, 1.0)
-    pitch = math.degrees(math.asin(pitch_ratio))
+    mouth_y = max((p[3, 1] + p[4, 1]) / 2, 1e-6)
+    return roll, float(p[2, 0] / (eye_span / 2)), float(p[2, 1] / mouth_y)
+
+
+_, _FRONTAL_YAW_RATIO, _FRONTAL_PITCH_RATIO = _pose_ratios(DLIB_CHIP_TEMPLATE.astype(np.float64))
+
+
+def estimate_pose(landmarks: np.ndarray) -> Pose:
+    """Approximate head pose in degrees from 5 points (eyes, nose, mouth corners).
+
+    Roll is the eye-line angle. After undoing roll, yaw follows from where the nose sits
+    between the eyes and pitch from where it sits between the eye line and the mouth line,
+    both relative to the mean frontal face (the alignment template). These are geometric
+    approximations, good to ~10 degrees, which is all a quality gate needs.
+    """
+    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    roll, yaw_ratio, pitch_ratio = _pose_ratios(points)
+    yaw = math.degrees(math.asin(np.clip(yaw_ratio - _FRONTAL_YAW_RATIO, -1.0, 1.0)))
+    pitch_scale = 1.0 - _FRONTAL_PITCH_RATIO if pitch_ratio > _FRONTAL_PITCH_RATIO else _FRONTAL_PITCH_RATIO
+    pitch = math.degrees(math.asin(np.clip((pitch_ratio - _FRONTAL_PITCH_RATIO) / pitch_scale, -1.0, 1.0)))
     return Pose(yaw=round(yaw, 1), pitch=round(pitch, 1), roll=round(roll, 1))
 
 

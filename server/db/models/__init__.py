@@ -1,0 +1,27 @@
+"""Every table of the server, importable from one place (`from server.db.models import User`).
+
+Importing this package registers all tables on `Base.metadata`, which is what Alembic compares.
+"""
+
+from server.db.models.accounts import ApiToken, LoginAttempt, User
+from server.db.models.audit import AttendanceOverride, AuditLog
+from server.db.models.evidence import CourseGallery, FaceTemplate, Sighting, UnknownFaceReview
+from server.db.models.school import Classroom, Course, Device, LectureSession, Student, course_students
+
+__all__ = [
+    "ApiToken",
+    "AttendanceOverride",
+    "AuditLog",
+    "Classroom",
+    "Course",
+    "CourseGallery",
+    "Device",
+    "FaceTemplate",
+    "LectureSession",
+    "LoginAttempt",
+    "Sighting",
+    "Student",
+    "UnknownFaceReview",
+    "User",
+    "course_students",
+]

@@ -1,0 +1,124 @@
+"""What recognition produces and consumes: sightings, enrolled face embeddings, course galleries,
+and the review of faces no one recognised.
+
+Privacy: every stored face (thumbnail, embedding) belongs to a student row and goes with it
+(ON DELETE CASCADE), so deleting a student deletes their biometric data everywhere in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db.base import Base
+from server.db.enums import FaceKind, ReviewDecision, enum_type
+from server.db.models.accounts import User
+from server.db.models.school import Course, Device, LectureSession, Student
+from server.db.types import BigId, Blob, utcnow
+
+
+class Sighting(Base):
+    """One recognition event from a device. `event_id` is the device's unique id for it, which makes
+    ingest idempotent (a redelivered MQTT message inserts nothing new).
+
+    `device_id` is the devices table's primary key, not the string the device publishes under
+    (that one is `Device.device_id`). Attendance uses `captured_at` (device clock, UTC);
+    `received_at` is the server's clock and exposes skew and backlog.
+    """
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        Index("ix_sightings_session_id_captured_at", "session_id", "captured_at"),
+        Index("ix_sightings_device_id_captured_at", "device_id", "captured_at"),
+        Index("ix_sightings_student_id_captured_at", "student_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="SET NULL"))
+    # None: an unknown face (no enrolled student matched).
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    track_id: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    score: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[float | None] = mapped_column(Float)
+    thumbnail: Mapped[bytes | None] = mapped_column(Blob)  # JPEG; off by default on devices
+
+    device: Mapped[Device] = relationship()
+    session: Mapped[LectureSession | None] = relationship()
+    student: Mapped[Student | None] = relationship()
+
+
+class FaceTemplate(Base):
+    """An embedding of a student's face: one per accepted enrolment photo (`kind=photo`) and the
+    combined template the galleries carry (`kind=template`).
+
+    `embedding` is little-endian float32 of length `dim`, produced by the model named in `model`
+    (embeddings of different models are never compared). `purpose` says why the face is kept,
+    for retention and for the data-subject's right to know.
+    """
+
+    __tablename__ = "face_templates"
+    __table_args__ = (Index("ix_face_templates_student_id_kind", "student_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    kind: Mapped[FaceKind] = mapped_column(enum_type(FaceKind, "face_kind"), default=FaceKind.PHOTO)
+    purpose: Mapped[str] = mapped_column(String(32), default="attendance")
+    embedding: Mapped[bytes] = mapped_column(Blob)
+    dim: Mapped[int]
+    model: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[dict[str, Any] | None]
+    # SHA-256 of the uploaded photo: the same photo enrolled twice is recognised as such.
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    student: Mapped[Student] = relationship()
+
+
+class CourseGallery(Base):
+    """A published version of a course's gallery (the enrolled templates devices match against).
+
+    The version goes up whenever enrolment changes; `sha256` covers the gallery's content so that a
+    device can tell whether what it holds is current.
+    """
+
+    __tablename__ = "course_galleries"
+    __table_args__ = (UniqueConstraint("course_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    course: Mapped[Course] = relationship()
+
+
+class UnknownFaceReview(Base):
+    """An instructor's decision about an unrecognised track of a session's sightings."""
+
+    __tablename__ = "unknown_face_reviews"
+    __table_args__ = (UniqueConstraint("session_id", "device_id", "track_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    track_id: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[ReviewDecision] = mapped_column(
+        enum_type(ReviewDecision, "review_decision"), default=ReviewDecision.PENDING
+    )
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    session: Mapped[LectureSession] = relationship()
+    device: Mapped[Device] = relationship()
+    student: Mapped[Student | None] = relationship()
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,60 @@
+"""Column types that behave the same on SQLite and MariaDB/MySQL.
+
+Time: the application only ever handles timezone-aware UTC datetimes. The database stores
+them as naive UTC (neither SQLite nor MySQL's DATETIME keeps an offset), and `UTCDateTime`
+converts at that edge: aware in, naive UTC stored, aware UTC out. A naive datetime handed to
+the database is a bug (whose clock is it?), so it is refused instead of guessed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the only kind of datetime the server passes around)."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime converted to UTC; a naive one is refused (its clock is unknown)."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware (UTC) datetime")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetime in Python, naive UTC with microseconds in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in MYSQL_DIALECTS:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))  # MySQL drops fractions otherwise
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+# BLOB is 64 KiB on MySQL: too small for a face thumbnail or a photo; MEDIUMBLOB holds 16 MiB.
+Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), *MYSQL_DIALECTS)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; MySQL gets a 64-bit key for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
