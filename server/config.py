@@ -117,7 +117,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"the config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        raise ConfigError(f"the config file {path} is not valid {kind}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"the config file {path} must hold a table/object of settings")
     return {key: value for key, value in data.items() if key.isupper()}

@@ -58,27 +58,16 @@ def read_pairs(pairs_file: Path, images: Path) -> tuple[list[Pair], int]:
     for index, fields in enumerate(body):
         fold = index // (2 * per_class)
         if len(fields) == 3:
-            pairs.append(
-                Pair(
-                    _image_path(images, fields[0], fields[1]),
-                    _image_path(images, fields[0], fields[2]),
-                    True,
-                    fold,
-                )
-            )
+            (name_a, number_a), (name_b, number_b), same = fields[:2], (fields[0], fields[2]), True
         elif len(fields) == 4:
-            pairs.append(
-                Pair(
-                    _image_path(images, fields[0], fields[1]),
-                    _image_path(images, fields[2], fields[3]),
-                    False,
-                    fold,
-                )
-            )
+            (name_a, number_a), (name_b, number_b), same = fields[:2], fields[2:], False
         else:
             raise PairsFormatError(
                 f"{pairs_file}: line {index + 2} has {len(fields)} fields (expected 3 or 4)."
             )
+        pairs.append(
+            Pair(_image_path(images, name_a, number_a), _image_path(images, name_b, number_b), same, fold)
+        )
     return pairs, folds
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from shared.export.dlib_resnet import (
     read_dlib_resnet,
     reference_chips,
 )
+from tests.conftest import DATA, data_path
 
 # The legacy TorchScript exporter is chosen on purpose (see export_dlib_resnet); its deprecation is known.
 pytestmark = [
@@ -35,7 +35,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The feature will be removed:DeprecationWarning"),
 ]
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LFW = DATA / "lfw_subset_10x10"
 EXAMPLES = DATA / "face_recognition_examples" / "examples"
 # Three people, two photos each; every same-person pair is clearly under 0.6 with dlib.
@@ -50,12 +49,7 @@ def dat_path() -> Path:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        message = f"real face photos not found at {DATA} (the ../shared/data folder beside the repo)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return DATA
+    return data_path()
 
 
 @pytest.fixture(scope="module")

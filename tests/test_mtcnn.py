@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -13,8 +12,7 @@ import pytest
 import shared.detect as detect_module
 from shared.detect import MTCNN, Face, nms, plan_mosaic
 from shared.registry import ModelRegistry, sha256_file, write_manifest
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.conftest import data_path
 
 # name: (path under the data folder, faces in the photo, extra low-score detections tolerated).
 # t1 and obama are "within tolerance": plain MTCNN at its default thresholds also reports a hand /
@@ -31,12 +29,7 @@ CONFIDENT = 0.95
 
 
 def _data_dir() -> Path:
-    if not DATA.is_dir():
-        message = f"team data folder {DATA} is absent (it sits beside the repository)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return DATA
+    return data_path()
 
 
 def _read_rgb(path: Path) -> np.ndarray:

@@ -93,7 +93,8 @@ Time
 9. Overrides (`apply_overrides`, pure)
     An `Override` sets a student's status for one period (``period=index``) or for the
     session (``period=None``); the result has ``source=MANUAL``, the override's ``note`` and
-    keeps the engine's own verdict in ``computed_status``. The session status of a student
+    keeps the engine's own verdict in ``computed_status``; its ``reasons`` are emptied (the
+    note says why) and its evidence is kept. The session status of a student
     with period overrides is recomputed by rule 6 from the effective period statuses (and is
     marked MANUAL), unless the session status itself is overridden. Overriding an unknown
     student, a period out of range or the same (student, period) twice is a ``ValueError``.

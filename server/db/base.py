@@ -7,7 +7,7 @@ constraints by name, and MySQL limits identifiers to 64 characters, which these 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
     """Typed declarative base: `Mapped[datetime]` is always a UTC-aware column."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
     }
