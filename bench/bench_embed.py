@@ -32,7 +32,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS, help="threads for everyone")
     parser.add_argument("--chips", type=int, default=64, help="real chips to cut (at least the batch size)")
     parser.add_argument("--batch", type=int, default=32, help="batch size for the throughput figure")
-    parser.add_argument("--rounds", type=int, default=5, help="timed batches per contestant")
+    parser.add_argument("--rounds", type=int, default=8, help="timed batches per contestant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per contestant and mode")
     parser.add_argument(
         "--quiet-wait",
@@ -131,20 +131,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     def dlib_many(batch: np.ndarray) -> list[Any]:
         return encoder.compute_face_descriptor(list(batch))  # the list-of-chips overload
 
-    monitor = common.LoadMonitor()
+    monitors: dict[str, common.LoadMonitor] = {}
 
-    def measured(fn: Callable[[], Any]) -> Any:
+    def measured(key: str, fn: Callable[[], Any]) -> Any:
         common.wait_for_quiet(args.quiet_wait)
+        monitors[key] = monitor = common.LoadMonitor()
         monitor.begin()
         try:
             return fn()
         finally:
             monitor.end()
 
-    ours_1, ours_vecs = measured(lambda: latency(visage_one, chips, args.warmup))
-    peer_1, peer_vecs = measured(lambda: latency(dlib_one, chips, args.warmup))
-    ours_b = measured(lambda: throughput(visage_many, chips, args.batch, args.rounds, args.warmup))
-    peer_b = measured(lambda: throughput(dlib_many, chips, args.batch, args.rounds, min(args.warmup, 1)))
+    ours_1, ours_vecs = measured("visage_b1", lambda: latency(visage_one, chips, args.warmup))
+    peer_1, peer_vecs = measured("dlib_b1", lambda: latency(dlib_one, chips, args.warmup))
+    ours_b = measured(
+        f"visage_b{args.batch}", lambda: throughput(visage_many, chips, args.batch, args.rounds, args.warmup)
+    )
+    peer_b = measured(
+        f"dlib_b{args.batch}",
+        lambda: throughput(dlib_many, chips, args.batch, args.rounds, min(args.warmup, 1)),
+    )
+    background = {key: monitor.foreign_cores for key, monitor in monitors.items()}
 
     gaps = np.linalg.norm(np.stack(ours_vecs) - np.stack(peer_vecs), axis=1)
     ours_fps = args.batch / (ours_b.p50 / 1000.0)
@@ -158,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{b:<9} {'dlib (list-of-chips overload)':<36} {peer_fps:8.1f} faces/s  ({peer_b.p50:.0f} ms/batch)"
     )
-    print(f"other processes kept busy {monitor.foreign_cores} cores (mean) while timing")
+    print(f"other processes kept busy (mean cores while timing): {json.dumps(background)}")
     print(f"agreement on {n} chips: L2(visage, dlib) max {gaps.max():.2e}, mean {gaps.mean():.2e}")
 
     common.print_json_last(
@@ -172,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "speedup_b1_vs_dlib": common.ratio(peer_1.p50, ours_1.p50),
             f"speedup_b{args.batch}_vs_dlib": common.ratio(ours_fps, peer_fps),
             "max_l2_visage_vs_dlib": float(f"{gaps.max():.2e}"),
-            "background_cores": monitor.foreign_cores,
+            "background_cores": background,
             "chips": n,
             "batch": args.batch,
             "threads": threads,

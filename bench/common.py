@@ -280,7 +280,8 @@ def versions(*modules: str) -> dict[str, str]:
 
 def row(label: str, stats: Stats, faces: int, frames: int, note: str = "") -> str:
     """One aligned line of the results table."""
-    text = f"{label:<36} p50 {stats.p50:8.1f} ms  p90 {stats.p90:8.1f} ms  faces {faces:4d} / {frames} frames"
+    text = f"{label:<36} p50 {stats.p50:8.1f} ms  p90 {stats.p90:8.1f} ms  total {stats.total / 1000:6.1f} s"
+    text += f"  faces {faces:4d} / {frames} frames"
     return f"{text}  {note}" if note else text
 
 

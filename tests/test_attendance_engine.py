@@ -173,7 +173,14 @@ def test_present_in_period_1_absent_in_period_2():
     assert (row.status, row.reasons) == (Status.LEFT_EARLY, (Reason.DEPARTED_EARLY,))
 
 
-P, L, E, B, A = Status.PRESENT, Status.LATE, Status.LEFT_EARLY, Status.LATE_AND_LEFT_EARLY, Status.ABSENT
+P, L, E, B, A, X = (
+    Status.PRESENT,
+    Status.LATE,
+    Status.LEFT_EARLY,
+    Status.LATE_AND_LEFT_EARLY,
+    Status.ABSENT,
+    Status.EXCUSED,
+)
 SESSION_CASES = [
     ("all_present", [P, P, P], P, ()),
     ("late_in_first", [L, P, P], L, (Reason.ARRIVED_LATE,)),
@@ -185,6 +192,10 @@ SESSION_CASES = [
     ("late_and_left", [L, P, E], B, (Reason.ARRIVED_LATE, Reason.DEPARTED_EARLY)),
     ("only_first_of_three", [P, A, A], A, (Reason.BELOW_MIN_PRESENCE, Reason.DEPARTED_EARLY)),
     ("all_absent", [A, A, A], A, (Reason.NOT_SEEN,)),
+    ("excused_first_then_present", [X, P, P], P, ()),
+    ("present_first_excused_rest", [P, X, X], P, ()),
+    ("excused_middle_absent_last", [P, X, A], E, (Reason.DEPARTED_EARLY,)),
+    ("all_excused", [X, X, X], X, ()),
 ]
 
 
@@ -409,7 +420,14 @@ def test_two_overrides_for_one_slot_rejected():
             _session_with_two_students(), [Override("s1", P, period=0), Override("s1", A, period=0)]
         )
     with pytest.raises(ValueError):
-        Override("s1", "excused")
+        Override("s1", "skipped")
+
+
+def test_excused_override_leaves_the_period_out_of_the_session_status():
+    out = apply_overrides(_session_with_two_students(), [Override("s1", "excused", period=1, note="clinic")])
+    row = out.student("s1")
+    assert [p.status for p in row.periods] == [Status.PRESENT, Status.EXCUSED]
+    assert (row.status, row.source) == (Status.PRESENT, Source.MANUAL)
 
 
 # ----------------------------------------------------------------------------- scale

@@ -76,6 +76,8 @@ Time
     LATE / LATE_AND_LEFT_EARLY; early = the last attended period is not the last period or is
     LEFT_EARLY / LATE_AND_LEFT_EARLY; combined as in 5c. An absent period between attended
     ones adds reason MISSED_PERIODS without changing the status (the periods show it).
+    EXCUSED periods (set by overrides only) are left out of the judgement: credit, first and
+    last are taken over the other periods; all periods EXCUSED -> EXCUSED.
     Session evidence: all counted sightings of the student (margins and breaks included),
     presence summed over the periods, fraction of all period time, arrival of the first and
     departure of the last period with presence.
@@ -103,7 +105,7 @@ Output order: students by id (ints before strings), periods by index, unknown fa
 first_seen then device, track and first event id.
 
 Cost: one sort of the sightings, then per student a linear pass and a binary search per
-period; 100 students x 10,000 sightings takes tens of milliseconds.
+period; 100 students x 10,000 sightings take under 0.1 s on one CPU core.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ class Status(StrEnum):
     LEFT_EARLY = "left_early"
     LATE_AND_LEFT_EARLY = "late_and_left_early"
     ABSENT = "absent"
+    EXCUSED = "excused"  # manual only (an override); the engine never computes it
 
 
 class Reason(StrEnum):
@@ -624,17 +627,21 @@ def session_status(
     periods = plan.periods
     if len(period_statuses) != len(periods):
         raise ValueError(f"expected {len(periods)} period statuses, got {len(period_statuses)}")
-    attended = [i for i, s in enumerate(period_statuses) if s != Status.ABSENT]
+    statuses = [Status(s) for s in period_statuses]
+    judged = [i for i, s in enumerate(statuses) if s != Status.EXCUSED]
+    if not judged:
+        return Status.EXCUSED, ()
+    attended = [i for i in judged if statuses[i] != Status.ABSENT]
     if not attended:
         return Status.ABSENT, (Reason.BELOW_MIN_PRESENCE if seen else Reason.NOT_SEEN,)
     first, last = attended[0], attended[-1]
-    late = first != 0 or period_statuses[first] in _LATE
-    early = last != len(periods) - 1 or period_statuses[last] in _EARLY
+    late = first != judged[0] or statuses[first] in _LATE
+    early = last != judged[-1] or statuses[last] in _EARLY
     flags = tuple(r for r, on in ((Reason.ARRIVED_LATE, late), (Reason.DEPARTED_EARLY, early)) if on)
-    if last - first + 1 > len(attended):
+    if any(statuses[i] == Status.ABSENT for i in judged if first < i < last):
         flags = (*flags, Reason.MISSED_PERIODS)
     credit = sum((periods[i].duration for i in attended), timedelta(0)) / sum(
-        (p.duration for p in periods), timedelta(0)
+        (periods[i].duration for i in judged), timedelta(0)
     )
     if credit < policy.min_presence_fraction:
         return Status.ABSENT, (Reason.BELOW_MIN_PRESENCE, *flags)

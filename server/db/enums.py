@@ -23,9 +23,12 @@ class SessionStatus(StrEnum):
 
 
 class AttendanceStatus(StrEnum):
+    """Statuses an override may set; the same values as `server.attendance.engine.Status`."""
+
     PRESENT = "present"
     LATE = "late"
     LEFT_EARLY = "left_early"
+    LATE_AND_LEFT_EARLY = "late_and_left_early"
     ABSENT = "absent"
     EXCUSED = "excused"
 

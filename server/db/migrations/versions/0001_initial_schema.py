@@ -43,9 +43,6 @@ def choice(table: str, column: str, name: str, values: Sequence[str]) -> sa.Chec
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=op.f(f"ck_{table}_{name}"))
 
 
-
-
-
 def fk(column: str, table: str, target: str, ondelete: str | None = None, **kwargs) -> sa.Column:
     return sa.Column(
         column,
@@ -247,7 +244,7 @@ def upgrade() -> None:
             "attendance_overrides",
             "status",
             "attendance_status",
-            ("present", "late", "left_early", "absent", "excused"),
+            ("present", "late", "left_early", "late_and_left_early", "absent", "excused"),
         ),
     )
     op.create_index(

@@ -1,0 +1,26 @@
+"""JSON API v1 at /api/v1: the blueprint and its documenting registry (`registry`), helpers (`io`),
+shared schemas (`schemas`), and the endpoint modules listed below. How to add an endpoint: see
+`server.api.registry`."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask
+
+from server.api.registry import api, api_route, registry
+
+# Modules that declare endpoints with `@api_route`; imported before the blueprint is registered.
+ENDPOINT_MODULES: tuple[str, ...] = (
+    "server.api.docs",
+    "server.api.accounts",
+)
+
+
+def register_api(app: Flask) -> None:
+    for module in ENDPOINT_MODULES:
+        importlib.import_module(module)
+    app.register_blueprint(api)
+
+
+__all__ = ["ENDPOINT_MODULES", "api", "api_route", "register_api", "registry"]

@@ -1,0 +1,247 @@
+"""The JSON API's blueprint and the registry that documents every endpoint as it is declared.
+
+Adding an endpoint (say in `server/attendance/api.py`):
+
+    from server.api.registry import api_route, registry
+    from server.db.enums import Role
+
+    SESSION = registry.schema("Session", {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
+        "required": ["id", "status"],
+    })
+
+    @api_route("/sessions/<int:session_id>", "GET", roles=[Role.INSTRUCTOR], response=SESSION,
+               errors=[404], tags=["attendance"])
+    def get_lecture_session(session_id: int) -> dict:
+        \"\"\"One lecture session.
+
+        Longer text here becomes the operation's description.\"\"\"
+        ...
+        return {"id": ..., "status": ...}      # dicts and lists become JSON, status 200
+
+then add `"server.attendance.api"` to `ENDPOINT_MODULES` in `server/api/__init__.py`. That is all:
+the view is registered on the `/api/v1` blueprint, wrapped in the role check (`roles=[]` means
+any signed-in user, `public=True` no check at all), and `/api/v1/openapi.json` documents its path
+parameters, query parameters, request body, responses (401/403 added for protected endpoints,
+400 when there is a body, plus `errors`) and security. Fail with `abort(404, "no such session")`:
+the client gets `{"error": "no such session"}`. Read a body with `server.api.io.json_body()`.
+A test checks that every route under /api/v1 is documented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint
+
+import shared
+from server.auth.decorators import role_required
+from server.db.enums import Role
+
+Schema = dict[str, Any]
+
+API_PREFIX = "/api/v1"
+api = Blueprint("api", __name__, url_prefix=API_PREFIX)
+
+ERROR_TEXT = {
+    400: "The request is malformed or fails validation.",
+    401: "Not authenticated: no valid session or bearer token.",
+    403: "Authenticated, but the account lacks the role or the access this needs.",
+    404: "No such resource (or not one this account may see).",
+    409: "Conflicts with the current state (e.g. a duplicate).",
+    413: "The upload is too large.",
+    415: "Unsupported media type.",
+    422: "Well-formed but not processable (e.g. a photo without a face).",
+    429: "Too many requests; retry later.",
+}
+
+_CONVERTER_TYPES = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "uuid": {"type": "string", "format": "uuid"},
+}
+_RULE_PARAM = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+
+@dataclass
+class Operation:
+    """One documented endpoint."""
+
+    rule: str
+    method: str
+    operation_id: str
+    summary: str
+    description: str
+    roles: tuple[Role, ...]
+    public: bool
+    request: Schema | None
+    response: Schema | None
+    status: int
+    errors: tuple[int, ...]
+    tags: tuple[str, ...]
+    query: tuple[Schema, ...]
+
+    @property
+    def path(self) -> str:
+        """The rule in OpenAPI's notation: `/sessions/<int:id>` -> `/sessions/{id}`."""
+        return _RULE_PARAM.sub(lambda m: "{" + m.group("name") + "}", self.rule)
+
+    def document(self) -> Schema:
+        parameters = [
+            {
+                "name": m.group("name"),
+                "in": "path",
+                "required": True,
+                "schema": _CONVERTER_TYPES.get(m.group("converter") or "", {"type": "string"}),
+            }
+            for m in _RULE_PARAM.finditer(self.rule)
+        ]
+        parameters += [{"in": "query", "required": False, **param} for param in self.query]
+        success: Schema = {"description": "Success."}
+        if self.response is not None:
+            success["content"] = {"application/json": {"schema": self.response}}
+        responses: dict[str, Schema] = {str(self.status): success}
+        codes = set(self.errors)
+        if self.request is not None:
+            codes.add(400)
+        if not self.public:
+            codes.add(401)
+            if self.roles:
+                codes.add(403)
+        for code in sorted(codes):
+            responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+        operation: Schema = {
+            "operationId": self.operation_id,
+            "summary": self.summary,
+            "tags": list(self.tags),
+            "responses": responses,
+            "security": [] if self.public else [{"bearerAuth": []}, {"sessionCookie": []}],
+        }
+        if self.description:
+            operation["description"] = self.description
+        if self.roles:
+            operation["x-roles"] = [role.value for role in self.roles]
+        if parameters:
+            operation["parameters"] = parameters
+        if self.request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": self.request}},
+            }
+        return operation
+
+
+@dataclass
+class ApiRegistry:
+    """Operations and named schemas, rendered on demand as an OpenAPI 3.1 document."""
+
+    title: str = "Visage API"
+    operations: list[Operation] = field(default_factory=list)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+
+    def schema(self, name: str, schema: Schema) -> Schema:
+        """Register a named schema (components/schemas) and return a `$ref` to it."""
+        if name in self.schemas and self.schemas[name] != schema:
+            raise ValueError(f"the API schema {name!r} is already registered with another definition")
+        self.schemas[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def add(self, operation: Operation) -> None:
+        for known in self.operations:
+            if known.operation_id == operation.operation_id:
+                raise ValueError(f"the API operation id {operation.operation_id!r} is used twice")
+            if (known.path, known.method) == (operation.path, operation.method):
+                raise ValueError(f"{operation.method} {operation.path} is declared twice in the API")
+        self.operations.append(operation)
+
+    def document(self) -> Schema:
+        paths: dict[str, Schema] = {}
+        for operation in sorted(self.operations, key=lambda op: (op.path, op.method)):
+            paths.setdefault(operation.path, {})[operation.method.lower()] = operation.document()
+        responses = {
+            f"E{code}": {
+                "description": text,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+            for code, text in ERROR_TEXT.items()
+        }
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": self.title,
+                "version": shared.__version__,
+                "description": 'Errors are JSON objects `{"error": "one sentence"}` with a 4xx status. '
+                "Authenticate with `Authorization: Bearer <token>` (create one with `visage server "
+                "create-token` or POST /tokens); a browser session works too, with an `X-CSRFToken` "
+                "header on state-changing requests.",
+            },
+            "servers": [{"url": API_PREFIX}],
+            "paths": paths,
+            "components": {
+                "schemas": dict(sorted(self.schemas.items())),
+                "responses": responses,
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "visage_session"},
+                },
+            },
+        }
+
+
+registry = ApiRegistry()
+registry.schema(
+    "Error",
+    {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+)
+
+
+def api_route(
+    rule: str,
+    method: str = "GET",
+    *,
+    summary: str | None = None,
+    roles: Sequence[Role | str] = (),
+    public: bool = False,
+    request: Schema | None = None,
+    response: Schema | None = None,
+    status: int = 200,
+    errors: Sequence[int] = (),
+    tags: Sequence[str] = (),
+    query: Sequence[Schema] = (),
+    operation_id: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare an API endpoint: route it under /api/v1, guard it, and document it (see module doc)."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        if api._got_registered_once:  # Flask would refuse too, with a less helpful message
+            raise RuntimeError(
+                f"API endpoint {view.__module__}.{view.__name__} declared after the API blueprint was "
+                "registered: list its module in server.api.ENDPOINT_MODULES"
+            )
+        doc = (view.__doc__ or "").strip()
+        first, _, rest = doc.partition("\n\n")
+        operation = Operation(
+            rule=rule,
+            method=method.upper(),
+            operation_id=operation_id or view.__name__,
+            summary=summary or " ".join(first.split()) or view.__name__,
+            description=" ".join(rest.split()) if summary is None else " ".join(doc.split()),
+            roles=tuple(Role(role) for role in roles),
+            public=public,
+            request=request,
+            response=response,
+            status=status,
+            errors=tuple(errors),
+            tags=tuple(tags),
+            query=tuple(query),
+        )
+        registry.add(operation)
+        guarded = view if public else role_required(*operation.roles)(view)
+        api.add_url_rule(rule, endpoint=operation.operation_id, view_func=guarded, methods=[operation.method])
+        return view
+
+    return decorator

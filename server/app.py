@@ -1,0 +1,52 @@
+"""The application factory: `create_app()` builds a configured Flask app (Flask's tutorial pattern).
+
+    create_app()                                   # settings from the environment (server.config)
+    create_app({"DATABASE_URL": "sqlite:///x.db"})  # overrides on top (tests)
+
+The database schema is not created here: run `visage server init-db` (Alembic), which
+`visage server run` also does on start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server import errors, headers
+from server.api import register_api
+from server.auth import manager, passwords
+from server.auth.views import bp as auth_bp
+from server.config import default_instance_path, ensure_secret_key, load_config
+from server.db import session as db
+from server.web.views import bp as web_bp
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """A configured app: settings, database, authentication, blueprints, error pages.
+
+    `config` may name `INSTANCE_PATH` (where the SQLite file and the secret key live)."""
+    overrides = dict(config or {})
+    instance_path = Path(overrides.pop("INSTANCE_PATH", None) or default_instance_path())
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask("server", instance_path=str(instance_path))
+    app.config.update(load_config(instance_path, overrides))
+    ensure_secret_key(app.config, instance_path)
+
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    passwords.init_app(app)
+    manager.init_app(app)
+    headers.init_app(app)
+    errors.register_error_handlers(app)
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(web_bp)
+    register_api(app)
+    return app

@@ -1,0 +1,1 @@
+"""Server-rendered pages that belong to no single feature: the home page, account list, health."""
