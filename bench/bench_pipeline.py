@@ -246,8 +246,7 @@ def visage_stages(analyzer: Any, frames: Sequence[Frame]) -> dict[str, float]:
 
 def best_of(passes: Sequence[Pass]) -> Pass:
     """Per frame, the fastest pass; the faces of the first pass (all passes find the same)."""
-    times = np.min(np.array([p[0] for p in passes]), axis=0)
-    return [float(t) for t in times], passes[0][1]
+    return common.best_per_item([p[0] for p in passes]), passes[0][1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -348,12 +347,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(common.row("  visage on those frames", Stats(visage_subset), visage_faces, len(picks)))
 
     if not args.no_stages:
+        common.wait_for_quiet(args.quiet_wait)
+        monitor = common.LoadMonitor()
+        monitor.begin()
         stages = visage_stages(analyzer, frames)
+        monitor.end()
         results["visage"]["stages_ms_p50"] = stages
         print(
-            f"visage stages, p50 per frame: detect {stages['detect']} ms, align {stages['align']} ms, "
-            f"embed {stages['embed']} ms (totals {stages['detect_total_s']} / {stages['align_total_s']} "
-            f"/ {stages['embed_total_s']} s)"
+            f"visage stages (one extra pass), p50 per frame: detect {stages['detect']} ms, align "
+            f"{stages['align']} ms, embed {stages['embed']} ms; totals {stages['detect_total_s']} / "
+            f"{stages['align_total_s']} / {stages['embed_total_s']} s; "
+            f"background {monitor.foreign_cores} cores"
         )
 
     if args.verbose:

@@ -86,6 +86,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
 
 
+def best_per_item(passes: Sequence[Sequence[float]]) -> list[float]:
+    """Given several timed passes over the same items, each item's fastest time."""
+    return [float(v) for v in np.min(np.asarray(passes, dtype=np.float64), axis=0)]
+
+
 def pin_threads(threads: int = DEFAULT_THREADS) -> int:
     """Export every thread-count variable; must run before the libraries are imported."""
     if threads < 1:

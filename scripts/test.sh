@@ -7,4 +7,12 @@ bash scripts/setup.sh
 . .venv/bin/activate
 bash scripts/services.sh
 ruff check .
+# Headless Chromium for the browser tests (tests/browser): Debian's package, driven by Playwright for
+# Python (no Playwright browser download). Installed once, only when missing.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "==> installing Chromium for the browser tests"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
+fi
 exec python -m pytest "$@"

@@ -16,12 +16,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import errors, headers
+from server import enrolment, errors, headers
 from server.api import register_api
+from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
 from server.auth.views import bp as auth_bp
 from server.config import default_instance_path, ensure_secret_key, load_config
 from server.db import session as db
+from server.school.views import bp as school_bp
 from server.web.views import bp as web_bp
 
 
@@ -48,5 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(attendance_bp)
+    app.register_blueprint(school_bp)
+    enrolment.init_app(app)
     register_api(app)
     return app

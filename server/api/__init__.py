@@ -14,6 +14,9 @@ from server.api.registry import api, api_route, registry
 ENDPOINT_MODULES: tuple[str, ...] = (
     "server.api.docs",
     "server.api.accounts",
+    "server.attendance.api",
+    "server.school.api",
+    "server.enrolment.api",
 )
 
 

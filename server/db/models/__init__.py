@@ -5,6 +5,7 @@ Importing this package registers all tables on `Base.metadata`, which is what Al
 
 from server.db.models.accounts import ApiToken, LoginAttempt, User
 from server.db.models.audit import AttendanceOverride, AuditLog
+from server.db.models.enrolment import EnrolmentRejection
 from server.db.models.evidence import CourseGallery, FaceTemplate, Sighting, UnknownFaceReview
 from server.db.models.school import Classroom, Course, Device, LectureSession, Student, course_students
 
@@ -16,6 +17,7 @@ __all__ = [
     "Course",
     "CourseGallery",
     "Device",
+    "EnrolmentRejection",
     "FaceTemplate",
     "LectureSession",
     "LoginAttempt",

@@ -76,6 +76,9 @@ class FaceTemplate(Base):
     quality: Mapped[dict[str, Any] | None]
     # SHA-256 of the uploaded photo: the same photo enrolled twice is recognised as such.
     source_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The uploaded file's name, and a small JPEG of the aligned face (not the photo): see server.enrolment.
+    filename: Mapped[str | None] = mapped_column(String(255))
+    thumbnail: Mapped[bytes | None] = mapped_column(Blob, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     student: Mapped[Student] = relationship()

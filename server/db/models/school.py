@@ -48,6 +48,7 @@ class Student(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     student_number: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
     # The student's own account, when they have one, lets them read their own attendance.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

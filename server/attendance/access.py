@@ -1,0 +1,53 @@
+"""Who may see and change which attendance: a course's instructor and administrators, nobody else.
+
+Another instructor's session, course, sighting or unknown face answers 404, exactly like an id
+that does not exist, on the web and in the API alike: ids reveal nothing about other courses.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.enums import Role
+from server.db.models import Course, LectureSession, Sighting, Student, UnknownFaceReview, User
+
+
+def manages(user: User, course: Course) -> bool:
+    """True for the course's instructor and for administrators."""
+    return user.role == Role.ADMIN or (course.instructor_id is not None and course.instructor_id == user.id)
+
+
+def session_or_404(db: Session, user: User, session_id: int) -> LectureSession:
+    lecture = db.get(LectureSession, session_id)
+    if lecture is None or not manages(user, lecture.course):
+        abort(404, f"There is no lecture session {session_id} among your courses.")
+    return lecture
+
+
+def course_or_404(db: Session, user: User, course_id: int) -> Course:
+    course = db.get(Course, course_id)
+    if course is None or not manages(user, course):
+        abort(404, f"There is no course {course_id} among your courses.")
+    return course
+
+
+def review_or_404(db: Session, user: User, review_id: int) -> UnknownFaceReview:
+    review = db.get(UnknownFaceReview, review_id)
+    if review is None or not manages(user, review.session.course):
+        abort(404, f"There is no unknown face {review_id} in your sessions.")
+    return review
+
+
+def sighting_or_404(db: Session, user: User, sighting_id: int) -> Sighting:
+    """A sighting of one of the user's sessions (a sighting outside any session is nobody's to review)."""
+    sighting = db.get(Sighting, sighting_id)
+    if sighting is None or sighting.session is None or not manages(user, sighting.session.course):
+        abort(404, f"There is no sighting {sighting_id} in your sessions.")
+    return sighting
+
+
+def student_of(db: Session, user: User) -> Student | None:
+    """The student record linked to this account, if any (students read their own attendance)."""
+    return db.scalars(select(Student).where(Student.user_id == user.id)).one_or_none()

@@ -1,0 +1,413 @@
+"""Attendance endpoints of the JSON API: everything the review pages do, for scripts and the page's
+own live refresh.
+
+Instructors reach only their own courses' sessions (administrators every course); any other id
+answers 404 as if it did not exist. State changes are validated whole before anything is
+written, and each is audited (see `server.attendance.review`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, abort, current_app, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from server.api.io import json_body
+from server.api.registry import api_route, registry
+from server.attendance import clock, export, review
+from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
+from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
+from server.attendance.serialize import (
+    AUDIT_ENTRY,
+    SESSION_ATTENDANCE,
+    SESSION_SUMMARY,
+    STATUSES,
+    STUDENT_ATTENDANCE,
+    UNKNOWN_FACE,
+    audit_json,
+    report_json,
+    session_json,
+    student_json,
+    unknown_face_json,
+)
+from server.attendance.service import attach_sightings, compute_session, sessions_between
+from server.db import db_session, utcnow
+from server.db.enums import Role
+from server.db.models import LectureSession
+
+T = TypeVar("T")
+INSTRUCTOR = [Role.INSTRUCTOR]
+TAGS = ["attendance"]
+
+OVERRIDE_REQUEST = registry.schema(
+    "AttendanceOverrideRequest",
+    {
+        "type": "object",
+        "properties": {
+            "student_id": {"type": "integer"},
+            "period": {
+                "type": ["integer", "null"],
+                "description": "0-based period index (as in `periods`); null or absent: the whole session.",
+            },
+            "status": {"type": "string", "enum": STATUSES},
+            "reason": {"type": "string", "minLength": 1, "maxLength": review.MAX_REASON},
+        },
+        "required": ["student_id", "status", "reason"],
+    },
+)
+OVERRIDE_RESULT = registry.schema(
+    "AttendanceOverrideResult",
+    {
+        "type": "object",
+        "properties": {"override_id": {"type": "integer"}, "student": STUDENT_ATTENDANCE},
+        "required": ["override_id", "student"],
+    },
+)
+ROLL_CALL_REQUEST = registry.schema(
+    "RollCallRequest",
+    {
+        "type": "object",
+        "properties": {
+            "entries": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "student_id": {"type": "integer"},
+                        "status": {"type": "string", "enum": STATUSES},
+                    },
+                    "required": ["student_id", "status"],
+                },
+            },
+            "reason": {"type": "string", "description": f"Default: {review.ROLL_CALL_REASON!r}."},
+        },
+        "required": ["entries"],
+    },
+)
+ROLL_CALL_RESULT = registry.schema(
+    "RollCallResult",
+    {
+        "type": "object",
+        "properties": {
+            "changed": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "Student ids overridden.",
+            },
+            "unchanged": {"type": "array", "items": {"type": "integer"}, "description": "Already so."},
+            "audit_id": {"type": ["integer", "null"]},
+        },
+        "required": ["changed", "unchanged"],
+    },
+)
+DECISION_REQUEST = registry.schema(
+    "UnknownFaceDecision",
+    {
+        "type": "object",
+        "properties": {
+            "decision": {"type": "string", "enum": ["assigned", "not_a_student"]},
+            "student_id": {"type": "integer", "description": "The roster student, for `assigned`."},
+            "reason": {"type": "string"},
+        },
+        "required": ["decision"],
+    },
+)
+DECISION_RESULT = registry.schema(
+    "UnknownFaceDecisionResult",
+    {
+        "type": "object",
+        "properties": {"face": UNKNOWN_FACE, "relabelled": {"type": "integer"}},
+        "required": ["face", "relabelled"],
+    },
+)
+MY_ATTENDANCE = registry.schema(
+    "MyAttendance",
+    {
+        "type": "object",
+        "properties": {
+            "student": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "student_number": {"type": "string"},
+                    "name": {"type": "string"},
+                },
+            },
+            "sessions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"session": SESSION_SUMMARY, "attendance": STUDENT_ATTENDANCE},
+                },
+            },
+        },
+        "required": ["student", "sessions"],
+    },
+)
+CSV_NOTE = (
+    " The body is `text/csv` (UTF-8 with a BOM); columns: course, session_start, student_number, name, "
+    "status, period_1..period_N, first_seen, last_seen, sightings, source, note (see docs/attendance.md)."
+)
+
+
+def _changing(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a review action; its ReviewError becomes the HTTP error, with nothing written."""
+    try:
+        return action(*args, **kwargs)
+    except review.ReviewError as exc:
+        db_session.rollback()
+        abort(exc.status, exc.message)
+
+
+def _csv_response(text: str, name: str) -> Response:
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api_route(
+    "/attendance/sessions",
+    "GET",
+    roles=INSTRUCTOR,
+    response={"type": "array", "items": SESSION_SUMMARY},
+    query=[
+        {"name": "date", "schema": {"type": "string", "format": "date"}, "description": "Default: today."}
+    ],
+    tags=TAGS,
+)
+def list_attendance_sessions() -> list[dict[str, Any]]:
+    """The caller's lecture sessions on one day (local day of ATTENDANCE_TIMEZONE); all for admins."""
+    config = current_app.config
+    try:
+        day = clock.parse_day(request.args.get("date"), config)
+    except ValueError as exc:
+        abort(400, str(exc))
+    start, end = clock.day_bounds(day, config)
+    owner = None if current_user.role == Role.ADMIN else current_user.id
+    return [session_json(s) for s in sessions_between(db_session, start, end, owner)]
+
+
+@api_route(
+    "/sessions/<int:session_id>/attendance",
+    "GET",
+    roles=INSTRUCTOR,
+    response=SESSION_ATTENDANCE,
+    errors=[404],
+    tags=TAGS,
+)
+def get_session_attendance(session_id: int) -> dict[str, Any]:
+    """A session's attendance: per student the status, per-period statuses and the evidence.
+
+    Computed afresh on every call from the session's sightings (capture time) with the
+    instructor's overrides applied; the review page polls it to refresh itself."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    report = fresh_report(db_session, lecture, current_app.config)
+    return report_json(report, pending_count(db_session, lecture), utcnow())
+
+
+@api_route(
+    "/sessions/<int:session_id>/overrides",
+    "POST",
+    roles=INSTRUCTOR,
+    request=OVERRIDE_REQUEST,
+    response=OVERRIDE_RESULT,
+    status=201,
+    errors=[404],
+    tags=TAGS,
+)
+def create_attendance_override(session_id: int) -> tuple[dict[str, Any], int]:
+    """Set a student's status for the session or one period, with a reason (audited)."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    body = json_body()
+    override = _changing(
+        review.override_status,
+        db_session,
+        lecture,
+        current_user,
+        current_app.config,
+        student_id=body.get("student_id"),
+        status=body.get("status"),
+        reason=body.get("reason"),
+        period=body.get("period"),
+    )
+    db_session.commit()
+    report = compute_session(db_session, lecture, current_app.config, [override.student_id])
+    row = report.result.student(override.student_id)
+    return {"override_id": override.id, "student": student_json(report, row)}, 201
+
+
+@api_route(
+    "/sessions/<int:session_id>/rollcall",
+    "POST",
+    roles=INSTRUCTOR,
+    request=ROLL_CALL_REQUEST,
+    response=ROLL_CALL_RESULT,
+    errors=[404],
+    tags=TAGS,
+)
+def submit_roll_call(session_id: int) -> dict[str, Any]:
+    """A manual roll call in one batch: every entry is checked first; one bad entry refuses them all.
+
+    An entry equal to the student's current session status changes nothing; the others become
+    session overrides with the roll call's reason, recorded in one audit entry."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    body = json_body()
+    result = _changing(
+        review.roll_call,
+        db_session,
+        lecture,
+        current_user,
+        current_app.config,
+        entries=body.get("entries"),
+        reason=body.get("reason"),
+    )
+    db_session.commit()
+    return {"changed": result.changed, "unchanged": result.unchanged, "audit_id": result.audit_id}
+
+
+@api_route(
+    "/sessions/<int:session_id>/confirm",
+    "POST",
+    roles=INSTRUCTOR,
+    response=SESSION_SUMMARY,
+    errors=[404],
+    tags=TAGS,
+)
+def confirm_session_attendance(session_id: int) -> dict[str, Any]:
+    """Confirm the session's attendance (who and when are kept; the audit entry keeps the statuses).
+
+    Corrections after confirmation remain possible and are audited as such."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    attach_sightings(db_session, lecture, current_app.config)
+    review.confirm(db_session, lecture, current_user, current_app.config)
+    db_session.commit()
+    return session_json(lecture)
+
+
+@api_route(
+    "/sessions/<int:session_id>/unknown-faces",
+    "GET",
+    roles=INSTRUCTOR,
+    response={"type": "array", "items": UNKNOWN_FACE},
+    errors=[404],
+    tags=TAGS,
+)
+def list_session_unknown_faces(session_id: int) -> list[dict[str, Any]]:
+    """Faces seen in the session that matched no enrolled student, pending ones first."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    report = fresh_report(db_session, lecture, current_app.config)
+    return [unknown_face_json(r, report) for r in reviews_of(db_session, lecture)]
+
+
+@api_route(
+    "/unknown-faces/<int:face_id>",
+    "POST",
+    roles=INSTRUCTOR,
+    request=DECISION_REQUEST,
+    response=DECISION_RESULT,
+    errors=[404, 409],
+    tags=TAGS,
+)
+def decide_unknown_face(face_id: int) -> dict[str, Any]:
+    """Assign an unknown face to a roster student (its sightings then count for them) or mark it
+    "not a student". Audited; an assigned face cannot be re-decided (409)."""
+    face = review_or_404(db_session, current_user, face_id)
+    body = json_body()
+    relabelled = _changing(
+        review.decide_unknown_face,
+        db_session,
+        face,
+        current_user,
+        decision=body.get("decision"),
+        student_id=body.get("student_id"),
+        reason=body.get("reason"),
+    )
+    db_session.commit()
+    report = compute_session(db_session, face.session, current_app.config)
+    return {"face": unknown_face_json(face, report), "relabelled": relabelled}
+
+
+@api_route(
+    "/sessions/<int:session_id>/audit",
+    "GET",
+    roles=INSTRUCTOR,
+    response={"type": "array", "items": AUDIT_ENTRY},
+    errors=[404],
+    tags=TAGS,
+)
+def list_session_audit(session_id: int) -> list[dict[str, Any]]:
+    """The session's audit trail (overrides, roll calls, confirmations, face decisions), newest first."""
+    lecture = session_or_404(db_session, current_user, session_id)
+    return [audit_json(entry) for entry in audit_trail(db_session, lecture)]
+
+
+@api_route(
+    "/sessions/<int:session_id>/export.csv",
+    "GET",
+    roles=INSTRUCTOR,
+    errors=[404],
+    tags=TAGS,
+    summary="The session's attendance as CSV, one row per roster student." + CSV_NOTE,
+)
+def export_session_csv(session_id: int) -> Response:
+    lecture = session_or_404(db_session, current_user, session_id)
+    report = fresh_report(db_session, lecture, current_app.config)
+    return _csv_response(export.to_csv([report]), export.filename(lecture.course.code, lecture.starts_at))
+
+
+@api_route(
+    "/courses/<int:course_id>/export.csv",
+    "GET",
+    roles=INSTRUCTOR,
+    errors=[404],
+    tags=TAGS,
+    summary="The course's attendance as CSV: every session that has started, one row per "
+    "(session, roster student)." + CSV_NOTE,
+)
+def export_course_csv(course_id: int) -> Response:
+    course = course_or_404(db_session, current_user, course_id)
+    lectures = db_session.scalars(
+        select(LectureSession)
+        .where(LectureSession.course_id == course.id, LectureSession.starts_at <= utcnow())
+        .order_by(LectureSession.starts_at, LectureSession.id)
+    ).all()
+    reports = [fresh_report(db_session, lecture, current_app.config) for lecture in lectures]
+    return _csv_response(export.to_csv(reports), export.filename(course.code))
+
+
+@api_route(
+    "/sightings/<int:sighting_id>/thumbnail",
+    "GET",
+    roles=INSTRUCTOR,
+    errors=[404],
+    tags=TAGS,
+    summary="The face crop (JPEG) a device sent with a sighting, when it sent one.",
+)
+def get_sighting_thumbnail(sighting_id: int) -> Response:
+    sighting = sighting_or_404(db_session, current_user, sighting_id)
+    if sighting.thumbnail is None:
+        abort(404, f"Sighting {sighting_id} has no thumbnail (devices send none by default).")
+    response = Response(sighting.thumbnail, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@api_route("/me/attendance", "GET", response=MY_ATTENDANCE, errors=[404], tags=TAGS)
+def get_my_attendance() -> dict[str, Any]:
+    """The caller's own attendance (read only), for an account linked to a student record:
+    every started session of their courses, newest first."""
+    student = student_of(db_session, current_user)
+    if student is None:
+        abort(404, "No student record is linked to your account.")
+    return {
+        "student": {"id": student.id, "student_number": student.student_number, "name": student.name},
+        "sessions": [
+            {"session": session_json(lecture), "attendance": row}
+            for lecture, row in my_sessions(db_session, student.id, current_app.config)
+        ],
+    }

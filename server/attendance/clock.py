@@ -1,0 +1,51 @@
+"""The institution's local day: which sessions are "today", and how times are shown.
+
+The database and the API speak UTC only. Pages show times in `ATTENDANCE_TIMEZONE` (an IANA
+name such as "Asia/Seoul"; default "UTC"), and "today" is that zone's calendar day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from server.attendance.service import AttendanceConfigError
+
+
+def zone(config: Mapping[str, Any]) -> ZoneInfo:
+    name = config.get("ATTENDANCE_TIMEZONE") or "UTC"
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise AttendanceConfigError(f"ATTENDANCE_TIMEZONE {name!r} is not a known IANA time zone") from exc
+
+
+def today(config: Mapping[str, Any]) -> date:
+    return datetime.now(zone(config)).date()
+
+
+def parse_day(value: str | None, config: Mapping[str, Any]) -> date:
+    """A YYYY-MM-DD query value (today when absent; ValueError with a sentence when malformed)."""
+    if value is None or value == "":
+        return today(config)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'date' must be a day as YYYY-MM-DD (got {value!r})") from None
+
+
+def day_bounds(day: date, config: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The local day [start, end) in UTC."""
+    tz = zone(config)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local(value: datetime | None, config: Mapping[str, Any], fmt: str = "%H:%M") -> str:
+    """A UTC datetime as local text for pages ('' for None)."""
+    if value is None:
+        return ""
+    return value.astimezone(zone(config)).strftime(fmt)

@@ -1,0 +1,385 @@
+"""The instructor's changes to a session's attendance, each validated whole and audited.
+
+Every function validates all of its input before it writes anything, raises `ReviewError`
+(a message for the user and an HTTP status) when something is wrong, and adds its rows and
+their `AuditLog` entry to the caller's session in one transaction: the caller commits, or
+rolls back on error, so nothing is ever half-written. The web pages and the API call the
+same functions, so both enforce the same rules.
+
+Audit entries of a session all have ``entity_type="lecture_session"`` and
+``entity_id=<session id>`` (one indexed query gives a session's trail); ``action`` says what:
+``attendance.override``, ``attendance.rollcall``, ``attendance.confirm``,
+``unknown_face.assign``, ``unknown_face.not_a_student``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.api.io import iso
+from server.attendance import engine
+from server.attendance.service import SessionReport, compute_session, plan_for, roster_ids
+from server.audit import record
+from server.db.enums import AttendanceStatus, ReviewDecision, SessionStatus
+from server.db.models import AttendanceOverride, LectureSession, Sighting, Student, UnknownFaceReview, User
+from server.db.types import utcnow
+
+ENTITY = "lecture_session"
+MAX_REASON = 1000
+ROLL_CALL_REASON = "Manual roll call"
+STATUS_VALUES = tuple(status.value for status in AttendanceStatus)
+# A roll call tick says "was there"; these statuses already say so (or excuse the student).
+ATTENDED = frozenset({"present", "late", "left_early", "late_and_left_early"})
+
+
+class ReviewError(Exception):
+    """Input the instructor must correct; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def parse_status(value: Any, field: str = "status") -> AttendanceStatus:
+    if not isinstance(value, str) or value not in STATUS_VALUES:
+        raise ReviewError(f"'{field}' must be one of {', '.join(STATUS_VALUES)} (got {value!r})")
+    return AttendanceStatus(value)
+
+
+def parse_reason(value: Any, *, required: bool, field: str = "reason") -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ReviewError(f"a '{field}' is required: say why the attendance is corrected")
+        return None
+    if not isinstance(value, str):
+        raise ReviewError(f"'{field}' must be text")
+    text = value.strip()
+    if len(text) > MAX_REASON:
+        raise ReviewError(f"'{field}' is too long ({len(text)} characters; at most {MAX_REASON})")
+    return text
+
+
+def parse_id(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ReviewError(f"'{field}' must be a positive integer id (got {value!r})")
+    return value
+
+
+def _on_roster(db: Session, lecture: LectureSession, student_id: int, field: str) -> None:
+    if student_id not in set(roster_ids(db, lecture.course_id)):
+        raise ReviewError(f"{field}: student {student_id} is not on the roster of {lecture.course.code}")
+
+
+def _students(db: Session, ids: list[int]) -> dict[int, Student]:
+    return {s.id: s for s in db.scalars(select(Student).where(Student.id.in_(ids)))} if ids else {}
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def override_status(
+    db: Session,
+    lecture: LectureSession,
+    actor: User,
+    config: Mapping[str, Any],
+    *,
+    student_id: Any,
+    status: Any,
+    reason: Any,
+    period: Any = None,
+) -> AttendanceOverride:
+    """Set one student's status for the session (`period` None) or one period (0-based index)."""
+    sid = parse_id(student_id, "student_id")
+    new = parse_status(status)
+    why = parse_reason(reason, required=True)
+    count = len(plan_for(lecture, config).periods)
+    if period is not None and (
+        isinstance(period, bool) or not isinstance(period, int) or not 0 <= period < count
+    ):
+        raise ReviewError(
+            f"'period' must be null (the whole session) or a period index from 0 to {count - 1}"
+            f" (got {period!r})"
+        )
+    _on_roster(db, lecture, sid, "student_id")
+
+    report = compute_session(db, lecture, config, [sid])
+    row = report.result.student(sid)
+    current: engine.StudentAttendance | engine.PeriodAttendance = (
+        row if period is None else row.periods[period]
+    )
+    override = AttendanceOverride(
+        session_id=lecture.id, student_id=sid, period_index=period, status=new, reason=why, actor_id=actor.id
+    )
+    db.add(override)
+    db.flush()
+    number = report.students[sid].student_number
+    after: dict[str, Any] = {
+        "student_id": sid,
+        "student_number": number,
+        "period": period,
+        "status": new.value,
+        "source": engine.Source.MANUAL.value,
+        "override_id": override.id,
+    }
+    if lecture.status == SessionStatus.CONFIRMED:
+        after["after_confirmation"] = True
+    record(
+        db,
+        actor,
+        "attendance.override",
+        ENTITY,
+        lecture.id,
+        before={
+            "student_id": sid,
+            "student_number": number,
+            "period": period,
+            "status": current.status.value,
+            "source": current.source.value,
+        },
+        after=after,
+        reason=why,
+    )
+    return override
+
+
+# ----------------------------------------------------------------------------- roll call
+
+
+@dataclass(frozen=True)
+class RollCall:
+    changed: list[int]
+    unchanged: list[int]
+    audit_id: int | None
+
+
+def roll_call(
+    db: Session,
+    lecture: LectureSession,
+    actor: User,
+    config: Mapping[str, Any],
+    *,
+    entries: Any,
+    reason: Any = None,
+) -> RollCall:
+    """A manual roll call submitted in one batch: `entries` = [{"student_id": 1, "status": "present"}, ...].
+
+    Every entry is checked before anything is written (one bad entry refuses the batch). An
+    entry whose status is already the student's session status changes nothing (the evidence
+    stays in charge); each other entry becomes a session override with the roll call's reason.
+    One audit entry records the whole batch (before and after per student number)."""
+    if not isinstance(entries, list) or not entries:
+        raise ReviewError('\'entries\' must be a non-empty list of {"student_id": ..., "status": ...}')
+    roster = set(roster_ids(db, lecture.course_id))
+    if len(entries) > len(roster):
+        raise ReviewError(
+            f"the roll call has {len(entries)} entries but the roster only {len(roster)} students"
+        )
+    parsed: dict[int, AttendanceStatus] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ReviewError(f"entries[{i}] must be an object with 'student_id' and 'status'")
+        sid = parse_id(entry.get("student_id"), f"entries[{i}].student_id")
+        status = parse_status(entry.get("status"), f"entries[{i}].status")
+        if sid not in roster:
+            raise ReviewError(f"entries[{i}]: student {sid} is not on the roster of {lecture.course.code}")
+        if sid in parsed:
+            raise ReviewError(f"entries[{i}]: student {sid} appears twice in the roll call")
+        parsed[sid] = status
+    why = parse_reason(reason, required=False) or ROLL_CALL_REASON
+
+    report = compute_session(db, lecture, config, list(parsed))
+    changed, unchanged, before, after = [], [], {}, {}
+    for sid, status in parsed.items():
+        row = report.result.student(sid)
+        if row.status.value == status.value:
+            unchanged.append(sid)
+            continue
+        db.add(
+            AttendanceOverride(
+                session_id=lecture.id,
+                student_id=sid,
+                period_index=None,
+                status=status,
+                reason=why,
+                actor_id=actor.id,
+            )
+        )
+        number = report.students[sid].student_number
+        before[number] = row.status.value
+        after[number] = status.value
+        changed.append(sid)
+    if not changed:
+        return RollCall(changed, unchanged, None)
+    entry = record(
+        db,
+        actor,
+        "attendance.rollcall",
+        ENTITY,
+        lecture.id,
+        before=before,
+        after={
+            **after,
+            **({"after_confirmation": True} if lecture.status == SessionStatus.CONFIRMED else {}),
+        },
+        reason=why,
+    )
+    db.flush()
+    return RollCall(changed, unchanged, entry.id)
+
+
+def roll_call_entries(report: SessionReport, ticked: set[int]) -> list[dict[str, Any]]:
+    """What a ticked-names form means: ticked and not counted -> present, unticked and counted -> absent.
+
+    A ticked student whom the evidence counts as there (even late) keeps that status; an
+    unticked excused student stays excused."""
+    entries = []
+    for row in report.result.students:
+        current = row.status.value
+        if row.student_id in ticked and current not in ATTENDED:
+            entries.append({"student_id": row.student_id, "status": "present"})
+        elif row.student_id not in ticked and current in ATTENDED:
+            entries.append({"student_id": row.student_id, "status": "absent"})
+    return entries
+
+
+# ----------------------------------------------------------------------------- confirmation
+
+
+def confirm(db: Session, lecture: LectureSession, actor: User, config: Mapping[str, Any]) -> None:
+    """Mark the session confirmed by `actor` now; the audit entry keeps the statuses confirmed.
+
+    Confirming again (after later corrections) is allowed and audited the same way."""
+    report = compute_session(db, lecture, config)
+    before = {
+        "status": lecture.status.value,
+        "confirmed_by": lecture.confirmed_by.email if lecture.confirmed_by else None,
+        "confirmed_at": iso(lecture.confirmed_at),
+    }
+    lecture.status = SessionStatus.CONFIRMED
+    lecture.confirmed_by_id = actor.id
+    lecture.confirmed_by = actor
+    lecture.confirmed_at = utcnow()
+    statuses = {
+        report.students[row.student_id].student_number: row.status.value for row in report.result.students
+    }
+    record(
+        db,
+        actor,
+        "attendance.confirm",
+        ENTITY,
+        lecture.id,
+        before=before,
+        after={
+            "status": SessionStatus.CONFIRMED.value,
+            "confirmed_by": actor.email,
+            "confirmed_at": iso(lecture.confirmed_at),
+            "attendance": statuses,
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- unknown faces
+
+
+def sync_unknown_faces(db: Session, lecture: LectureSession, report: SessionReport) -> int:
+    """Add a pending review row for each unknown face (device, track) of the session not yet listed.
+
+    Returns how many were added (not committed). Rows are never removed: a decision stays
+    on record even when its sightings change."""
+    existing = {
+        (device_id, track_id)
+        for device_id, track_id in db.execute(
+            select(UnknownFaceReview.device_id, UnknownFaceReview.track_id).where(
+                UnknownFaceReview.session_id == lecture.id
+            )
+        )
+    }
+    added = 0
+    for face in report.result.unknown_faces:
+        key = (int(face.device_id), str(face.track_id))
+        if key not in existing:
+            db.add(UnknownFaceReview(session_id=lecture.id, device_id=key[0], track_id=key[1]))
+            existing.add(key)
+            added += 1
+    return added
+
+
+def decide_unknown_face(
+    db: Session,
+    review: UnknownFaceReview,
+    actor: User,
+    *,
+    decision: Any,
+    student_id: Any = None,
+    reason: Any = None,
+) -> int:
+    """Assign an unknown face to a roster student, or mark it "not a student".
+
+    Assigning re-labels the session's unlabelled sightings of that device track with the
+    student, so the next computation counts them; the audit entry lists their event ids.
+    An assigned face cannot be re-decided (409): correct the student's attendance with an
+    override instead. Returns how many sightings were re-labelled."""
+    choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
+    if not isinstance(decision, str) or decision not in choices:
+        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {decision!r})")
+    why = parse_reason(reason, required=False)
+    lecture = review.session
+    if review.decision == ReviewDecision.ASSIGNED:
+        name = review.student.name if review.student else "a student"
+        raise ReviewError(
+            f"this face is already assigned to {name}; correct that student's attendance with an override",
+            409,
+        )
+    if review.decision.value == decision:
+        raise ReviewError("this face is already marked as not a student", 409)
+    sid = None
+    student = None
+    if decision == ReviewDecision.ASSIGNED.value:
+        sid = parse_id(student_id, "student_id")
+        _on_roster(db, lecture, sid, "student_id")
+        student = db.get(Student, sid)
+    elif student_id is not None:
+        raise ReviewError("'student_id' is only for the decision 'assigned'")
+
+    before = {
+        "review_id": review.id,
+        "decision": review.decision.value,
+        "device_id": review.device_id,
+        "track_id": review.track_id,
+    }
+    relabelled: list[str] = []
+    if student is not None:
+        where = (
+            Sighting.session_id == lecture.id,
+            Sighting.device_id == review.device_id,
+            Sighting.track_id == review.track_id,
+            Sighting.student_id.is_(None),
+        )
+        relabelled = sorted(db.scalars(select(Sighting.event_id).where(*where)))
+        db.execute(update(Sighting).where(*where).values(student_id=student.id))
+    review.decision = ReviewDecision(decision)
+    review.student_id = sid
+    review.student = student
+    review.actor_id = actor.id
+    review.decided_at = utcnow()
+    after: dict[str, Any] = {"review_id": review.id, "decision": decision}
+    if student is not None:
+        after.update(
+            student_id=student.id,
+            student_number=student.student_number,
+            relabelled=len(relabelled),
+            event_ids=relabelled,
+        )
+    if lecture.status == SessionStatus.CONFIRMED:
+        after["after_confirmation"] = True
+    record(db, actor, f"unknown_face.{decision}", ENTITY, lecture.id, before=before, after=after, reason=why)
+    return len(relabelled)

@@ -1,0 +1,310 @@
+"""Attendance of a lecture session from the database: load the inputs, run the engine, apply overrides.
+
+    report = compute_session(db_session, lecture, current_app.config)
+    report.result.students          # engine rows with the instructor's overrides applied
+    report.students[student_id]     # the Student row behind an id
+
+Everything here reads; nothing is cached or stored, so a recompute is just a call, gives the
+same answer for the same rows (the engine is deterministic) and never depends on how often it
+ran before. The only write is `attach_sightings`, which gives a session the sightings its room
+recorded during it that ingest left without a session.
+
+Attendance is computed from `Sighting.captured_at` (the device's clock), never `received_at`.
+
+Settings (Flask config / `VISAGE_<KEY>` environment variables; defaults in brackets):
+
+=================================== ===============================================================
+ATTENDANCE_LATE_AFTER_MINUTES       arriving later than this after a period starts is late [10]
+ATTENDANCE_LEFT_EARLY_MINUTES       leaving earlier than this before a period ends is left early [10]
+ATTENDANCE_MIN_PRESENCE             fraction of a period (and of the session) needed to count [0.5]
+ATTENDANCE_GAP_TOLERANCE_MINUTES    sightings this close belong to one continuous presence [5]
+ATTENDANCE_MIN_SIGHTINGS            fewer sightings in a period is absent [3]
+ATTENDANCE_MIN_CONFIDENCE           student sightings scoring lower are ignored [none]
+ATTENDANCE_DWELL_SECONDS            presence credited around each sighting [30]
+ATTENDANCE_WINDOW_MARGIN_MINUTES    sightings this long before/after a session still extend presence [10]
+ATTENDANCE_BREAK_MINUTES            break between consecutive periods [0]
+=================================== ===============================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.attendance import engine
+from server.db.models import AttendanceOverride, Course, Device, LectureSession, Sighting, Student
+from server.db.models.school import course_students
+
+SETTINGS: dict[str, Any] = {
+    "ATTENDANCE_LATE_AFTER_MINUTES": 10,
+    "ATTENDANCE_LEFT_EARLY_MINUTES": 10,
+    "ATTENDANCE_MIN_PRESENCE": 0.5,
+    "ATTENDANCE_GAP_TOLERANCE_MINUTES": 5,
+    "ATTENDANCE_MIN_SIGHTINGS": 3,
+    "ATTENDANCE_MIN_CONFIDENCE": None,
+    "ATTENDANCE_DWELL_SECONDS": 30,
+    "ATTENDANCE_WINDOW_MARGIN_MINUTES": 10,
+    "ATTENDANCE_BREAK_MINUTES": 0,
+}
+
+
+class AttendanceConfigError(ValueError):
+    """An attendance setting the operator must fix (its message names the setting)."""
+
+
+def _number(config: Mapping[str, Any], key: str, *, integer: bool = False) -> float | int | None:
+    value = config.get(key, SETTINGS[key])
+    if value is None and SETTINGS[key] is None:
+        return None
+    if isinstance(value, str):  # from a config file or an unparsed environment value
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise AttendanceConfigError(f"{key} must be a non-negative number, got {config.get(key)!r}")
+    if integer:
+        if value != int(value):
+            raise AttendanceConfigError(f"{key} must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def policy_from_config(config: Mapping[str, Any]) -> engine.AttendancePolicy:
+    """The institution's attendance rules from the settings above (defaults where unset)."""
+    minutes = lambda key: timedelta(minutes=_number(config, key))  # noqa: E731
+    try:
+        return engine.AttendancePolicy(
+            late_after=minutes("ATTENDANCE_LATE_AFTER_MINUTES"),
+            left_early_before=minutes("ATTENDANCE_LEFT_EARLY_MINUTES"),
+            min_presence_fraction=_number(config, "ATTENDANCE_MIN_PRESENCE"),
+            gap_tolerance=minutes("ATTENDANCE_GAP_TOLERANCE_MINUTES"),
+            dwell=timedelta(seconds=_number(config, "ATTENDANCE_DWELL_SECONDS")),
+            min_confidence=_number(config, "ATTENDANCE_MIN_CONFIDENCE"),
+            min_sightings=_number(config, "ATTENDANCE_MIN_SIGHTINGS", integer=True),
+            window_margin=minutes("ATTENDANCE_WINDOW_MARGIN_MINUTES"),
+        )
+    except ValueError as exc:
+        if isinstance(exc, AttendanceConfigError):
+            raise
+        raise AttendanceConfigError(f"invalid attendance settings: {exc}") from exc
+
+
+def plan_for(lecture: LectureSession, config: Mapping[str, Any]) -> engine.SessionPlan:
+    """The session's periods: `period_minutes` long from `starts_at`, the last one cut at `ends_at`."""
+    return engine.SessionPlan(
+        start=lecture.starts_at,
+        end=lecture.ends_at,
+        period_length=timedelta(minutes=lecture.period_minutes),
+        break_length=timedelta(minutes=_number(config, "ATTENDANCE_BREAK_MINUTES")),
+    )
+
+
+# ----------------------------------------------------------------------------- attaching sightings
+
+
+def attach_sightings(db: Session, lecture: LectureSession, config: Mapping[str, Any]) -> int:
+    """Give `lecture` the sightings of its room's devices in its window that have no session yet.
+
+    The window is the session plus the policy's margin on each side (the engine uses margin
+    sightings to extend presence). A sighting during another session of the same room is that
+    session's; one in the margin between two sessions goes to the session it is nearer to
+    (the earlier one on a tie). Idempotent; returns how many rows it attached (not committed).
+    """
+    if lecture.classroom_id is None:
+        return 0
+    margin = policy_from_config(config).window_margin
+    lo, hi = lecture.starts_at - margin, lecture.ends_at + margin
+    devices = select(Device.id).where(Device.classroom_id == lecture.classroom_id)
+    neighbours = db.execute(
+        select(LectureSession.id, LectureSession.starts_at, LectureSession.ends_at).where(
+            LectureSession.classroom_id == lecture.classroom_id,
+            LectureSession.id != lecture.id,
+            LectureSession.starts_at < hi + margin,
+            LectureSession.ends_at > lo - margin,
+        )
+    ).all()
+    mine = (lecture.starts_at, lecture.ends_at, lecture.id)
+    candidates = db.execute(
+        select(Sighting.id, Sighting.captured_at).where(
+            Sighting.session_id.is_(None),
+            Sighting.device_id.in_(devices),
+            Sighting.captured_at >= lo,
+            Sighting.captured_at <= hi,
+        )
+    ).all()
+    ids = [
+        row.id
+        for row in candidates
+        if _belongs(row.captured_at, mine, [(n.starts_at, n.ends_at, n.id) for n in neighbours])
+    ]
+    for chunk in range(0, len(ids), 500):
+        db.execute(
+            update(Sighting)
+            .where(Sighting.id.in_(ids[chunk : chunk + 500]), Sighting.session_id.is_(None))
+            .values(session_id=lecture.id)
+        )
+    return len(ids)
+
+
+def _distance(t: datetime, start: datetime, end: datetime) -> timedelta:
+    if t < start:
+        return start - t
+    if t > end:
+        return t - end
+    return timedelta(0)
+
+
+def _belongs(
+    t: datetime, mine: tuple[datetime, datetime, int], others: list[tuple[datetime, datetime, int]]
+) -> bool:
+    """True when `t` is nearer to session `mine` than to any other (ties: earlier start, then id)."""
+    key = (_distance(t, mine[0], mine[1]), mine[0], mine[2])
+    return all(key < (_distance(t, start, end), start, sid) for start, end, sid in others)
+
+
+# ----------------------------------------------------------------------------- computing
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """A session's attendance and what the UI, the API and the export need beside it."""
+
+    lecture: LectureSession
+    result: engine.SessionAttendance  # overrides applied
+    students: dict[int, Student]  # roster and not-on-roster students by id
+    overrides: dict[tuple[int, int | None], AttendanceOverride]  # in force, by (student, period)
+    thumbnails: dict[int, int]  # student id -> id of their best sighting that has a thumbnail
+    unknown_thumbnails: dict[tuple[str, str], int]  # (device id, track id) -> sighting id
+
+    @property
+    def roster(self) -> list[Student]:
+        return [self.students[row.student_id] for row in self.result.students]
+
+
+def roster_ids(db: Session, course_id: int) -> list[int]:
+    return list(
+        db.scalars(select(course_students.c.student_id).where(course_students.c.course_id == course_id))
+    )
+
+
+def overrides_in_force(
+    db: Session, lecture: LectureSession, student_ids: Iterable[int] | None = None
+) -> dict[tuple[int, int | None], AttendanceOverride]:
+    """The latest override per (student, period) of the session: earlier ones are history."""
+    query = select(AttendanceOverride).where(AttendanceOverride.session_id == lecture.id)
+    if student_ids is not None:
+        query = query.where(AttendanceOverride.student_id.in_(list(student_ids)))
+    latest: dict[tuple[int, int | None], AttendanceOverride] = {}
+    for row in db.scalars(query.order_by(AttendanceOverride.at, AttendanceOverride.id)):
+        latest[(row.student_id, row.period_index)] = row
+    return latest
+
+
+def compute_session(
+    db: Session,
+    lecture: LectureSession,
+    config: Mapping[str, Any],
+    student_ids: Iterable[int] | None = None,
+) -> SessionReport:
+    """The session's attendance: roster, sightings and overrides from the database through the engine.
+
+    `student_ids` limits the work to those roster students (a student's own view): each
+    student's result depends only on their own sightings, so the rows are the same as in the
+    full computation."""
+    policy = policy_from_config(config)
+    plan = plan_for(lecture, config)
+    roster = roster_ids(db, lecture.course_id)
+    wanted = None if student_ids is None else set(student_ids)
+    if wanted is not None:
+        roster = [sid for sid in roster if sid in wanted]
+
+    lo, hi = lecture.starts_at - policy.window_margin, lecture.ends_at + policy.window_margin
+    query = select(
+        Sighting.id,
+        Sighting.event_id,
+        Sighting.student_id,
+        Sighting.device_id,
+        Sighting.track_id,
+        Sighting.captured_at,
+        Sighting.score,
+        Sighting.quality,
+        Sighting.thumbnail.is_not(None).label("has_thumbnail"),
+    ).where(Sighting.session_id == lecture.id)
+    if wanted is not None:
+        query = query.where(Sighting.student_id.in_(roster))
+    rows = db.execute(query).all()
+
+    sightings = [
+        engine.Sighting(
+            event_id=row.event_id,
+            student_id=row.student_id,
+            captured_at=row.captured_at,
+            score=row.score if row.score is not None else 0.0,
+            track_id=row.track_id,
+            device_id=str(row.device_id),
+            quality=row.quality,
+        )
+        for row in rows
+    ]
+    computed = engine.compute_attendance(plan, policy, roster, sightings)
+    overrides = overrides_in_force(db, lecture, roster)
+    period_count = len(plan.periods)
+    usable = [
+        engine.Override(student_id=sid, status=row.status.value, period=period, note=row.reason)
+        for (sid, period), row in overrides.items()
+        if period is None or 0 <= period < period_count  # a period that no longer exists is history
+    ]
+    result = engine.apply_overrides(computed, usable)
+
+    ids = {row.student_id for row in (*result.students, *result.not_on_roster)}
+    students = {s.id: s for s in db.scalars(select(Student).where(Student.id.in_(ids)))} if ids else {}
+    thumbnails, unknown_thumbnails = _thumbnails(rows, lo, hi, policy.min_confidence)
+    return SessionReport(lecture, result, students, overrides, thumbnails, unknown_thumbnails)
+
+
+def _thumbnails(
+    rows: list[Any], lo: datetime, hi: datetime, min_confidence: float | None
+) -> tuple[dict[int, int], dict[tuple[str, str], int]]:
+    """Per student and per unknown track, the best-scoring counted sighting that carries a thumbnail."""
+    best: dict[Any, tuple] = {}
+    for row in rows:
+        if not row.has_thumbnail or not lo <= row.captured_at <= hi:
+            continue
+        score = row.score if row.score is not None else 0.0
+        if row.student_id is not None:
+            if min_confidence is not None and score < min_confidence:
+                continue
+            key: Any = row.student_id
+        else:
+            key = (str(row.device_id), row.track_id)
+        rank = (-score, row.captured_at, row.event_id, row.id)
+        if key not in best or rank < best[key]:
+            best[key] = rank
+    students = {k: v[3] for k, v in best.items() if not isinstance(k, tuple)}
+    unknown = {k: v[3] for k, v in best.items() if isinstance(k, tuple)}
+    return students, unknown
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def sessions_between(
+    db: Session, start: datetime, end: datetime, instructor_id: int | None
+) -> list[LectureSession]:
+    """Sessions overlapping [start, end), of one instructor's courses (None: every course)."""
+    query = (
+        select(LectureSession)
+        .join(Course, Course.id == LectureSession.course_id)
+        .where(LectureSession.starts_at < end, LectureSession.ends_at > start)
+        .order_by(LectureSession.starts_at, Course.code, LectureSession.id)
+    )
+    if instructor_id is not None:
+        query = query.where(Course.instructor_id == instructor_id)
+    return list(db.scalars(query))

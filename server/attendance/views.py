@@ -1,0 +1,306 @@
+"""The instructor's review pages (server-rendered; the live roster is refreshed by
+static/attendance.js from the JSON API) and the student's own read-only view.
+
+Forms post to the routes below, which call the same `server.attendance.review` functions as the
+API. Success redirects back to the page (post/redirect/get) with a message; bad input renders
+the page again with status 400 and the message, having written nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug import Response
+
+from server.attendance import clock, review
+from server.attendance.access import review_or_404, session_or_404, student_of
+from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
+from server.attendance.serialize import report_json, unknown_face_json
+from server.attendance.service import AttendanceConfigError, SessionReport, sessions_between
+from server.auth.decorators import login_required, role_required
+from server.db import db_session, utcnow
+from server.db.enums import Role, SessionStatus
+from server.db.models import AuditLog, Course, LectureSession
+
+bp = Blueprint("attendance", __name__)
+
+STATUS_LABELS = {
+    "present": "present",
+    "late": "late",
+    "left_early": "left early",
+    "late_and_left_early": "late & left early",
+    "absent": "absent",
+    "excused": "excused",
+}
+ACTION_LABELS = {
+    "attendance.override": "Override",
+    "attendance.rollcall": "Roll call",
+    "attendance.confirm": "Confirmed",
+    "unknown_face.assigned": "Face assigned",
+    "unknown_face.not_a_student": "Not a student",
+}
+
+
+@bp.app_template_filter("status_label")
+def status_label(value: str | None) -> str:
+    return STATUS_LABELS.get(value or "", value or "")
+
+
+@bp.app_template_filter("local_time")
+def local_time(value: datetime | str | None, fmt: str = "%H:%M") -> str:
+    """A datetime (or the API's ISO text of one) in the institution's time zone."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return clock.local(value, current_app.config, fmt)
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+@bp.get("/attendance")
+@role_required(Role.INSTRUCTOR)
+def sessions() -> str | tuple[str, int]:
+    """Today's sessions of the signed-in instructor (every course for an administrator)."""
+    config = current_app.config
+    error = None
+    try:
+        day = clock.parse_day(request.args.get("date"), config)
+    except ValueError as exc:
+        error, day = str(exc), clock.today(config)
+    start, end = clock.day_bounds(day, config)
+    admin = current_user.role == Role.ADMIN
+    lectures = sessions_between(db_session, start, end, None if admin else current_user.id)
+    courses_query = select(Course).order_by(Course.code)
+    if not admin:
+        courses_query = courses_query.where(Course.instructor_id == current_user.id)
+    page = render_template(
+        "attendance/sessions.html",
+        day=day,
+        today=clock.today(config),
+        previous_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1),
+        lectures=lectures,
+        courses=db_session.scalars(courses_query).all(),
+        zone=clock.zone(config).key,
+        error=error,
+        now=utcnow(),
+    )
+    return (page, 400) if error else page
+
+
+@bp.get("/attendance/sessions/<int:session_id>")
+@role_required(Role.INSTRUCTOR)
+def session_page(session_id: int) -> str:
+    lecture = session_or_404(db_session, current_user, session_id)
+    return _render_session(lecture)
+
+
+def _render_session(
+    lecture: LectureSession, error: str | None = None, form: dict[str, Any] | None = None
+) -> str:
+    config = current_app.config
+    report = fresh_report(db_session, lecture, config)
+    data = report_json(report, pending_count(db_session, lecture), utcnow())
+    faces = [unknown_face_json(r, report) for r in reviews_of(db_session, lecture)]
+    return render_template(
+        "attendance/session.html",
+        lecture=lecture,
+        report=report,
+        data=data,
+        periods=report.result.plan.periods,
+        faces=faces,
+        audit=[describe(entry, report) for entry in audit_trail(db_session, lecture)],
+        attended=review.ATTENDED,
+        statuses=list(STATUS_LABELS),
+        zone=clock.zone(config).key,
+        refresh_seconds=refresh_seconds(config),
+        error=error,
+        form=form or {},
+    )
+
+
+def refresh_seconds(config: Any) -> int:
+    """How often the session page polls its roster (ATTENDANCE_REFRESH_SECONDS, at least 1)."""
+    value = config.get("ATTENDANCE_REFRESH_SECONDS", 5)
+    try:
+        return max(1, round(float(value)))
+    except (TypeError, ValueError):
+        raise AttendanceConfigError(f"ATTENDANCE_REFRESH_SECONDS must be a number, got {value!r}") from None
+
+
+def _error_page(lecture: LectureSession, exc: review.ReviewError, form: dict[str, Any]) -> tuple[str, int]:
+    db_session.rollback()
+    return _render_session(lecture, error=exc.message, form=form), exc.status
+
+
+def _form_int(name: str) -> Any:
+    """A form field as an int when it is one (else the raw text, which validation then names)."""
+    value = request.form.get(name, "").strip()
+    if value == "":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+# ----------------------------------------------------------------------------- changes
+
+
+@bp.post("/attendance/sessions/<int:session_id>/overrides")
+@role_required(Role.INSTRUCTOR)
+def post_override(session_id: int) -> Response | tuple[str, int]:
+    lecture = session_or_404(db_session, current_user, session_id)
+    period = _form_int("period")
+    try:
+        override = review.override_status(
+            db_session,
+            lecture,
+            current_user,
+            current_app.config,
+            student_id=_form_int("student_id"),
+            status=request.form.get("status"),
+            reason=request.form.get("reason"),
+            period=period,
+        )
+    except review.ReviewError as exc:
+        return _error_page(lecture, exc, dict(request.form))
+    db_session.commit()
+    scope = "the session" if period is None else f"period {period + 1}"
+    flash(
+        f"{override.student.name}: {status_label(override.status.value)} for {scope} (reason recorded).",
+        "info",
+    )
+    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+
+
+@bp.post("/attendance/sessions/<int:session_id>/rollcall")
+@role_required(Role.INSTRUCTOR)
+def post_roll_call(session_id: int) -> Response | tuple[str, int]:
+    lecture = session_or_404(db_session, current_user, session_id)
+    form = {"rollcall_reason": request.form.get("reason", "")}
+    raw = request.form.getlist("present")
+    try:
+        ticked = {int(value) for value in raw}
+    except ValueError:
+        return _error_page(lecture, review.ReviewError(f"roll call: {raw!r} are not student ids"), form)
+    report: SessionReport = fresh_report(db_session, lecture, current_app.config)
+    roster = {row.student_id for row in report.result.students}
+    strangers = sorted(ticked - roster)
+    if strangers:
+        message = f"roll call: student {strangers[0]} is not on the roster of {lecture.course.code}"
+        return _error_page(lecture, review.ReviewError(message), form)
+    entries = review.roll_call_entries(report, ticked)
+    if not entries:
+        flash("Roll call saved: it matches the current attendance, nothing changed.", "info")
+        return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+    try:
+        result = review.roll_call(
+            db_session,
+            lecture,
+            current_user,
+            current_app.config,
+            entries=entries,
+            reason=form["rollcall_reason"],
+        )
+    except review.ReviewError as exc:
+        return _error_page(lecture, exc, form)
+    db_session.commit()
+    flash(f"Roll call saved: {len(result.changed)} student(s) changed.", "info")
+    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+
+
+@bp.post("/attendance/sessions/<int:session_id>/confirm")
+@role_required(Role.INSTRUCTOR)
+def post_confirm(session_id: int) -> Response:
+    lecture = session_or_404(db_session, current_user, session_id)
+    again = lecture.status == SessionStatus.CONFIRMED
+    review.confirm(db_session, lecture, current_user, current_app.config)
+    db_session.commit()
+    flash("Attendance confirmed again." if again else "Attendance confirmed.", "info")
+    return redirect(url_for(".session_page", session_id=lecture.id), 303)
+
+
+@bp.post("/attendance/unknown-faces/<int:face_id>")
+@role_required(Role.INSTRUCTOR)
+def post_face_decision(face_id: int) -> Response | tuple[str, int]:
+    face = review_or_404(db_session, current_user, face_id)
+    lecture = face.session
+    decision = request.form.get("decision")
+    try:
+        count = review.decide_unknown_face(
+            db_session,
+            face,
+            current_user,
+            decision=decision,
+            student_id=_form_int("student_id") if decision == "assigned" else None,
+            reason=request.form.get("reason"),
+        )
+    except review.ReviewError as exc:
+        return _error_page(lecture, exc, {})
+    db_session.commit()
+    if decision == "assigned":
+        flash(f"Face assigned to {face.student.name}: {count} sighting(s) now count for them.", "info")
+    else:
+        flash("Face marked as not a student.", "info")
+    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="unknown-faces"), 303)
+
+
+# ----------------------------------------------------------------------------- students
+
+
+@bp.get("/me/attendance")
+@login_required
+def my_attendance() -> tuple[str, int] | str:
+    student = student_of(db_session, current_user)
+    if student is None:
+        return render_template("attendance/me.html", student=None, rows=[]), 404
+    rows = my_sessions(db_session, student.id, current_app.config)
+    return render_template(
+        "attendance/me.html", student=student, rows=rows, zone=clock.zone(current_app.config).key
+    )
+
+
+# ----------------------------------------------------------------------------- audit text
+
+
+def describe(entry: AuditLog, report: SessionReport) -> dict[str, Any]:
+    """An audit entry as the page shows it: what, about whom, before -> after, why."""
+    before, after = entry.before or {}, entry.after or {}
+    names = {s.student_number: s.name for s in report.students.values()}
+    subject, change = "", ""
+    if entry.action == "attendance.override":
+        number = after.get("student_number", "")
+        period = after.get("period")
+        subject = f"{names.get(number, number)} ({number}) · " + (
+            "session" if period is None else f"period {period + 1}"
+        )
+        change = f"{status_label(before.get('status'))} → {status_label(after.get('status'))}"
+    elif entry.action == "attendance.rollcall":
+        numbers = [k for k in after if k != "after_confirmation"]
+        subject = f"{len(numbers)} student(s)"
+        change = "; ".join(
+            f"{names.get(n, n)}: {status_label(before.get(n))} → {status_label(after[n])}" for n in numbers
+        )
+    elif entry.action == "attendance.confirm":
+        subject = "session"
+        change = f"{before.get('status')} → confirmed"
+    elif entry.action.startswith("unknown_face."):
+        subject = f"unknown face #{after.get('review_id', '')}"
+        if after.get("decision") == "assigned":
+            number = after.get("student_number", "")
+            count = after.get("relabelled", 0)
+            change = f"assigned to {names.get(number, number)} ({number}), {count} sighting(s)"
+        else:
+            change = "not a student"
+    if after.get("after_confirmation"):
+        change += " (after confirmation)"
+    return {
+        "at": entry.at,
+        "actor": entry.actor.display_name if entry.actor else "system",
+        "action": ACTION_LABELS.get(entry.action, entry.action),
+        "subject": subject,
+        "change": change,
+        "reason": entry.reason or "",
+    }

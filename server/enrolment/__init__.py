@@ -1,0 +1,56 @@
+"""Enrolment of faces and course galleries.
+
+An administrator or a course's instructor enrols students' faces: photos one by one (web page
+`/students/<id>/photos`, `POST /api/v1/students/<id>/photos`) or in bulk (a students CSV plus a zip
+of photos named by student number, `/courses/<id>/enrolment`, `POST /api/v1/courses/<id>/enrolment/
+import`). Every course has a versioned gallery (`GET /api/v1/courses/<id>/gallery`, and
+`build_gallery(session, course_id)` for other parts of the server) that classroom devices fetch.
+
+One concern per module:
+
+    settings    limits and options (ENROLMENT_*, GALLERY_*), with the reasons for the defaults
+    faces       the app's shared FaceAnalyzer and the verdict on one photo (how faces are counted)
+    embeddings  float32 storage and the student template (normalised mean + individual embeddings)
+    photos      accept/refuse photos of a student, delete, keep the template current
+    roster_csv  the students CSV (what is accepted, what refuses the whole file)
+    archive     the photos zip, read safely in memory (traversal, symlinks, bombs)
+    importer    the bulk import and its per-row, per-file report
+    gallery     canonical gallery content, its sha256 and versions
+    hooks       galleries follow roster changes made by `server.school` (its signal)
+    uploads     per-route upload limits (413) and reading uploaded files
+    service     the operations the API and the pages share;  api, views: the two front ends
+
+Privacy decisions (faces are biometric data; store only what is needed):
+* The uploaded photo is never stored, accepted or not; nor is any zip written to disk (zips are read
+  in memory; Werkzeug may spool a large request body to a temporary file while parsing it).
+* An accepted photo keeps its embedding (float32, `FaceTemplate` kind "photo", purpose
+  "attendance-enrolment"), the quality figures, the file name, the photo's SHA-256 (to recognise the
+  same file twice) and a small JPEG of the aligned face crop (112 px, a few kB). The crop is what lets
+  an instructor see that the right face was enrolled under a name (a mislabelled file in a bulk zip
+  looks exactly like a good photo otherwise); set ENROLMENT_THUMBNAILS=false to keep none.
+* A refused photo keeps only its file name, SHA-256, reason and quality figures (the last 20 per
+  student), so that the student's page can say why an upload did not count.
+* Everything is tied to the student row and goes with it (ON DELETE CASCADE); galleries drop the
+  student at their next version. Galleries carry student ids and numbers, no names, no images.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from server.enrolment.gallery import build_gallery
+
+
+def init_app(app: Flask) -> None:
+    """Settings, upload limits, gallery hooks and the web pages (the API module is listed in
+    server.api.ENDPOINT_MODULES)."""
+    from server.enrolment import hooks, settings, uploads
+    from server.enrolment.views import bp
+
+    settings.init_app(app)
+    uploads.init_app(app)
+    hooks.connect()
+    app.register_blueprint(bp)
+
+
+__all__ = ["build_gallery", "init_app"]

@@ -1,0 +1,170 @@
+"""Face analysis of enrolment photos: one shared `FaceAnalyzer` per app, and the verdict on a photo.
+
+The analyzer is created on first use (loading and sha256-checking the ONNX models takes a moment, and
+a server that never enrols should not pay it) and shared by all requests: ONNX Runtime sessions are
+thread-safe, and the detector and embedder keep no per-call state.
+
+The verdict follows the face core's strict quality gate (`QualityThresholds.strict()`), after deciding
+how many people the photo shows. Detectors also find faces nobody would call the subject: a poster in
+the background, a distant passer-by. A detected face counts as a person in the photo when it is at
+least half the size of the largest face; among several such faces, those the detector is unsure of
+(below the strict detector score) are not counted either, as long as a confident one remains. Then:
+0 faces: "no face found"; 2 or more: "N faces found: use a photo of one person"; exactly one: it must
+pass the strict gate (size, detector score, sharpness, pose), else the gate's reasons are the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from flask import Flask, current_app
+from PIL import Image
+
+from server.enrolment.errors import ModelsUnavailable
+from shared.analysis import AnalyzedFace, FaceAnalyzer
+from shared.media import MediaError, decode_image
+from shared.quality import QualityThresholds, assess
+from shared.registry import ModelError, ModelRegistry
+
+EXTENSION_KEY = "visage.face_analyzer"
+_create_lock = threading.Lock()
+
+STRICT = QualityThresholds.strict()
+ALREADY_ENROLLED = "this photo is already enrolled for this student"
+BACKGROUND_FACE_RATIO = 0.5
+"""A face smaller than this fraction of the largest face is background, not a second person."""
+
+
+def face_analyzer(app: Flask | None = None) -> FaceAnalyzer:
+    """The app's analyzer, created (models loaded and verified) on first use."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    analyzer = app.extensions.get(EXTENSION_KEY)
+    if analyzer is not None:
+        return analyzer
+    with _create_lock:
+        analyzer = app.extensions.get(EXTENSION_KEY)
+        if analyzer is None:
+            model = app.config.get("GALLERY_MODEL", "dlib_resnet")
+            try:
+                analyzer = FaceAnalyzer(ModelRegistry(), embedder=model).prepare()
+            except (ModelError, ValueError) as exc:
+                app.logger.error("face models unavailable for enrolment: %s", exc)
+                raise ModelsUnavailable(
+                    "The face models are not installed on this server, so photos cannot be checked: "
+                    "ask the operator to run `visage models export`."
+                ) from exc
+            app.extensions[EXTENSION_KEY] = analyzer
+    return analyzer
+
+
+@dataclass
+class PhotoVerdict:
+    """What the quality gate made of one photo. Accepted: `embedding` (and maybe `thumbnail`) are set."""
+
+    filename: str
+    sha256: str
+    accepted: bool
+    reason: str | None = None
+    faces: int = 0
+    quality: dict[str, Any] | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    thumbnail: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def already_enrolled(cls, filename: str, sha256: str) -> PhotoVerdict:
+        return cls(filename, sha256, False, ALREADY_ENROLLED)
+
+    @classmethod
+    def rejected(cls, filename: str, data: bytes, reason: str, **kwargs: Any) -> PhotoVerdict:
+        return cls(filename, hashlib.sha256(data).hexdigest(), False, reason, **kwargs)
+
+
+def analyze_photo(
+    analyzer: FaceAnalyzer,
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int,
+    max_side: int = 1600,
+    thumbnail_px: int | None = 112,
+) -> PhotoVerdict:
+    """Decode (safely), find the faces, apply the strict gate, embed the one accepted face."""
+    if len(data) > max_bytes:
+        return PhotoVerdict.rejected(
+            filename,
+            data,
+            f"the file is {megabytes(len(data))}, more than the {megabytes(max_bytes)} limit for a photo",
+        )
+    try:
+        image = decode_image(data, name=filename)
+    except MediaError as exc:
+        return PhotoVerdict.rejected(filename, data, str(exc).removeprefix(f"{filename}: "))
+    image = shrink(image, max_side)
+    faces = analyzer.get(image, embed=False)
+    people = count_people(faces)
+    if not people:
+        return PhotoVerdict.rejected(filename, data, "no face found", faces=0)
+    if len(people) > 1:
+        return PhotoVerdict.rejected(
+            filename, data, f"{len(people)} faces found: use a photo of one person", faces=len(people)
+        )
+    subject = people[0]
+    quality = assess(subject.face, subject.chip, STRICT)
+    figures = {
+        "face_px": quality.face_px,
+        "score": quality.score,
+        "sharpness": quality.sharpness,
+        "pose": {"yaw": quality.pose.yaw, "pitch": quality.pose.pitch, "roll": quality.pose.roll},
+        "background_faces": len(faces) - 1,
+        "image_px": [int(image.shape[1]), int(image.shape[0])],
+    }
+    if not quality.passed:
+        return PhotoVerdict.rejected(filename, data, "; ".join(quality.reasons), faces=1, quality=figures)
+    embedding = analyzer.embedder.embed(subject.chip[None])[0].astype(np.float32)
+    return PhotoVerdict(
+        filename=filename,
+        sha256=hashlib.sha256(data).hexdigest(),
+        accepted=True,
+        faces=1,
+        quality=figures,
+        embedding=embedding,
+        thumbnail=face_thumbnail(subject.chip, thumbnail_px) if thumbnail_px else None,
+    )
+
+
+def count_people(faces: list[AnalyzedFace]) -> list[AnalyzedFace]:
+    """The faces that are people in the photo (see the module docstring), largest first."""
+    if not faces:
+        return []
+    ranked = sorted(faces, key=lambda f: -f.face.size)
+    largest = ranked[0].face.size
+    people = [f for f in ranked if f.face.size >= BACKGROUND_FACE_RATIO * largest]
+    confident = [f for f in people if f.face.score >= STRICT.min_score]
+    return confident if len(people) > 1 and confident else people
+
+
+def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Scale down so the longer side is at most `max_side` (enrolment faces stay far above the minimum)."""
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def face_thumbnail(chip: np.ndarray, size: int) -> bytes:
+    """A small JPEG of the aligned face crop (what the embedding was computed from)."""
+    buffer = io.BytesIO()
+    Image.fromarray(chip).resize((size, size), Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def megabytes(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MB"

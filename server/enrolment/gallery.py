@@ -1,0 +1,168 @@
+"""Course galleries: what a classroom device needs to recognise a course's students offline.
+
+    build_gallery(session, course_id) -> {course_id, version, sha256, model, dim, metric, threshold,
+                                          students: [{student_id, student_number, embeddings, template}]}
+
+Content: every student on the course's roster, by student number, with the embeddings of their
+accepted photos (oldest first, float32 values as JSON numbers) and their template (the normalised
+mean, see `server.enrolment.embeddings`; null for a student without photos, who is listed so that
+the roster itself is part of the gallery). No names, no photos: a device needs neither.
+A device scores a face against a student as the highest cosine similarity over the student's
+embeddings and template, and accepts the best student when that reaches `threshold`.
+
+`sha256` is the SHA-256 of the canonical JSON of the content: the object without `version` and
+`sha256`, keys sorted, no whitespace, ASCII only; `canonical_sha256(gallery)` recomputes it, and a
+device can check what it downloaded the same way (json.dumps(..., sort_keys=True,
+separators=(",", ":"))). `version` counts the content's changes per course: every call compares the
+content with the last published version and publishes the next version (a CourseGallery row, in the
+caller's transaction) when it differs. Enrolment changes publish at once; roster changes made
+elsewhere (or a student's deletion) publish at the latest when the gallery is next built, so a
+device never receives content under a version that meant something else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.enums import FaceKind
+from server.db.models import Course, CourseGallery, FaceTemplate, Student, course_students
+from server.enrolment import embeddings
+from server.enrolment.errors import NotFound
+from shared.embed import EMBEDDERS
+
+DEFAULT_MODEL = "dlib_resnet"
+CONTENT_KEYS = ("course_id", "model", "dim", "metric", "threshold", "students")
+
+
+def model_spec(model: str, threshold: float | None = None) -> dict[str, Any]:
+    """The model's name, dimension, metric and the 1:N threshold devices should apply."""
+    spec = EMBEDDERS[model]
+    return {
+        "model": model,
+        "dim": int(spec["dim"]),  # type: ignore[call-overload]
+        "metric": str(spec["metric"]),
+        "threshold": float(threshold if threshold is not None else spec["strict_threshold"]),  # type: ignore[arg-type]
+    }
+
+
+def gallery_content(
+    session: Session, course_id: int, model: str, threshold: float | None = None
+) -> dict[str, Any]:
+    roster = sorted(  # sorted here, not by the database's collation: the same order on every backend
+        session.execute(
+            select(Student.id, Student.student_number)
+            .join(course_students, course_students.c.student_id == Student.id)
+            .where(course_students.c.course_id == course_id)
+        ).all(),
+        key=lambda row: row.student_number,
+    )
+    vectors: dict[int, list[Any]] = defaultdict(list)
+    ids = [row.id for row in roster]
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(FaceTemplate.student_id, FaceTemplate.embedding, FaceTemplate.dim)
+            .where(
+                FaceTemplate.student_id.in_(ids[start : start + 500]),
+                FaceTemplate.kind == FaceKind.PHOTO,
+                FaceTemplate.model == model,
+            )
+            .order_by(FaceTemplate.id)
+        )
+        for student_id, data, dim in rows:
+            vectors[student_id].append(embeddings.from_bytes(data, dim))
+    students = []
+    for student_id, number in roster:
+        own = vectors.get(student_id, [])
+        students.append(
+            {
+                "student_id": student_id,
+                "student_number": number,
+                "embeddings": [embeddings.as_json(vector) for vector in own],
+                "template": embeddings.as_json(embeddings.combine(own)) if own else None,
+            }
+        )
+    return {"course_id": course_id, **model_spec(model, threshold), "students": students}
+
+
+def canonical_sha256(gallery: dict[str, Any]) -> str:
+    content = {key: gallery[key] for key in CONTENT_KEYS}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def latest(session: Session, course_id: int) -> CourseGallery | None:
+    return session.scalars(
+        select(CourseGallery)
+        .where(CourseGallery.course_id == course_id)
+        .order_by(CourseGallery.version.desc())
+        .limit(1)
+    ).first()
+
+
+def configured() -> tuple[str, float | None]:
+    """The app's GALLERY_MODEL and GALLERY_THRESHOLD (the defaults outside an app context)."""
+    if not has_app_context():
+        return DEFAULT_MODEL, None
+    model = current_app.config.get("GALLERY_MODEL") or DEFAULT_MODEL
+    threshold = current_app.config.get("GALLERY_THRESHOLD")
+    return model, None if threshold is None else float(threshold)
+
+
+def build_gallery(
+    session: Session, course_id: int, model: str | None = None, threshold: float | None = None
+) -> dict[str, Any]:
+    """The course's current gallery, publishing a new version first when its content changed.
+
+    `model` and `threshold` default to the app's settings. Adds (never commits) a CourseGallery row
+    when needed: the caller commits. The course row is locked for the comparison (SELECT ... FOR
+    UPDATE), so two writers cannot publish one version twice. NotFound for an unknown course."""
+    if model is None:
+        model, configured_threshold = configured()
+        threshold = configured_threshold if threshold is None else threshold
+    locked = session.scalar(select(Course.id).where(Course.id == course_id).with_for_update())
+    if locked is None:
+        raise NotFound(f"no course with id {course_id}")
+    gallery = gallery_content(session, course_id, model, threshold)
+    digest = canonical_sha256(gallery)
+    current = latest(session, course_id)
+    if current is None or current.sha256 != digest:
+        current = CourseGallery(
+            course_id=course_id, version=(current.version + 1 if current else 1), sha256=digest
+        )
+        session.add(current)
+        session.flush()
+    return {**gallery, "version": current.version, "sha256": digest}
+
+
+def publish(
+    session: Session, course_ids: Iterable[int], model: str, threshold: float | None
+) -> dict[int, dict[str, Any]]:
+    """Publish the galleries of these courses (ascending ids, so concurrent writers lock in one order).
+    Returns {course_id: {"version": ..., "sha256": ...}}."""
+    published = {}
+    for course_id in sorted(set(course_ids)):
+        built = build_gallery(session, course_id, model, threshold)
+        published[course_id] = {"version": built["version"], "sha256": built["sha256"]}
+    return published
+
+
+def courses_of(session: Session, student_ids: Iterable[int]) -> set[int]:
+    ids = list(set(student_ids))
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            session.scalars(
+                select(course_students.c.course_id).where(
+                    course_students.c.student_id.in_(ids[start : start + 500])
+                )
+            )
+        )
+    return found

@@ -1,0 +1,136 @@
+"""The students CSV of a bulk import: `student_number,name[,email]`, header required.
+
+Accepted: UTF-8 with or without a byte-order mark (what spreadsheets write for "CSV UTF-8"), comma,
+semicolon or tab separated (taken from the header line), header names in any case and order, blank
+lines skipped, extra columns ignored (and reported). Refused as a whole, with every problem listed
+(up to a limit) so that one fix-and-retry is enough: not UTF-8, no header, a missing column, a row
+with the wrong number of fields, an invalid student number, name or email, a student number twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from server.enrolment.errors import EnrolmentError
+from server.school.fields import STUDENT_NUMBER
+
+REQUIRED = ("student_number", "name")
+OPTIONAL = ("email",)
+MAX_REPORTED = 20
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class CsvError(EnrolmentError):
+    """The CSV is refused as a whole; `details["problems"]` lists what to fix, by line."""
+
+
+@dataclass(frozen=True)
+class CsvStudent:
+    line: int  # line number in the file (the header is line 1)
+    student_number: str
+    name: str
+    email: str | None
+
+
+@dataclass
+class StudentsCsv:
+    students: list[CsvStudent]
+    ignored_columns: list[str]
+
+
+def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CsvError(
+            f"the students CSV is not UTF-8 text (line {line}): save it as 'CSV UTF-8' and try again"
+        ) from None
+    lines = text.splitlines()
+    header_line = next((line for line in lines if line.strip()), None)
+    if header_line is None:
+        raise CsvError(
+            "the students CSV is empty: its first line must be the header student_number,name[,email]"
+        )
+    delimiter = max(",;\t", key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise CsvError(f"the students CSV is malformed at line {reader.line_num}: {exc}") from None
+    rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
+    header_number, header = rows[0]
+    columns = [normalise_column(cell) for cell in header]
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise CsvError(
+            f"the students CSV header (line {header_number}) lacks the column(s) {', '.join(missing)}: "
+            "its first line must name the columns student_number,name and optionally email",
+            problems=[f"missing column {name}" for name in missing],
+        )
+    twice = sorted({name for name in columns if name and columns.count(name) > 1})
+    if twice:
+        raise CsvError(f"the students CSV header names the column(s) {', '.join(twice)} more than once")
+    if len(rows) - 1 > max_rows:
+        raise CsvError(
+            f"the students CSV has {len(rows) - 1} rows, more than the {max_rows} allowed: split it"
+        )
+    index = {name: columns.index(name) for name in (*REQUIRED, *OPTIONAL) if name in columns}
+    students: list[CsvStudent] = []
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, row in rows[1:]:
+        if len(row) != len(columns):
+            problems.append(f"line {number}: {len(row)} field(s), the header has {len(columns)}")
+            continue
+        student, errors = read_row(number, row, index)
+        problems += errors
+        if student is None:
+            continue
+        if student.student_number in first_line:
+            problems.append(
+                f"line {number}: student number {student.student_number} is already on line "
+                f"{first_line[student.student_number]}"
+            )
+            continue
+        first_line[student.student_number] = number
+        students.append(student)
+    if problems:
+        shown = problems[:MAX_REPORTED]
+        more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
+        raise CsvError(
+            f"the students CSV has {len(problems)} problem(s), nothing was imported: {shown[0]}{more}",
+            problems=shown,
+        )
+    if not students:
+        raise CsvError("the students CSV has a header but no students")
+    ignored = [cell.strip() for cell, name in zip(header, columns, strict=True) if name not in index]
+    return StudentsCsv(students=students, ignored_columns=ignored)
+
+
+def normalise_column(cell: str) -> str:
+    return re.sub(r"[\s-]+", "_", cell.strip().lower())
+
+
+def read_row(number: int, row: list[str], index: dict[str, int]) -> tuple[CsvStudent | None, list[str]]:
+    student_number = row[index["student_number"]].strip()
+    name = row[index["name"]].strip()
+    email = row[index["email"]].strip().lower() if "email" in index else ""
+    errors: list[str] = []
+    if not STUDENT_NUMBER.fullmatch(student_number):
+        errors.append(
+            f"line {number}: student number {student_number!r} is not valid "
+            "(1 to 32 letters, digits, '.', '-' or '_')"
+        )
+    if not name or len(name) > 200 or _CONTROL.search(name):
+        errors.append(f"line {number}: the name must be 1 to 200 characters on one line")
+    if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        errors.append(f"line {number}: {email!r} is not an email address")
+    if errors:
+        return None, errors
+    # Stored upper-case, as server.school.students does: 's-001' and 'S-001' are one student.
+    return CsvStudent(number, student_number.upper(), name, email or None), []

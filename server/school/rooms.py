@@ -1,0 +1,109 @@
+"""Classrooms and the devices (ceiling cameras) installed in them. A device's classroom decides
+which lecture its sightings belong to (`schedule.current_session_for_device`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.audit import record
+from server.db.models import Classroom, Device, User
+from server.school.errors import Conflict, Invalid
+from server.school.fields import device_id, optional_id, reject_unknown, text
+
+CLASSROOM_FIELDS = ("name",)
+DEVICE_FIELDS = ("device_id", "name", "classroom_id")
+
+
+def classroom(db: Session, value: Any, name: str = "classroom_id", required: bool = True) -> Classroom | None:
+    room_id = optional_id(value, name)
+    if room_id is None:
+        if required:
+            raise Invalid(f"'{name}' is required: the id of a classroom")
+        return None
+    room = db.get(Classroom, room_id)
+    if room is None:
+        raise Invalid(f"'{name}' {room_id} is not a classroom")
+    return room
+
+
+def _ensure_room_name_free(db: Session, name: str, room_id: int | None = None) -> None:
+    query = select(Classroom.id).where(func.lower(Classroom.name) == name.lower())
+    if room_id is not None:
+        query = query.where(Classroom.id != room_id)
+    if db.scalar(query) is not None:
+        raise Conflict(f"a classroom named {name!r} already exists")
+
+
+def create_classroom(db: Session, actor: User, body: Mapping[str, Any]) -> Classroom:
+    reject_unknown(body, CLASSROOM_FIELDS)
+    name = text(body.get("name"), "name", 100)
+    _ensure_room_name_free(db, name)
+    room = Classroom(name=name)
+    db.add(room)
+    db.flush()
+    record(db, actor, "classroom.create", "classroom", room.id, after={"name": name})
+    return room
+
+
+def update_classroom(db: Session, actor: User, room: Classroom, body: Mapping[str, Any]) -> Classroom:
+    reject_unknown(body, CLASSROOM_FIELDS)
+    if "name" in body:
+        name = text(body["name"], "name", 100)
+        if name != room.name:
+            _ensure_room_name_free(db, name, room.id)
+            record(
+                db,
+                actor,
+                "classroom.update",
+                "classroom",
+                room.id,
+                before={"name": room.name},
+                after={"name": name},
+            )
+            room.name = name
+    return room
+
+
+def device_state(device: Device) -> dict[str, Any]:
+    return {"device_id": device.device_id, "name": device.name, "classroom_id": device.classroom_id}
+
+
+def create_device(db: Session, actor: User, body: Mapping[str, Any]) -> Device:
+    """Register a device by the id it publishes under; `name` defaults to that id."""
+    reject_unknown(body, DEVICE_FIELDS)
+    ident = device_id(body.get("device_id"))
+    name = text(body["name"], "name", 100) if body.get("name") not in (None, "") else ident
+    room = classroom(db, body.get("classroom_id"), required=False)
+    # Unique regardless of case: MariaDB's collation would refuse 'Cam-1' beside 'cam-1' anyway.
+    if db.scalar(select(Device.id).where(func.lower(Device.device_id) == ident.lower())) is not None:
+        raise Conflict(f"a device with id {ident!r} is already registered")
+    device = Device(device_id=ident, name=name, classroom=room)
+    db.add(device)
+    db.flush()
+    record(db, actor, "device.create", "device", device.id, after=device_state(device))
+    return device
+
+
+def update_device(db: Session, actor: User, device: Device, body: Mapping[str, Any]) -> Device:
+    """Rename a device or move it to another classroom (null: not installed anywhere). Its id is
+    its identity on MQTT and does not change: register a new device instead."""
+    reject_unknown(body, DEVICE_FIELDS)
+    before = device_state(device)
+    if "device_id" in body and body["device_id"] != device.device_id:
+        raise Invalid(
+            "'device_id' cannot change (it is the device's identity on MQTT): register a new device"
+        )
+    if "name" in body:
+        device.name = text(body["name"], "name", 100)
+    if "classroom_id" in body:
+        room = classroom(db, body["classroom_id"], required=False)
+        device.classroom = room
+        device.classroom_id = room.id if room is not None else None
+    after = device_state(device)
+    if after != before:
+        record(db, actor, "device.update", "device", device.id, before=before, after=after)
+    return device

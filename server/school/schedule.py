@@ -1,0 +1,258 @@
+"""The schedule: lecture sessions of a course in a classroom, one at a time or as a weekly series,
+and which session a device's classroom holds at a given instant.
+
+A classroom holds one session at a time: a new session that overlaps another in the same room
+(any course) is refused with 409, and a weekly series is created whole or not at all. Sessions
+are half-open intervals [starts_at, ends_at): one may start when the previous one ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.audit import record
+from server.db.enums import SessionStatus
+from server.db.models import AttendanceOverride, Classroom, Course, Device, LectureSession, Sighting, User
+from server.db.types import as_utc
+from server.school.access import is_admin
+from server.school.errors import Conflict, Invalid
+from server.school.fields import integer, reject_unknown
+from server.school.rooms import classroom
+from server.school.times import at_local, clock_time, instant, local_date, weekday, weekly_dates, zone
+
+SESSION_FIELDS = ("classroom_id", "starts_at", "ends_at", "period_minutes", "weekly")
+WEEKLY_FIELDS = ("weekday", "start_time", "duration_minutes", "first_date", "last_date", "timezone")
+MAX_SESSION = timedelta(hours=24)
+MAX_SERIES = 260  # five years of weekly lectures: more is a typo in a date
+DEFAULT_PERIOD_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A requested [starts_at, ends_at) in UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+    def overlaps(self, starts_at: datetime, ends_at: datetime) -> bool:
+        return self.starts_at < ends_at and starts_at < self.ends_at
+
+
+def single_slot(body: Mapping[str, Any]) -> Slot:
+    starts_at = instant(body.get("starts_at"), "starts_at")
+    ends_at = instant(body.get("ends_at"), "ends_at")
+    if ends_at <= starts_at:
+        raise Invalid("'ends_at' must be after 'starts_at'")
+    if ends_at - starts_at > MAX_SESSION:
+        raise Invalid("a lecture session lasts at most 24 hours")
+    return Slot(starts_at, ends_at)
+
+
+def weekly_slots(spec: Any) -> list[Slot]:
+    """`{"weekday": "tuesday", "start_time": "09:00", "duration_minutes": 180, "first_date":
+    "2026-03-03", "last_date": "2026-06-16", "timezone": "Asia/Seoul"}` -> one slot per week."""
+    if not isinstance(spec, dict):
+        raise Invalid("'weekly' must be an object with " + ", ".join(WEEKLY_FIELDS))
+    reject_unknown(spec, WEEKLY_FIELDS)
+    day = weekday(spec.get("weekday"), "weekly.weekday")
+    start = clock_time(spec.get("start_time"), "weekly.start_time")
+    minutes = integer(spec.get("duration_minutes"), "weekly.duration_minutes", 1, 24 * 60)
+    first = local_date(spec.get("first_date"), "weekly.first_date")
+    last = local_date(spec.get("last_date"), "weekly.last_date")
+    tz = zone(spec.get("timezone"), "weekly.timezone")
+    if last < first:
+        raise Invalid("'weekly.last_date' must not be before 'weekly.first_date'")
+    dates = weekly_dates(day, first, last)
+    if not dates:
+        raise Invalid(f"there is no {spec['weekday']} from {first.isoformat()} to {last.isoformat()}")
+    if len(dates) > MAX_SERIES:
+        raise Invalid(f"the series would have {len(dates)} sessions: at most {MAX_SERIES} at once")
+    slots = []
+    for date in dates:
+        starts_at = at_local(date, start, tz)
+        slots.append(Slot(starts_at, starts_at + timedelta(minutes=minutes)))
+    return slots
+
+
+def _span(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_room_free(db: Session, actor: User, room: Classroom, slots: Sequence[Slot]) -> None:
+    """Refuse (409) when any slot overlaps a session already in `room`; lists every clash."""
+    earliest = min(slot.starts_at for slot in slots)
+    latest = max(slot.ends_at for slot in slots)
+    booked = db.scalars(
+        select(LectureSession).where(
+            LectureSession.classroom_id == room.id,
+            LectureSession.starts_at < latest,
+            LectureSession.ends_at > earliest,
+        )
+    ).all()
+    clashes = []
+    for slot in slots:
+        for other in booked:
+            if slot.overlaps(other.starts_at, other.ends_at):
+                clash = {"starts_at": other.starts_at, "ends_at": other.ends_at}
+                # Name the other session only to someone who may see it.
+                if is_admin(actor) or other.course.instructor_id == actor.id:
+                    clash |= {"session_id": other.id, "course_code": other.course.code}
+                clashes.append(clash)
+    if clashes:
+        first = clashes[0]
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        by = f" by {first['course_code']}" if "course_code" in first else ""
+        raise Conflict(
+            f"classroom {room.name} is already booked{by} from {_span(first['starts_at'])} to "
+            f"{_span(first['ends_at'])}{more}; nothing was scheduled",
+            conflicts=[
+                {**clash, "starts_at": _iso(clash["starts_at"]), "ends_at": _iso(clash["ends_at"])}
+                for clash in clashes
+            ],
+        )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def create_sessions(
+    db: Session, actor: User, course: Course, body: Mapping[str, Any]
+) -> list[LectureSession]:
+    """One session (`starts_at`, `ends_at`) or a weekly series (`weekly`), in `classroom_id`."""
+    reject_unknown(body, SESSION_FIELDS)
+    room = classroom(db, body.get("classroom_id"))
+    assert room is not None
+    period = integer(body.get("period_minutes", DEFAULT_PERIOD_MINUTES), "period_minutes", 1, 24 * 60)
+    if "weekly" in body:
+        if "starts_at" in body or "ends_at" in body:
+            raise Invalid(
+                "give either 'starts_at' and 'ends_at' (one session) or 'weekly' (a series), not both"
+            )
+        slots = weekly_slots(body["weekly"])
+    else:
+        slots = [single_slot(body)]
+    # Lock the room's row (MariaDB) so that two requests cannot both find it free; SQLite
+    # serialises writers by itself.
+    db.execute(select(Classroom.id).where(Classroom.id == room.id).with_for_update())
+    check_room_free(db, actor, room, slots)
+    created = [
+        LectureSession(
+            course=course,
+            classroom=room,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            period_minutes=period,
+            status=SessionStatus.SCHEDULED,
+        )
+        for slot in slots
+    ]
+    db.add_all(created)
+    db.flush()
+    for lecture in created:
+        record(db, actor, "session.create", "lecture_session", lecture.id, after=state(lecture))
+    return created
+
+
+def state(lecture: LectureSession) -> dict[str, Any]:
+    return {
+        "course_id": lecture.course_id,
+        "classroom_id": lecture.classroom_id,
+        "starts_at": _iso(lecture.starts_at),
+        "ends_at": _iso(lecture.ends_at),
+        "period_minutes": lecture.period_minutes,
+    }
+
+
+def period_count(lecture: LectureSession) -> int:
+    minutes = (lecture.ends_at - lecture.starts_at).total_seconds() / 60
+    return max(1, math.ceil(minutes / lecture.period_minutes))
+
+
+def sighting_count(db: Session, lecture: LectureSession) -> int:
+    return int(db.scalar(select(func.count()).where(Sighting.session_id == lecture.id)) or 0)
+
+
+def delete_session(db: Session, actor: User, lecture: LectureSession) -> None:
+    """Delete a session that holds no attendance yet (no sightings, corrections or confirmation)."""
+    sightings = sighting_count(db, lecture)
+    if sightings:
+        raise Conflict(
+            f"this session has {sightings} recorded sightings: its attendance is kept, not deleted"
+        )
+    if db.scalar(select(func.count()).where(AttendanceOverride.session_id == lecture.id)):
+        raise Conflict("this session has attendance corrections: its attendance is kept, not deleted")
+    if lecture.status == SessionStatus.CONFIRMED:
+        raise Conflict("this session's attendance was confirmed: it is kept, not deleted")
+    record(db, actor, "session.delete", "lecture_session", lecture.id, before=state(lecture))
+    db.delete(lecture)
+
+
+def sessions_between(
+    db: Session, course: Course, start: datetime | None = None, end: datetime | None = None
+) -> list[LectureSession]:
+    """A course's sessions that overlap [start, end) (either bound open), by start time."""
+    query = select(LectureSession).where(LectureSession.course_id == course.id)
+    if start is not None:
+        query = query.where(LectureSession.ends_at > start)
+    if end is not None:
+        query = query.where(LectureSession.starts_at < end)
+    return list(db.scalars(query.order_by(LectureSession.starts_at, LectureSession.id)))
+
+
+def _device_room(db: Session, device_id: str) -> int | None:
+    return db.scalar(select(Device.classroom_id).where(Device.device_id == device_id))
+
+
+def current_session_for_device(
+    db: Session, device_id: str, at: datetime, *, margin: timedelta = timedelta(0)
+) -> LectureSession | None:
+    """The lecture scheduled at `at` in the classroom of the device published as `device_id`.
+
+    None when the device is unknown, not installed in a classroom, or the room is free then.
+    `margin` widens each session on both sides (students seen a few minutes before the start
+    belong to it; see the engine's `window_margin`); when margins make two sessions candidates,
+    the one actually running at `at` wins, else the nearest. `at` must be timezone-aware.
+    """
+    at = as_utc(at)
+    room_id = _device_room(db, device_id)
+    if room_id is None:
+        return None
+    candidates = db.scalars(
+        select(LectureSession).where(
+            LectureSession.classroom_id == room_id,
+            LectureSession.starts_at <= at + margin,
+            LectureSession.ends_at > at - margin,
+        )
+    ).all()
+
+    def distance(lecture: LectureSession) -> timedelta:
+        if lecture.starts_at <= at < lecture.ends_at:
+            return timedelta(0)
+        return lecture.starts_at - at if at < lecture.starts_at else at - lecture.ends_at
+
+    return min(
+        candidates, key=lambda lecture: (distance(lecture), lecture.starts_at, lecture.id), default=None
+    )
+
+
+def next_session_for_device(db: Session, device_id: str, at: datetime) -> LectureSession | None:
+    """The session running at `at` in the device's classroom or, if none, the next one to start
+    there (what a device should hold the gallery for). None when there is none or no room."""
+    at = as_utc(at)
+    room_id = _device_room(db, device_id)
+    if room_id is None:
+        return None
+    return db.scalars(
+        select(LectureSession)
+        .where(LectureSession.classroom_id == room_id, LectureSession.ends_at > at)
+        .order_by(LectureSession.starts_at, LectureSession.id)
+        .limit(1)
+    ).first()

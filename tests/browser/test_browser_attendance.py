@@ -1,0 +1,207 @@
+"""The instructor's review in a real headless Chromium (Playwright): sign in through the form, open a
+session, watch the roster refresh by itself, correct a status with a reason, find it in the audit
+log, export the CSV and check its rows.
+
+Chromium is Debian's package (`apt-get install chromium`; scripts/test.sh installs it when
+missing), driven by Playwright for Python without Playwright's own browser download. Without it
+the test skips with a message, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.server.attendance_seed import START, build_world, series
+
+CHROMIUM = Path(os.environ.get("VISAGE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "correct horse battery"
+SCREENSHOT = Path("/tmp/visage-attendance-review.png")
+
+
+def unavailable(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (required under CI)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        unavailable(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium chromium-driver)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is missing: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(tmp_path) -> Iterator[SimpleNamespace]:
+    """The app on a fresh SQLite database, served by a real HTTP server on a free localhost port."""
+    from server.app import create_app
+    from server.auth.accounts import create_user
+    from server.auth.passwords import passwords
+    from server.db import get_db
+    from server.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'visage.db'}"
+    upgrade(url)
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": url,
+            "SECRET_KEY": secrets.token_hex(16),
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 8,
+            "ARGON2_PARALLELISM": 1,
+            "ATTENDANCE_REFRESH_SECONDS": 1,
+        }
+    )
+    database = get_db(app)
+    with database.session() as db:
+        hasher = passwords(app)
+        owner = create_user(db, hasher, email="olga@school.example", display_name="Olga Owner",
+                            role="instructor", password=PASSWORD)  # fmt: skip
+        other = create_user(db, hasher, email="oscar@school.example", display_name="Oscar Other",
+                            role="instructor", password=PASSWORD)  # fmt: skip
+        world = build_world(db, owner, other)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}", world=world, database=database)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        database.dispose()
+
+
+def test_review_override_audit_and_export_in_chromium(browser, live):
+    from playwright.sync_api import expect
+
+    from server.db.models import Sighting
+
+    w = live.world
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    # Script errors, CSP refusals and failed requests (the browser's own favicon probe aside).
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.set_default_timeout(10_000)
+
+    # Sign in through the form.
+    page.goto(f"{live.base}/attendance")
+    expect(page).to_have_url(f"{live.base}/login?next=/attendance")
+    page.fill("#email", "olga@school.example")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Sessions on")
+
+    # The day of the lecture, then its review page.
+    page.goto(f"{live.base}/attendance?date=2026-03-02")
+    page.click(f"a[href='/attendance/sessions/{w.session}']")
+    expect(page.locator("h1")).to_have_text("CS101 · Introduction to Computing")
+
+    def status(student_id: int):
+        return page.locator(f"#roster-rows tr[data-student='{student_id}'] td.status .badge")
+
+    expect(status(w.s1)).to_have_text("present")
+    expect(status(w.s2)).to_have_text("late")
+    expect(status(w.s3)).to_have_text("left early")
+    expect(status(w.s4)).to_have_text("absent")
+    expect(page.locator(f"#roster-rows tr[data-student='{w.s1}'] img")).to_be_visible()
+
+    # The roster refreshes by itself: Dan's camera sightings arrive while the page is open.
+    with live.database.session() as db:
+        db.add_all(
+            Sighting(
+                event_id=f"late-{i}",
+                device_id=w.device,
+                session_id=w.session,
+                student_id=w.s4,
+                track_id="t4",
+                captured_at=t,
+                score=0.9,
+            )
+            for i, t in enumerate(series("09:00", "11:00"))
+        )
+        db.commit()
+    expect(status(w.s4)).to_have_text("present")
+    expect(page.locator("#refresh-state")).to_contain_text("Updated")
+
+    # Correct Ben's status with a reason ("Correct" on his row fills the form).
+    page.click(f"#roster-rows tr[data-student='{w.s2}'] .js-correct")
+    expect(page.locator("#override-student")).to_have_value(str(w.s2))
+    page.select_option("#override-status", "excused")
+    page.fill("#override-reason", "Train cancelled, ticket shown")
+    page.click("#override-form button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("Ben Okafor: excused for the session")
+    expect(status(w.s2)).to_have_text("excused ✎")
+
+    audit = page.locator("#audit-log tbody tr").first
+    expect(audit).to_contain_text("Olga Owner")
+    expect(audit).to_contain_text("Ben Okafor (2026002) · session")
+    expect(audit).to_contain_text("late → excused")
+    expect(audit).to_contain_text("Train cancelled, ticket shown")
+
+    # The status survives the next live refresh (the override is stored, not just shown).
+    page.wait_for_timeout(1500)
+    expect(status(w.s2)).to_have_text("excused ✎")
+
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # Export the session's CSV and read it back.
+    with page.expect_download() as info:
+        page.click("#export-session")
+    download = info.value
+    assert download.suggested_filename == "attendance-CS101-20260302-0900.csv"
+    raw = Path(download.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    got = {r["student_number"]: (r["status"], r["source"], r["note"]) for r in rows}
+    assert got == {
+        "2026001": ("present", "engine", ""),
+        "2026002": ("excused", "manual", "Train cancelled, ticket shown"),
+        "2026003": ("left_early", "engine", ""),
+        "2026004": ("present", "engine", ""),
+    }
+    dan = next(r for r in rows if r["student_number"] == "2026004")
+    assert (dan["first_seen"], dan["sightings"]) == ((START).strftime("%Y-%m-%dT%H:%M:%SZ"), "61")
+    assert next(r for r in rows if r["student_number"] == "2026003")["last_seen"] == (
+        (START + timedelta(minutes=80)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    assert problems == [], f"the browser reported errors: {problems}"
+    context.close()
