@@ -1,0 +1,461 @@
+"""The MQTT contract between classroom devices and the server: topics and versioned JSON payloads.
+
+Both sides validate with this one module, so a payload the edge can build is exactly a payload
+ingest accepts. Every payload carries `"schema": 1`; a change that old readers cannot ignore
+bumps it (and the topic root `visage/v1`). Validation failures raise `MessageError` with a
+machine-readable `reason` (what ingest records for a rejected message) and a sentence.
+
+Topics (`{device}` matches `DEVICE_ID_PATTERN`):
+
+    visage/v1/devices/{device}/status      device -> server, retained, QoS 1; Last Will "offline"
+    visage/v1/devices/{device}/telemetry   device -> server, QoS 0, every N seconds
+    visage/v1/devices/{device}/sightings   device -> server, QoS 1, batches of events
+    visage/v1/devices/{device}/gallery     server -> device, retained, QoS 1
+    visage/v1/devices/{device}/commands    server -> device, QoS 1
+
+Times are ISO 8601 with an explicit offset (devices send UTC, `...Z`); naive times are refused.
+Thumbnails are base64 JPEG, at most `MAX_THUMBNAIL_BYTES` decoded, and off by default on devices.
+The full field-by-field description is in docs/mqtt.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "visage/v1/devices"
+TOPIC_KINDS = ("status", "telemetry", "sightings", "gallery", "commands")
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+MAX_PAYLOAD_BYTES = 512 * 1024
+MAX_EVENTS_PER_BATCH = 500
+MAX_THUMBNAIL_BYTES = 16 * 1024
+STATUS_STATES = ("online", "offline")
+
+
+class MessageError(ValueError):
+    """A payload or topic that breaks the contract; `reason` is a short code for the reject log."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- topics
+
+
+def topic(device_id: str, kind: str) -> str:
+    if not DEVICE_ID_PATTERN.match(device_id):
+        raise MessageError("bad_topic", f"'{device_id}' is not a valid device id (letters, digits, _ and -).")
+    if kind not in TOPIC_KINDS:
+        raise MessageError("bad_topic", f"'{kind}' is not a Visage topic kind ({', '.join(TOPIC_KINDS)}).")
+    return f"{TOPIC_ROOT}/{device_id}/{kind}"
+
+
+def parse_topic(name: str) -> tuple[str, str]:
+    """(device_id, kind) of a Visage topic, or MessageError('bad_topic')."""
+    prefix = TOPIC_ROOT + "/"
+    parts = name[len(prefix) :].split("/") if name.startswith(prefix) else []
+    if len(parts) != 2 or not DEVICE_ID_PATTERN.match(parts[0]) or parts[1] not in TOPIC_KINDS:
+        raise MessageError("bad_topic", f"'{name}' is not a Visage device topic.")
+    return parts[0], parts[1]
+
+
+# ---------------------------------------------------------------- field readers
+
+
+def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise MessageError("bad_schema", f"{where}: '{key}' is missing.")
+    value = data[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise MessageError("bad_schema", f"{where}: '{key}' must not be a boolean.")
+    if not isinstance(value, kind):
+        raise MessageError("bad_schema", f"{where}: '{key}' has the wrong type ({type(value).__name__}).")
+    return value
+
+
+def _optional(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if data.get(key) is None:
+        return None
+    return _require(data, key, kind, where)
+
+
+def _number(data: Mapping[str, Any], key: str, where: str, low: float, high: float, optional: bool = False):
+    value = (_optional if optional else _require)(data, key, (int, float), where)
+    if value is None:
+        return None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise MessageError("bad_schema", f"{where}: '{key}' must be between {low} and {high}.")
+    return float(value)
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise MessageError("bad_schema", f"{where}: a time must be an ISO 8601 string.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MessageError("bad_schema", f"{where}: '{value}' is not an ISO 8601 time.") from None
+    if parsed.tzinfo is None:
+        raise MessageError("bad_schema", f"{where}: '{value}' has no UTC offset.")
+    return parsed.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("Times in messages must be timezone-aware (UTC).")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _envelope(payload: bytes | str, expected_device: str | None) -> dict[str, Any]:
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise MessageError("oversized", f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}.")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError("malformed_json", f"payload is not JSON ({exc.__class__.__name__}).") from None
+    if not isinstance(data, dict):
+        raise MessageError("bad_schema", "payload must be a JSON object.")
+    version = data.get("schema")
+    if version != SCHEMA_VERSION:
+        raise MessageError(
+            "unsupported_version", f"schema {version!r} is not supported (expected {SCHEMA_VERSION})."
+        )
+    device = _require(data, "device_id", str, "payload")
+    if expected_device is not None and device != expected_device:
+        raise MessageError(
+            "device_mismatch", f"payload names device '{device}' but came on '{expected_device}'s topic."
+        )
+    return data
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    raw = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise MessageError("oversized", f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}.")
+    return raw
+
+
+# ---------------------------------------------------------------- sightings
+
+
+@dataclass(frozen=True)
+class SightingEvent:
+    """One decision about one tracked face: who (or unknown), how sure, when it was captured."""
+
+    event_id: str
+    track_id: int
+    captured_at: datetime
+    score: float
+    student_id: int | None = None
+    quality: float | None = None
+    thumbnail_jpeg: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "event_id": self.event_id,
+            "track_id": self.track_id,
+            "student_id": self.student_id,
+            "score": self.score,
+            "quality": self.quality,
+            "captured_at": format_time(self.captured_at),
+        }
+        if self.thumbnail_jpeg is not None:
+            data["thumbnail"] = base64.b64encode(self.thumbnail_jpeg).decode()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> SightingEvent:
+        if not isinstance(data, dict):
+            raise MessageError("bad_schema", f"{where}: an event must be an object.")
+        event_id = _require(data, "event_id", str, where)
+        if not EVENT_ID_PATTERN.match(event_id):
+            raise MessageError("bad_schema", f"{where}: event_id '{event_id[:80]}' is not a valid id.")
+        thumbnail = None
+        if data.get("thumbnail") is not None:
+            encoded = _require(data, "thumbnail", str, where)
+            if len(encoded) > MAX_THUMBNAIL_BYTES * 4 // 3 + 4:
+                raise MessageError("oversized", f"{where}: thumbnail exceeds {MAX_THUMBNAIL_BYTES} bytes.")
+            try:
+                thumbnail = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise MessageError("bad_schema", f"{where}: thumbnail is not base64.") from None
+            if not thumbnail.startswith(b"\xff\xd8"):
+                raise MessageError("bad_schema", f"{where}: thumbnail is not a JPEG.")
+        student = _optional(data, "student_id", int, where)
+        if student is not None and student <= 0:
+            raise MessageError("bad_schema", f"{where}: student_id must be positive.")
+        track = _require(data, "track_id", int, where)
+        if track < 0:
+            raise MessageError("bad_schema", f"{where}: track_id must not be negative.")
+        return cls(
+            event_id=event_id,
+            track_id=track,
+            captured_at=parse_time(data.get("captured_at"), where),
+            score=_number(data, "score", where, -1.0, 1.0),
+            student_id=student,
+            quality=_number(data, "quality", where, 0.0, 1.0, optional=True),
+            thumbnail_jpeg=thumbnail,
+        )
+
+
+@dataclass(frozen=True)
+class SightingBatch:
+    device_id: str
+    batch_id: str
+    sent_at: datetime
+    events: tuple[SightingEvent, ...]
+    gallery_version: int | None = None
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "batch_id": self.batch_id,
+                "sent_at": format_time(self.sent_at),
+                "gallery_version": self.gallery_version,
+                "events": [event.to_json() for event in self.events],
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> SightingBatch:
+        data = _envelope(payload, expected_device)
+        events = _require(data, "events", list, "sightings")
+        if not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
+            raise MessageError("bad_schema", f"sightings: a batch holds 1 to {MAX_EVENTS_PER_BATCH} events.")
+        parsed = tuple(SightingEvent.from_json(e, f"sightings event {i}") for i, e in enumerate(events))
+        if len({e.event_id for e in parsed}) != len(parsed):
+            raise MessageError("bad_schema", "sightings: the same event_id appears twice in one batch.")
+        version = _optional(data, "gallery_version", int, "sightings")
+        return cls(
+            device_id=data["device_id"],
+            batch_id=_require(data, "batch_id", str, "sightings")[:80],
+            sent_at=parse_time(data.get("sent_at"), "sightings"),
+            events=parsed,
+            gallery_version=version,
+        )
+
+
+# ---------------------------------------------------------------- status and telemetry
+
+
+@dataclass(frozen=True)
+class Status:
+    device_id: str
+    state: str
+    at: datetime
+    software: str = ""
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "state": self.state,
+                "at": format_time(self.at),
+                "software": self.software,
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> Status:
+        data = _envelope(payload, expected_device)
+        state = _require(data, "state", str, "status")
+        if state not in STATUS_STATES:
+            raise MessageError("bad_schema", f"status: state must be one of {', '.join(STATUS_STATES)}.")
+        return cls(
+            data["device_id"],
+            state,
+            parse_time(data.get("at"), "status"),
+            str(_optional(data, "software", str, "status") or "")[:80],
+        )
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Health figures a device operator watches: throughput, latency, backlog, temperature."""
+
+    device_id: str
+    at: datetime
+    fps: float
+    faces_per_second: float
+    outbox_depth: int
+    outbox_capacity: int
+    stage_ms: Mapping[str, float] = field(default_factory=dict)
+    gallery_version: int | None = None
+    models: Mapping[str, str] = field(default_factory=dict)
+    cpu_temperature_c: float | None = None
+    uptime_s: float = 0.0
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "at": format_time(self.at),
+                "fps": round(self.fps, 3),
+                "faces_per_second": round(self.faces_per_second, 3),
+                "outbox_depth": self.outbox_depth,
+                "outbox_capacity": self.outbox_capacity,
+                "stage_ms": {k: round(v, 3) for k, v in self.stage_ms.items()},
+                "gallery_version": self.gallery_version,
+                "models": dict(self.models),
+                "cpu_temperature_c": self.cpu_temperature_c,
+                "uptime_s": round(self.uptime_s, 1),
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> Telemetry:
+        data = _envelope(payload, expected_device)
+        where = "telemetry"
+        stages = _optional(data, "stage_ms", dict, where) or {}
+        if len(stages) > 32 or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e7
+            for k, v in stages.items()
+        ):
+            raise MessageError("bad_schema", f"{where}: stage_ms must map up to 32 names to milliseconds.")
+        models = _optional(data, "models", dict, where) or {}
+        if len(models) > 16 or not all(isinstance(k, str) and isinstance(v, str) for k, v in models.items()):
+            raise MessageError("bad_schema", f"{where}: models must map up to 16 names to versions.")
+        depth = int(_number(data, "outbox_depth", where, 0, 1e12))
+        capacity = int(_number(data, "outbox_capacity", where, 0, 1e12))
+        return cls(
+            device_id=data["device_id"],
+            at=parse_time(data.get("at"), where),
+            fps=_number(data, "fps", where, 0, 1000),
+            faces_per_second=_number(data, "faces_per_second", where, 0, 1e5),
+            outbox_depth=depth,
+            outbox_capacity=capacity,
+            stage_ms={k: float(v) for k, v in stages.items()},
+            gallery_version=_optional(data, "gallery_version", int, where),
+            models=dict(models),
+            cpu_temperature_c=_number(data, "cpu_temperature_c", where, -50, 150, optional=True),
+            uptime_s=_number(data, "uptime_s", where, 0, 1e10, optional=True) or 0.0,
+        )
+
+
+# ---------------------------------------------------------------- server -> device
+
+
+@dataclass(frozen=True)
+class GalleryStudent:
+    student_id: int
+    embeddings: np.ndarray  # (n, dim) float32
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """The enrolled embeddings of the course now scheduled in the device's room (retained)."""
+
+    device_id: str
+    course_id: int | None
+    version: int
+    sha256: str
+    model: str
+    metric: str
+    threshold: float
+    students: tuple[GalleryStudent, ...]
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "course_id": self.course_id,
+                "version": self.version,
+                "sha256": self.sha256,
+                "model": self.model,
+                "metric": self.metric,
+                "threshold": self.threshold,
+                "students": [
+                    {
+                        "student_id": s.student_id,
+                        "embeddings": base64.b64encode(
+                            np.ascontiguousarray(s.embeddings, "<f4").tobytes()
+                        ).decode(),
+                        "count": len(s.embeddings),
+                    }
+                    for s in self.students
+                ],
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> Gallery:
+        data = _envelope(payload, expected_device)
+        where = "gallery"
+        students = []
+        for index, item in enumerate(_require(data, "students", list, where)):
+            if not isinstance(item, dict):
+                raise MessageError("bad_schema", f"{where}: student {index} must be an object.")
+            count = int(_number(item, "count", where, 1, 1000))
+            try:
+                raw = base64.b64decode(_require(item, "embeddings", str, where), validate=True)
+            except (binascii.Error, ValueError):
+                raise MessageError(
+                    "bad_schema", f"{where}: student {index} embeddings are not base64."
+                ) from None
+            vectors = np.frombuffer(raw, dtype="<f4")
+            if vectors.size == 0 or vectors.size % count:
+                raise MessageError(
+                    "bad_schema", f"{where}: student {index} embeddings do not split into {count}."
+                )
+            students.append(
+                GalleryStudent(_require(item, "student_id", int, where), vectors.reshape(count, -1))
+            )
+        return cls(
+            device_id=data["device_id"],
+            course_id=_optional(data, "course_id", int, where),
+            version=_require(data, "version", int, where),
+            sha256=_require(data, "sha256", str, where),
+            model=_require(data, "model", str, where),
+            metric=_require(data, "metric", str, where),
+            threshold=_number(data, "threshold", where, -10, 10),
+            students=tuple(students),
+        )
+
+
+@dataclass(frozen=True)
+class Command:
+    """An instruction to a device: e.g. 'resync_gallery', 'set_thumbnails' {'enabled': bool}."""
+
+    device_id: str
+    command_id: str
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "command_id": self.command_id,
+                "name": self.name,
+                "args": dict(self.args),
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> Command:
+        data = _envelope(payload, expected_device)
+        return cls(
+            data["device_id"],
+            _require(data, "command_id", str, "command"),
+            _require(data, "name", str, "command"),
+            _optional(data, "args", dict, "command") or {},
+        )
