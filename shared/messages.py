@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 TOPIC_ROOT = "visage/v1/devices"
 TOPIC_KINDS = ("status", "telemetry", "sightings", "gallery", "commands")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")  # sightings.event_id is VARCHAR(64)
 MAX_PAYLOAD_BYTES = 512 * 1024
 MAX_EVENTS_PER_BATCH = 500
 MAX_THUMBNAIL_BYTES = 16 * 1024
@@ -129,7 +129,7 @@ def _envelope(payload: bytes | str, expected_device: str | None) -> dict[str, An
     if not isinstance(data, dict):
         raise MessageError("bad_schema", "payload must be a JSON object.")
     version = data.get("schema")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise MessageError(
             "unsupported_version", f"schema {version!r} is not supported (expected {SCHEMA_VERSION})."
         )
@@ -403,7 +403,9 @@ class Gallery:
         for index, item in enumerate(_require(data, "students", list, where)):
             if not isinstance(item, dict):
                 raise MessageError("bad_schema", f"{where}: student {index} must be an object.")
-            count = int(_number(item, "count", where, 1, 1000))
+            count = _require(item, "count", int, where)
+            if not 1 <= count <= 1000:
+                raise MessageError("bad_schema", f"{where}: student {index} count must be 1 to 1000.")
             try:
                 raw = base64.b64decode(_require(item, "embeddings", str, where), validate=True)
             except (binascii.Error, ValueError):
