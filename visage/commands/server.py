@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from visage.commands import ingest
 from visage.commands.errors import CommandError
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token.add_argument("--name", required=True, help="what the token is for, e.g. 'camera room 101'")
     token.add_argument("--expires-days", type=int, default=None, help="expire after this many days")
     token.set_defaults(handler=run_create_token)
+
+    ingest.register_action(commands)
 
 
 def load_app() -> Flask:

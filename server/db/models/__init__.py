@@ -6,6 +6,7 @@ Importing this package registers all tables on `Base.metadata`, which is what Al
 from server.db.models.accounts import ApiToken, LoginAttempt, User
 from server.db.models.audit import AttendanceOverride, AuditLog
 from server.db.models.enrolment import EnrolmentRejection
+from server.db.models.ingest import DeviceHealth, DeviceTelemetry, RejectedMessage
 from server.db.models.evidence import CourseGallery, FaceTemplate, Sighting, UnknownFaceReview
 from server.db.models.school import Classroom, Course, Device, LectureSession, Student, course_students
 
@@ -17,10 +18,13 @@ __all__ = [
     "Course",
     "CourseGallery",
     "Device",
+    "DeviceHealth",
+    "DeviceTelemetry",
     "EnrolmentRejection",
     "FaceTemplate",
     "LectureSession",
     "LoginAttempt",
+    "RejectedMessage",
     "Sighting",
     "Student",
     "UnknownFaceReview",

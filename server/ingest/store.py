@@ -1,0 +1,339 @@
+"""Validate and store a batch of MQTT messages in one transaction.
+
+Decisions (see docs in the package and the issue):
+
+* Sightings are idempotent on `event_id`: a redelivered batch (same ids, same content) inserts
+  nothing and is acknowledged as a duplicate.
+* **replay**: a batch carrying an event id that is already stored with different content (other
+  device, capture time, student, track or score). Event ids are the device's unique ids, so this
+  is a forged or corrupted message or a device reusing ids; the whole batch is refused.
+* An event naming a student id that does not exist (deleted since the device's gallery was built)
+  is dropped, not stored as an unknown face: storing it would keep a deleted student's face and
+  miscount an unknown person. The rest of the batch is stored and one `unknown_student` rejection
+  lists the dropped event ids.
+* Unknown devices (not in `devices`) are refused on every topic.
+* Clock skew = device send time minus arrival time. A message that waited in the broker while
+  ingest was down looks like a slow device clock, so only skew *ahead* of the server is certain;
+  both directions beyond `max_clock_skew_s` set `clock_skew_exceeded` for operators to check.
+* Status is applied in arrival order, not by the payload's time: a Last Will is composed when the
+  device connects, so its `at` is older than the "online" it supersedes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from server.db.models import (
+    Device,
+    DeviceHealth,
+    DeviceTelemetry,
+    LectureSession,
+    RejectedMessage,
+    Sighting,
+    Student,
+)
+from server.db.types import utcnow
+from server.school.schedule import current_session_for_device
+from shared.messages import MessageError, SightingBatch, Status, Telemetry, parse_topic
+
+PAYLOAD_HEAD_BYTES = 1024
+ID_CHUNK = 500  # ids per IN (...) query
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_clock_skew_s: float = 120.0
+    telemetry_keep: int = 10_000  # newest telemetry rows kept per device
+
+    @classmethod
+    def from_config(cls, config: Any) -> IngestSettings:
+        return cls(
+            max_clock_skew_s=float(config.get("INGEST_MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_s)),
+            telemetry_keep=int(config.get("INGEST_TELEMETRY_KEEP", cls.telemetry_keep)),
+        )
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as received: the worker adds what it needs to acknowledge it (`token`)."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime = field(default_factory=utcnow)
+    token: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: 'stored', 'duplicate' or 'rejected' (with the reason)."""
+
+    message: Incoming
+    result: str
+    reason: str | None = None
+    inserted: int = 0
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, detail: str, device: str | None):
+        super().__init__(detail)
+        self.reason, self.detail, self.device = reason, detail, device
+
+
+def process_batch(session: Session, messages: Sequence[Incoming], settings: IngestSettings) -> list[Outcome]:
+    """Write `messages` (and the rejections among them) in `session`; the caller commits."""
+    decoded: list[tuple[Incoming, str | None, str | None, Any, MessageError | None]] = []
+    for message in messages:
+        device, kind, parsed, error = _decode(message)
+        decoded.append((message, device, kind, parsed, error))
+    devices = _devices(session, {d for _, d, _, p, _ in decoded if p is not None})
+    known_events = _stored_events(
+        session, [e.event_id for *_, p, _ in decoded if isinstance(p, SightingBatch) for e in p.events]
+    )
+    students = _existing_students(
+        session,
+        {
+            e.student_id
+            for *_, p, _ in decoded
+            if isinstance(p, SightingBatch)
+            for e in p.events
+            if e.student_id
+        },
+    )
+    health: dict[int, DeviceHealth] = {}
+    lectures: dict[int, LectureSession | None] = {}
+    rows: list[dict[str, Any]] = []  # sightings, inserted at the end in one multi-row statement
+    outcomes = []
+    for message, device_name, _kind, parsed, error in decoded:
+        try:
+            if error is not None:
+                raise _Rejected(error.reason, str(error), device_name)
+            device = devices.get(device_name)
+            if device is None:
+                raise _Rejected("unknown_device", f"device '{device_name}' is not registered.", device_name)
+            state = health.get(device.id) or _health(session, device)
+            health[device.id] = state
+            state.last_seen_at = max(filter(None, (state.last_seen_at, message.received_at)))
+            if isinstance(parsed, SightingBatch):
+                outcomes.append(
+                    _sightings(session, message, device, parsed, known_events, students, rows, lectures)
+                )
+                _skew(state, parsed.sent_at, message.received_at, settings)
+                if parsed.gallery_version is not None:
+                    state.gallery_version = parsed.gallery_version
+            elif isinstance(parsed, Status):
+                state.status, state.status_at, state.software = (
+                    parsed.state,
+                    message.received_at,
+                    parsed.software,
+                )
+                outcomes.append(Outcome(message, "stored"))
+            else:
+                outcomes.append(_telemetry(session, message, device, parsed, settings))
+                _skew(state, parsed.at, message.received_at, settings)
+        except _Rejected as refused:
+            _reject(session, message, refused.reason, refused.detail, refused.device)
+            outcomes.append(Outcome(message, "rejected", refused.reason))
+    if rows:
+        # Core executemany: the driver sends multi-row INSERTs (the ORM would insert row by row
+        # on MariaDB to fetch each new primary key, which ingest never needs).
+        session.execute(insert(Sighting.__table__), rows)
+    return outcomes
+
+
+def _decode(message: Incoming) -> tuple[str | None, str | None, Any, MessageError | None]:
+    """(device, kind, parsed payload, error): the contract's validation, nothing else."""
+    device = kind = None
+    try:
+        device, kind = parse_topic(message.topic)
+        reader = {"sightings": SightingBatch, "status": Status, "telemetry": Telemetry}.get(kind)
+        if reader is None:
+            raise MessageError("bad_topic", f"ingest does not read '{kind}' topics.")
+        return device, kind, reader.decode(message.payload, expected_device=device), None
+    except MessageError as exc:
+        if device is None:  # keep what the topic names, for the reject log
+            parts = message.topic.split("/")
+            device = parts[3][:64] if len(parts) > 3 else None
+        return device, kind, None, exc
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), ID_CHUNK):
+        yield values[start : start + ID_CHUNK]
+
+
+def _devices(session: Session, names: set[str]) -> dict[str, Device]:
+    found: dict[str, Device] = {}
+    for chunk in _chunks(sorted(names)):
+        found.update(
+            (d.device_id, d) for d in session.scalars(select(Device).where(Device.device_id.in_(chunk)))
+        )
+    return found
+
+
+def _stored_events(session: Session, event_ids: list[str]) -> dict[str, tuple]:
+    """event_id -> the stored content the replay check compares (see `_content`)."""
+    stored: dict[str, tuple] = {}
+    columns = (
+        Sighting.event_id,
+        Sighting.device_id,
+        Sighting.student_id,
+        Sighting.track_id,
+        Sighting.captured_at,
+        Sighting.score,
+    )
+    for chunk in _chunks(sorted(set(event_ids))):
+        for row in session.execute(select(*columns).where(Sighting.event_id.in_(chunk))):
+            stored[row[0]] = tuple(row[1:])
+    return stored
+
+
+def _existing_students(session: Session, ids: set[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(ids)):
+        found.update(session.scalars(select(Student.id).where(Student.id.in_(chunk))))
+    return found
+
+
+def _same(stored: tuple, new: tuple) -> bool:
+    """Equal content; scores compared loosely (MariaDB's FLOAT keeps single precision)."""
+    *exact_a, score_a = stored
+    *exact_b, score_b = new
+    if exact_a != exact_b:
+        return False
+    if score_a is None or score_b is None:
+        return score_a == score_b
+    return math.isclose(score_a, score_b, rel_tol=1e-5, abs_tol=1e-6)
+
+
+def _health(session: Session, device: Device) -> DeviceHealth:
+    state = session.get(DeviceHealth, device.id)
+    if state is None:
+        state = DeviceHealth(device_id=device.id, clock_skew_exceeded=False)
+        session.add(state)
+    return state
+
+
+def _skew(state: DeviceHealth, sent_at: datetime, received_at: datetime, settings: IngestSettings) -> None:
+    skew = (sent_at - received_at).total_seconds()
+    state.clock_skew_seconds = skew
+    state.clock_skew_exceeded = abs(skew) > settings.max_clock_skew_s
+
+
+def _sightings(
+    session: Session,
+    message: Incoming,
+    device: Device,
+    batch: SightingBatch,
+    known: dict[str, tuple],
+    students: set[int],
+    rows: list[dict[str, Any]],
+    lectures: dict[int, LectureSession | None],
+) -> Outcome:
+    new, dropped = [], []
+    for event in batch.events:
+        content = (device.id, event.student_id, str(event.track_id), event.captured_at, event.score)
+        if event.event_id in known:
+            if not _same(known[event.event_id], content):
+                raise _Rejected(
+                    "replay",
+                    f"event '{event.event_id}' was already stored with other content.",
+                    device.device_id,
+                )
+        elif event.student_id is not None and event.student_id not in students:
+            dropped.append(event.event_id)
+        else:
+            new.append((event, content))
+    for event, content in new:
+        # The lecture found for the device's previous event usually holds this one too.
+        lecture = lectures.get(device.id)
+        if lecture is None or not lecture.starts_at <= event.captured_at < lecture.ends_at:
+            lecture = current_session_for_device(session, device.device_id, event.captured_at)
+            lectures[device.id] = lecture
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "device_id": device.id,
+                "session_id": lecture.id if lecture else None,
+                "student_id": event.student_id,
+                "track_id": str(event.track_id),
+                "captured_at": event.captured_at,
+                "received_at": message.received_at,
+                "score": event.score,
+                "quality": event.quality,
+                "thumbnail": event.thumbnail_jpeg,
+            }
+        )
+        known[event.event_id] = content  # a later message of this batch carrying it is a duplicate
+    if dropped:
+        _reject(
+            session,
+            message,
+            "unknown_student",
+            f"dropped {len(dropped)} event(s) naming students that do not exist: {', '.join(dropped)[:900]}",
+            device.device_id,
+        )
+    if dropped and not new:
+        return Outcome(message, "rejected", "unknown_student")
+    reason = "unknown_student" if dropped else None
+    return Outcome(message, "stored" if new else "duplicate", reason, len(new))
+
+
+def _telemetry(
+    session: Session, message: Incoming, device: Device, report: Telemetry, settings: IngestSettings
+) -> Outcome:
+    session.add(
+        DeviceTelemetry(
+            device_id=device.id,
+            at=report.at,
+            received_at=message.received_at,
+            fps=report.fps,
+            faces_per_second=report.faces_per_second,
+            outbox_depth=report.outbox_depth,
+            outbox_capacity=report.outbox_capacity,
+            stage_ms=dict(report.stage_ms),
+            cpu_temperature_c=report.cpu_temperature_c,
+            gallery_version=report.gallery_version,
+            uptime_s=report.uptime_s,
+        )
+    )
+    session.flush()
+    prune_telemetry(session, device.id, settings.telemetry_keep)
+    return Outcome(message, "stored", inserted=1)
+
+
+def prune_telemetry(session: Session, device_pk: int, keep: int) -> None:
+    """Delete all but the newest `keep` telemetry rows of a device (ids grow with arrival)."""
+    cutoff = session.scalar(
+        select(DeviceTelemetry.id)
+        .where(DeviceTelemetry.device_id == device_pk)
+        .order_by(DeviceTelemetry.id.desc())
+        .offset(keep)
+        .limit(1)
+    )
+    if cutoff is not None:
+        session.execute(
+            delete(DeviceTelemetry).where(
+                DeviceTelemetry.device_id == device_pk, DeviceTelemetry.id <= cutoff
+            )
+        )
+
+
+def _reject(session: Session, message: Incoming, reason: str, detail: str, device: str | None) -> None:
+    session.add(
+        RejectedMessage(
+            topic=message.topic[:255],
+            device_id=device[:64] if device else None,
+            reason=reason,
+            detail=detail[:2000],
+            received_at=message.received_at,
+            payload_size=len(message.payload),
+            payload_head=bytes(message.payload[:PAYLOAD_HEAD_BYTES]),
+        )
+    )

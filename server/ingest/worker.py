@@ -1,0 +1,199 @@
+"""The MQTT side of ingest: a shared subscription, a queue, and acknowledgements after commit.
+
+Several workers may run at once: each subscribes to `$share/visage-ingest/<topic>`, so the broker
+hands every message to one of them. Each worker has a stable client id (`visage-ingest-<worker id>`)
+and a persistent session (clean_session=False), so QoS 1 messages published while it is down are
+queued for it by the broker (Mosquitto: up to `max_queued_messages`, 1000 by default, and only in
+memory unless persistence is configured).
+
+paho's network thread only enqueues; one processing thread takes up to `batch_size` messages,
+writes them in one transaction and, after the commit, acknowledges each (manual acks, paho 2.x).
+A crash between receipt and commit leaves them unacknowledged, and the broker redelivers them to
+the session; idempotent inserts make that harmless. Acks are only sent on the connection that
+received the message: after a reconnect the broker redelivers the unacknowledged ones anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from flask import Flask
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from server.db import get_db
+from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch
+from shared.messages import TOPIC_ROOT
+
+log = logging.getLogger(__name__)
+
+SHARE_GROUP = "visage-ingest"
+KINDS = ("sightings", "status", "telemetry")
+
+
+def subscriptions(group: str = SHARE_GROUP) -> list[tuple[str, int]]:
+    return [(f"$share/{group}/{TOPIC_ROOT}/+/{kind}", 1) for kind in KINDS]
+
+
+@dataclass(frozen=True)
+class _Ack:
+    mid: int
+    qos: int
+    generation: int
+
+
+class IngestWorker:
+    """One ingest worker: `start()`, then `stop()`; `stats` counts outcomes for logs and tests."""
+
+    def __init__(
+        self,
+        app: Flask,
+        worker_id: str,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        batch_size: int = 200,
+        settings: IngestSettings | None = None,
+        group: str = SHARE_GROUP,
+    ) -> None:
+        self.database = get_db(app)
+        self.settings = settings or IngestSettings.from_config(app.config)
+        self.batch_size = batch_size
+        self.host, self.port, self.group = host, port, group
+        self.queue: queue.Queue[Incoming] = queue.Queue()
+        self.stats = {"stored": 0, "duplicate": 0, "rejected": 0, "inserted": 0}
+        self.subscribed = threading.Event()
+        self._generation = 0
+        self._stopping = threading.Event()
+        # Set when processing ended by itself (an unexpected error, kept in `failure`): nothing
+        # more is stored or acknowledged, so the process should exit and be restarted.
+        self.failed = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"visage-ingest-{worker_id}",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe and start processing; raises if the broker did not answer in time."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="visage-ingest", daemon=True)
+        self._thread.start()
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            self.stop()
+            raise ConnectionError(f"no subscription acknowledged by the broker at {self.host}:{self.port}")
+
+    def stop(self, drain: bool = True) -> None:
+        """Disconnect; with `drain`, first store (and acknowledge) what is already queued.
+
+        Without it, queued messages are dropped unacknowledged, as in a crash: the broker keeps
+        them in the session and redelivers them when this worker id connects again.
+        """
+        if drain and not self.failed.is_set():
+            self.queue.join()
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.subscribed.clear()
+
+    # ------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        self._generation += 1
+        client.subscribe(subscriptions(self.group))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self.subscribed.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._generation += 1  # acks of messages received before this point are not sent
+        if not self._stopping.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        self.queue.put(
+            Incoming(
+                message.topic, bytes(message.payload), token=_Ack(message.mid, message.qos, self._generation)
+            )
+        )
+
+    # ------------------------------------------------------------ processing thread
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # unacknowledged messages stay with the broker for the next run
+            log.exception("ingest processing failed")
+            self.failure = exc
+            self.failed.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                first = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._store(batch)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    def _store(self, batch: list[Incoming]) -> None:
+        """Commit the batch, then acknowledge it; retry while the database is unavailable."""
+        attempt = 0
+        while True:
+            try:
+                with self.database.session() as session:
+                    outcomes = process_batch(session, batch, self.settings)
+                    session.commit()
+                break
+            except IntegrityError:
+                # Another worker inserted some of these event ids meanwhile: reading them again
+                # turns them into duplicates on the next attempt.
+                attempt += 1
+                if attempt > 3:
+                    raise
+            except DBAPIError as exc:
+                if self._stopping.is_set():
+                    return  # unacknowledged: the broker redelivers them
+                log.error("database unavailable (%s); retrying in 2 s", exc.orig)
+                time.sleep(2)
+        self._count(outcomes)
+        for message in batch:
+            token: _Ack = message.token
+            if token is not None and token.qos > 0 and token.generation == self._generation:
+                self.client.ack(token.mid, token.qos)
+
+    def _count(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self.stats[outcome.result] += 1
+            self.stats["inserted"] += outcome.inserted
+            if outcome.result == "rejected":
+                log.warning("rejected %s: %s", outcome.message.topic, outcome.reason)
