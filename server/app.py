@@ -23,6 +23,7 @@ from server.auth import manager, passwords
 from server.auth.views import bp as auth_bp
 from server.config import default_instance_path, ensure_secret_key, load_config
 from server.db import session as db
+from server.devices.views import bp as devices_bp
 from server.school.views import bp as school_bp
 from server.web.views import bp as web_bp
 
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(school_bp)
+    app.register_blueprint(devices_bp)
     enrolment.init_app(app)
     register_api(app)
     return app

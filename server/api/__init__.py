@@ -17,6 +17,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.attendance.api",
     "server.school.api",
     "server.enrolment.api",
+    "server.devices.api",
 )
 
 

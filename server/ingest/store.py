@@ -72,7 +72,8 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one message: 'stored', 'duplicate' or 'rejected' (with the reason)."""
+    """What became of one message: 'stored', 'duplicate', 'ignored' (an empty retained status) or
+    'rejected' (with the reason)."""
 
     message: Incoming
     result: str
@@ -110,7 +111,11 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
     lectures: dict[int, LectureSession | None] = {}
     rows: list[dict[str, Any]] = []  # sightings, inserted at the end in one multi-row statement
     outcomes = []
-    for message, device_name, _kind, parsed, error in decoded:
+    for message, device_name, kind, parsed, error in decoded:
+        if kind == "status" and not message.payload:
+            # A cleared retained status (an operator or test removing it), not a malformed one.
+            outcomes.append(Outcome(message, "ignored"))
+            continue
         try:
             if error is not None:
                 raise _Rejected(error.reason, str(error), device_name)

@@ -26,6 +26,7 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.db import get_db
+from server.ingest.publisher import publish_galleries
 from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch
 from shared.messages import TOPIC_ROOT
 
@@ -59,12 +60,18 @@ class IngestWorker:
         settings: IngestSettings | None = None,
         group: str = SHARE_GROUP,
     ) -> None:
+        self.app = app
         self.database = get_db(app)
         self.settings = settings or IngestSettings.from_config(app.config)
         self.batch_size = batch_size
         self.host, self.port, self.group = host, port, group
         self.queue: queue.Queue[Incoming] = queue.Queue()
-        self.stats = {"stored": 0, "duplicate": 0, "rejected": 0, "inserted": 0}
+        self.stats = {"stored": 0, "duplicate": 0, "rejected": 0, "ignored": 0, "inserted": 0, "galleries": 0}
+        # Galleries are published from the processing thread every `gallery_interval` seconds
+        # and when `publish_galleries_now()` asks (server.ingest.publisher).
+        self.gallery_interval = float(app.config.get("INGEST_GALLERY_PUBLISH_SECONDS", 60))
+        self._publish_now = threading.Event()
+        self._next_publish = 0.0
         self.subscribed = threading.Event()
         self._generation = 0
         self._stopping = threading.Event()
@@ -147,8 +154,23 @@ class IngestWorker:
             self.failure = exc
             self.failed.set()
 
+    def publish_galleries_now(self) -> None:
+        """Ask for a gallery round at the next turn of the processing loop (e.g. after enrolment)."""
+        self._publish_now.set()
+
+    def _galleries(self) -> None:
+        if not self._publish_now.is_set() and time.monotonic() < self._next_publish:
+            return
+        self._publish_now.clear()
+        self._next_publish = time.monotonic() + self.gallery_interval
+        try:
+            self.stats["galleries"] += publish_galleries(self.app, self.client)
+        except (DBAPIError, OSError) as exc:  # retried on the next round; ingest goes on
+            log.error("gallery publishing failed: %s", exc)
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._galleries()
             try:
                 first = self.queue.get(timeout=0.1)
             except queue.Empty:

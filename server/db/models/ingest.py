@@ -53,6 +53,11 @@ class DeviceHealth(Base):
     clock_skew_seconds: Mapped[float | None] = mapped_column(Float)
     clock_skew_exceeded: Mapped[bool] = mapped_column(default=False)
     gallery_version: Mapped[int | None]
+    # The gallery the server last published to the device (server.ingest.publisher): resent only
+    # when its sha256 changes.
+    published_gallery_sha256: Mapped[str | None] = mapped_column(String(64))
+    published_gallery_version: Mapped[int | None]
+    published_gallery_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship()
 

@@ -1,0 +1,99 @@
+"""Devices in /api/v1 (administrators only, as devices are in school management): the status of
+every device, one device's telemetry history and the messages ingest refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import abort, request
+
+from server.api.io import iso
+from server.api.registry import api_route, registry
+from server.db import db_session
+from server.db.enums import Role
+from server.devices import service
+
+ADMIN = [Role.ADMIN]
+TAGS = ["devices"]
+MAX_REJECTED = 500
+
+
+def _dates(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: iso(value) if isinstance(value, datetime) else value for key, value in item.items()}
+
+
+def _since() -> datetime | None:
+    text = request.args.get("since")
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        abort(400, "since must be an ISO 8601 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
+    if value.tzinfo is None:
+        abort(400, "since must carry a time zone offset (e.g. Z)")
+    return value
+
+
+def _limit() -> int:
+    text = request.args.get("limit", "50")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REJECTED:
+        abort(400, f"limit must be a whole number from 1 to {MAX_REJECTED}")
+    return int(text)
+
+
+DEVICE_STATUS = registry.schema("DeviceStatus", {"type": "object", "additionalProperties": True})
+TELEMETRY_POINT = registry.schema("DeviceTelemetryPoint", {"type": "object", "additionalProperties": True})
+REJECTED = registry.schema("RejectedMessage", {"type": "object", "additionalProperties": True})
+
+
+@api_route(
+    "/devices/status",
+    roles=ADMIN,
+    response={"type": "object", "properties": {"devices": {"type": "array", "items": DEVICE_STATUS}}},
+    tags=TAGS,
+)
+def devices_status() -> Any:
+    """Every device's health and latest telemetry.
+
+    online/offline from the retained status, FPS, per-stage latency, outbox backlog (alarm above
+    80 %), CPU temperature, gallery version and the clock-skew flag."""
+    return {"devices": [_dates(entry) for entry in service.overview(db_session)]}
+
+
+@api_route(
+    "/devices/<device_id>/telemetry",
+    roles=ADMIN,
+    response={"type": "object", "properties": {"telemetry": {"type": "array", "items": TELEMETRY_POINT}}},
+    errors=[400, 404],
+    query=[{"name": "since", "schema": {"type": "string", "format": "date-time"}}],
+    tags=TAGS,
+)
+def device_telemetry(device_id: str) -> Any:
+    """One device's telemetry history, oldest first (device clock), optionally since an instant."""
+    device = service.find(db_session, device_id)
+    if device is None:
+        abort(404, f"no device '{device_id}'")
+    rows = service.history(db_session, device, _since())
+    return {"device_id": device.device_id, "telemetry": [_dates(service.telemetry_json(r)) for r in rows]}
+
+
+@api_route(
+    "/rejected-messages",
+    roles=ADMIN,
+    response={"type": "object", "properties": {"rejected": {"type": "array", "items": REJECTED}}},
+    errors=[400],
+    query=[
+        {"name": "device", "schema": {"type": "string"}, "description": "Device id named by the topic."},
+        {
+            "name": "limit",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_REJECTED, "default": 50},
+        },
+    ],
+    tags=TAGS,
+)
+def rejected_messages() -> Any:
+    """Messages ingest refused, newest first, with the reason and detail."""
+    rows = service.rejected(db_session, request.args.get("device") or None, _limit())
+    return {"rejected": [_dates(service.rejected_json(r)) for r in rows]}
