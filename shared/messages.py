@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -430,6 +432,22 @@ class Gallery:
             threshold=_number(data, "threshold", where, -10, 10),
             students=tuple(students),
         )
+
+
+def gallery_digest(gallery: Gallery) -> str:
+    """What `Gallery.sha256` must hold: SHA-256 over exactly the numbers a device will match against.
+
+    In order: the UTF-8 text `"{model}\n{metric}\n"`, then per student (message order) its id as a
+    little-endian int64, its embedding count as a little-endian uint32 and its embeddings as
+    little-endian float32 bytes, row-major. JSON formatting never takes part, and the threshold (a
+    setting the server may tune) is left out. Publisher and device both call this function.
+    """
+    digest = hashlib.sha256(f"{gallery.model}\n{gallery.metric}\n".encode())
+    for student in gallery.students:
+        vectors = np.ascontiguousarray(student.embeddings, dtype="<f4")
+        digest.update(struct.pack("<qI", student.student_id, len(vectors)))
+        digest.update(vectors.tobytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

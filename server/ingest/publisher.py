@@ -11,6 +11,7 @@ acknowledged the publish: a failed publish is retried on the next round.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from server.db.models import Device, DeviceHealth
 from server.db.types import utcnow
 from server.enrolment.gallery import build_gallery, canonical_sha256, configured, model_spec
 from server.school.schedule import next_session_for_device
-from shared.messages import Command, Gallery, GalleryStudent, topic
+from shared.messages import Command, Gallery, GalleryStudent, gallery_digest, topic
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,18 @@ def gallery_message(device_id: str, built: Mapping[str, Any]) -> Gallery:
         for s in built["students"]
         if s["embeddings"]
     )
-    return Gallery(
+    message = Gallery(
         device_id=device_id,
         course_id=built["course_id"],
         version=int(built["version"]),
-        sha256=str(built["sha256"]),
+        sha256="",
         model=str(built["model"]),
         metric=str(built["metric"]),
         threshold=float(built["threshold"]),
         students=students,
     )
+    # Devices verify `shared.messages.gallery_digest`, computed over the numbers they receive.
+    return dataclasses.replace(message, sha256=gallery_digest(message))
 
 
 def empty_gallery(device_id: str) -> Gallery:

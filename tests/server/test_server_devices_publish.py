@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
+from edge.gallery import GalleryStore
 from server.db.enums import FaceKind
 from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, RejectedMessage, Student
 from server.enrolment.embeddings import to_bytes
@@ -69,13 +70,18 @@ def scene(db) -> dict:
     return {"device": device, "student": student, "course": course, "vector": vector}
 
 
-def test_gallery_published_retained_once_until_it_changes(app, db, mqtt_client, scene):
+def test_gallery_published_retained_once_until_it_changes(app, db, mqtt_client, scene, tmp_path):
     device = scene["device"].device_id
     assert publish_galleries(app, mqtt_client) == 1
     gallery = Gallery.decode(receive_retained(topic(device, "gallery")), expected_device=device)
     assert gallery.course_id == scene["course"].id and gallery.version == 1 and len(gallery.sha256) == 64
     assert [s.student_id for s in gallery.students] == [scene["student"].id]
     np.testing.assert_allclose(gallery.students[0].embeddings[0], scene["vector"], rtol=1e-6)
+
+    # The device side verifies the digest with the same contract code and accepts it.
+    store = GalleryStore(tmp_path / "gallery.json", device_id=device, model=gallery.model)
+    assert store.offer(gallery), store.rejected
+    assert store.current is not None and store.current.version == 1
 
     assert publish_galleries(app, mqtt_client) == 0  # unchanged: nothing resent
 

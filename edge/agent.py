@@ -1,0 +1,147 @@
+"""The edge agent loop: capture -> detect -> track -> (align, quality, embed when asked) -> outbox.
+
+Only faces the recognizer asks for are aligned and embedded (a few per track, see
+`edge.recognizer`); every other detection costs just the detector and the tracker. Events go to the
+SQLite outbox first (durable), then the publisher is woken to send them; with `mqtt=False` they
+stay in the outbox (tests, offline runs). Each stage's time goes to the telemetry collector.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import cv2
+import numpy as np
+
+from edge.capture import FrameSource
+from edge.config import EdgeConfig
+from edge.gallery import GalleryStore
+from edge.outbox import Outbox
+from edge.recognizer import Recognizer
+from edge.telemetry import TelemetryCollector
+from edge.tracker import IouTracker
+from shared.analysis import FaceAnalyzer
+from shared.quality import QualityThresholds, assess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    faces: int = 0
+    embeddings: int = 0
+    events: int = 0
+    first_capture: datetime | None = None
+    last_capture: datetime | None = None
+
+
+def thumbnail_jpeg(chip: np.ndarray) -> bytes | None:
+    """A small JPEG of the aligned chip (under the 16 KiB the message allows), or None."""
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return bytes(data) if ok and len(data) <= 16 * 1024 else None
+
+
+class EdgeAgent:
+    def __init__(self, config: EdgeConfig, analyzer: FaceAnalyzer | None = None, mqtt: bool = True):
+        self.config = config
+        self.analyzer = analyzer or FaceAnalyzer(embedder=config.embedder, min_face_size=config.min_face_size)
+        self.thresholds = QualityThresholds(min_face_px=float(config.min_face_size))
+        self.outbox = Outbox(config.outbox_path)
+        self.gallery = GalleryStore(config.gallery_path, config.device_id, model=config.embedder)
+        self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
+        self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
+        self.telemetry = TelemetryCollector(
+            config.device_id,
+            outbox_stats=lambda: (self.outbox.depth(), self.outbox.inflight()),
+            gallery_version=self.gallery.version,
+            manifest_path=config.manifest_path,
+        )
+        self.publisher = None
+        if mqtt:
+            from edge.mqtt import DevicePublisher
+
+            self.publisher = DevicePublisher(
+                config.device_id,
+                self.outbox,
+                config.broker,
+                on_gallery=self.gallery.offer,
+                telemetry=self.telemetry.snapshot,
+                gallery_version=self.gallery.version,
+            )
+
+    def run(self, source: str | None = None, max_frames: int | None = None) -> RunStats:
+        capture = FrameSource(
+            source if source is not None else self.config.source,
+            start_time=self.config.start_time,
+            realtime=self.config.realtime,
+        )
+        stats = RunStats()
+        if self.publisher is not None:
+            self.publisher.start()
+        try:
+            for frame, captured_at in capture.frames():
+                self.process(frame, captured_at, stats)
+                if max_frames is not None and stats.frames >= max_frames:
+                    break
+        finally:
+            capture.stop()
+            if self.publisher is not None:
+                self.publisher.stop()
+            self.outbox.close()
+        return stats
+
+    def process(self, frame: np.ndarray, captured_at: datetime, stats: RunStats) -> None:
+        stats.frames += 1
+        stats.first_capture = stats.first_capture or captured_at
+        stats.last_capture = captured_at
+        started = time.perf_counter()
+        faces = [
+            f for f in self.analyzer.detect(frame) if min(f.width, f.height) >= self.config.min_face_size
+        ]
+        self._stage("detect", started)
+        stats.faces += len(faces)
+
+        started = time.perf_counter()
+        tracks = self.tracker.update([f.box for f in faces])
+        frame_index = self.tracker.frame_index
+        wanted = [
+            (face, track)
+            for face, track in zip(faces, tracks, strict=True)
+            if self.recognizer.wants(track.track_id, frame_index, min(face.width, face.height) * face.score)
+        ]
+        self._stage("track", started)
+
+        if wanted:
+            started = time.perf_counter()
+            chips = self.analyzer.align(frame, [face for face, _ in wanted])
+            self._stage("align", started)
+            started = time.perf_counter()
+            embeddings = self.analyzer.embedder.embed(chips, flip=self.analyzer.flip)
+            self._stage("embed", started)
+            for (face, track), chip, embedding in zip(wanted, chips, embeddings, strict=True):
+                self.recognizer.add(
+                    track.track_id,
+                    frame_index,
+                    embedding,
+                    assess(face, chip, self.thresholds),
+                    min(face.width, face.height) * face.score,
+                    thumbnail=(lambda c=chip: thumbnail_jpeg(c)) if self.config.thumbnails else None,
+                )
+
+        confirmed = [t.track_id for t in self.tracker.tracks.values() if self.tracker.confirmed(t)]
+        events = self.recognizer.step(confirmed, self.tracker.removed, captured_at)
+        if events:
+            started = time.perf_counter()
+            stats.events += self.outbox.add(events, evict_unknown=True)
+            self._stage("outbox", started)
+            if self.publisher is not None:
+                self.publisher.wake()
+        stats.embeddings = self.recognizer.embeddings_used
+        self.telemetry.frame(len(faces))
+
+    def _stage(self, name: str, started: float) -> None:
+        self.telemetry.stage(name, (time.perf_counter() - started) * 1000.0)

@@ -1,0 +1,103 @@
+"""Edge agent settings from one TOML or JSON file (`visage edge run --config FILE`).
+
+Example (TOML):
+
+    device_id = "room-101"
+    source = "rtsp://camera.local/stream"   # or 0 (USB index) or a video file
+    start_time = "2026-03-02T09:00:00Z"     # files only: capture time of the first frame
+    outbox_path = "/var/lib/visage/outbox.sqlite"
+    gallery_path = "/var/lib/visage/gallery.json"
+    thumbnails = false                      # privacy: no face crops leave the device by default
+    min_face_size = 40
+
+    [broker]
+    host = "mqtt.example.org"
+    port = 8883
+    tls = true
+    username = "room-101"
+    password = "..."
+
+    [recognizer]
+    margin = 0.01
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from edge.mqtt import MqttSettings
+from edge.recognizer import RecognizerSettings
+from shared.messages import DEVICE_ID_PATTERN, parse_time
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or holds a wrong value."""
+
+
+@dataclass
+class EdgeConfig:
+    device_id: str
+    source: str = "0"
+    start_time: datetime | None = None
+    realtime: bool = False
+    outbox_path: str = "edge-outbox.sqlite"
+    gallery_path: str = "edge-gallery.json"
+    thumbnails: bool = False
+    min_face_size: int = 40
+    embedder: str = "dlib_resnet"
+    manifest_path: str = "models/manifest.json"
+    max_age: int = 15
+    min_hits: int = 2
+    broker: MqttSettings = field(default_factory=MqttSettings)
+    recognizer: RecognizerSettings = field(default_factory=RecognizerSettings)
+
+
+def _section(cls: type, data: Any, name: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{name}] must be a table of settings.")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s) in [{name}]: {', '.join(unknown)}.")
+    return cls(**data)
+
+
+def parse_config(data: dict[str, Any]) -> EdgeConfig:
+    data = dict(data)
+    broker = _section(MqttSettings, data.pop("broker", {}), "broker")
+    recognizer = _section(RecognizerSettings, data.pop("recognizer", {}), "recognizer")
+    if "source" in data:
+        data["source"] = str(data["source"])
+    if data.get("start_time") is not None:
+        try:
+            data["start_time"] = parse_time(str(data["start_time"]), "start_time")
+        except ValueError as exc:
+            raise ConfigError(f"start_time: {exc}") from None
+    config = _section(EdgeConfig, {**data, "broker": broker, "recognizer": recognizer}, "top level")
+    if not isinstance(config.device_id, str) or not DEVICE_ID_PATTERN.match(config.device_id):
+        raise ConfigError("device_id must be 1-64 letters, digits, '_' or '-'.")
+    if config.min_face_size < 12:
+        raise ConfigError("min_face_size must be at least 12 pixels.")
+    return config
+
+
+def load_config(path: str | Path) -> EdgeConfig:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the configuration {path}: {exc.strerror}.") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold an object of settings.")
+    return parse_config(data)

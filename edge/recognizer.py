@@ -1,0 +1,201 @@
+"""Per-track identity decisions: few embeddings per face, several views per decision.
+
+Why per track: a face stays in view for many frames; embedding it every frame costs the most
+compute of the pipeline and adds little. A track is embedded on first sight, then again every
+`embed_every` frames or sooner when its face is clearly better (larger/sharper) than any view so
+far, up to `max_attempts`. Each attempt is scored against every student (cosine, best over the
+student's embeddings); the track's score per student is the mean of its attempts weighted by
+quality x face size, so one blurred or turned frame cannot decide. After `min_attempts`:
+best >= match threshold and ahead of the second student by `margin` -> that student;
+best < unknown threshold -> unknown (None); in between -> undecided, keep trying; still undecided
+after `max_attempts` -> reported unknown (the server never credits a student on doubt).
+Once decided, a track stops being embedded and is reported again every `repeat_s` seconds of
+capture time while it persists, so the server sees continued presence.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from shared.messages import Gallery, SightingEvent
+from shared.quality import Quality
+from shared.similarity import l2_normalize
+
+
+@dataclass(frozen=True)
+class RecognizerSettings:
+    match_threshold: float | None = None  # None: the gallery's threshold
+    unknown_threshold: float | None = None  # None: match threshold - unknown_gap
+    unknown_gap: float = 0.04
+    margin: float = 0.01
+    min_attempts: int = 3
+    max_attempts: int = 8
+    embed_every: int = 5
+    improve_ratio: float = 1.25
+    repeat_s: float = 30.0
+
+
+def quality_value(quality: Quality) -> float:
+    """One number in [0, 1] from the quality verdict: size, detector score, sharpness and pose."""
+    size = min(quality.face_px / 120.0, 1.0)
+    sharp = min(quality.sharpness / 100.0, 1.0)
+    turn = max(abs(quality.pose.yaw), abs(quality.pose.pitch), abs(quality.pose.roll))
+    pose = max(0.0, 1.0 - turn / 90.0)
+    value = (size * sharp * pose * max(quality.score, 0.0)) ** 0.25
+    return round(float(value if quality.passed else value * 0.5), 4)
+
+
+class GalleryIndex:
+    """The gallery as one normalised matrix plus which student owns each row."""
+
+    def __init__(self, gallery: Gallery):
+        self.sha256 = gallery.sha256
+        self.threshold = float(gallery.threshold)
+        self.student_ids = [s.student_id for s in gallery.students if len(s.embeddings)]
+        rows = [np.asarray(s.embeddings, np.float32) for s in gallery.students if len(s.embeddings)]
+        self.matrix = l2_normalize(np.concatenate(rows)) if rows else np.zeros((0, 1), np.float32)
+        self.owner = np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)]) if rows else np.zeros(0)
+
+    def scores(self, embedding: np.ndarray) -> np.ndarray:
+        """Best cosine per student (gallery order) for one embedding."""
+        if not self.student_ids:
+            return np.zeros(0)
+        sims = self.matrix @ l2_normalize(np.asarray(embedding, np.float32))
+        best = np.full(len(self.student_ids), -1.0)
+        np.maximum.at(best, self.owner.astype(int), sims)
+        return best
+
+
+@dataclass
+class _TrackState:
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    qualities: list[float] = field(default_factory=list)
+    last_attempt_frame: int = -(10**9)
+    best_size_quality: float = 0.0
+    decided: bool = False
+    student_id: int | None = None
+    score: float = 0.0
+    last_report: datetime | None = None
+    thumbnail: bytes | None = None
+
+
+class Recognizer:
+    """`wants()` -> the agent embeds -> `add()`; `step()` once per frame returns the events."""
+
+    def __init__(self, gallery: Callable[[], Gallery | None], settings: RecognizerSettings | None = None):
+        self.gallery = gallery
+        self.settings = settings or RecognizerSettings()
+        self.tracks: dict[int, _TrackState] = {}
+        self.embeddings_used = 0
+        self._index: GalleryIndex | None = None
+
+    def wants(self, track_id: int, frame_index: int, size_quality: float) -> bool:
+        """Embed this track's face now? `size_quality` is a cheap pre-embedding goodness (e.g. px x score)."""
+        state = self.tracks.setdefault(track_id, _TrackState())
+        s = self.settings
+        if state.decided or len(state.embeddings) >= s.max_attempts:
+            return False
+        if not state.embeddings:
+            return True
+        since = frame_index - state.last_attempt_frame
+        improved = size_quality > state.best_size_quality * s.improve_ratio and since >= 2
+        return since >= s.embed_every or improved
+
+    def add(
+        self,
+        track_id: int,
+        frame_index: int,
+        embedding: np.ndarray,
+        quality: Quality,
+        size_quality: float,
+        thumbnail: Callable[[], bytes | None] | None = None,
+    ) -> None:
+        state = self.tracks.setdefault(track_id, _TrackState())
+        value = quality_value(quality)
+        size = min(quality.face_px, 160.0) / 160.0
+        state.embeddings.append(np.asarray(embedding, np.float32))
+        state.weights.append(max(value * size, 1e-3))
+        state.qualities.append(value)
+        state.last_attempt_frame = frame_index
+        if thumbnail is not None and value >= max(state.qualities):
+            state.thumbnail = thumbnail()
+        state.best_size_quality = max(state.best_size_quality, size_quality)
+        self.embeddings_used += 1
+
+    def step(
+        self, confirmed: Iterable[int], removed: Iterable[int], captured_at: datetime
+    ) -> list[SightingEvent]:
+        """Decide confirmed tracks that have enough views, repeat decided ones, forget removed ones."""
+        for track_id in removed:
+            self.tracks.pop(track_id, None)
+        events = []
+        for track_id in confirmed:
+            state = self.tracks.get(track_id)
+            if state is None or not state.embeddings:
+                continue
+            if not state.decided:
+                self._decide(state)
+                if not state.decided:
+                    continue
+            due = state.last_report is None or (
+                (captured_at - state.last_report).total_seconds() >= self.settings.repeat_s
+            )
+            if due:
+                state.last_report = captured_at
+                events.append(self._event(track_id, state, captured_at))
+        return events
+
+    def decision(self, track_id: int) -> tuple[bool, int | None, float]:
+        """(decided, student_id, score) of a track, for tests and logs."""
+        state = self.tracks.get(track_id, _TrackState())
+        return state.decided, state.student_id, state.score
+
+    # ------------------------------------------------------------ internals
+
+    def _current_index(self) -> GalleryIndex | None:
+        gallery = self.gallery()
+        if gallery is None:
+            return None
+        if self._index is None or self._index.sha256 != gallery.sha256:
+            self._index = GalleryIndex(gallery)
+        return self._index
+
+    def _decide(self, state: _TrackState) -> None:
+        s = self.settings
+        attempts = len(state.embeddings)
+        if attempts < s.min_attempts:
+            return
+        index = self._current_index()
+        if index is None or not index.student_ids:
+            state.decided, state.student_id, state.score = True, None, 0.0
+            return
+        match = s.match_threshold if s.match_threshold is not None else index.threshold
+        unknown = s.unknown_threshold if s.unknown_threshold is not None else match - s.unknown_gap
+        weights = np.asarray(state.weights)
+        per_student = np.stack([index.scores(e) for e in state.embeddings])
+        combined = weights @ per_student / weights.sum()
+        order = np.argsort(-combined)
+        best = float(combined[order[0]])
+        second = float(combined[order[1]]) if len(order) > 1 else -1.0
+        state.score = round(best, 4)
+        if best >= match and best - second >= s.margin:
+            state.decided, state.student_id = True, index.student_ids[int(order[0])]
+        elif best < unknown or attempts >= s.max_attempts:
+            state.decided, state.student_id = True, None
+
+    def _event(self, track_id: int, state: _TrackState, captured_at: datetime) -> SightingEvent:
+        return SightingEvent(
+            event_id=uuid.uuid4().hex,
+            track_id=track_id,
+            captured_at=captured_at,
+            score=float(np.clip(state.score, -1.0, 1.0)),
+            student_id=state.student_id,
+            quality=round(max(state.qualities), 4),
+            thumbnail_jpeg=state.thumbnail,
+        )
