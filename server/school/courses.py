@@ -15,6 +15,7 @@ from server.db.models import AttendanceOverride, Course, LectureSession, Sightin
 from server.school.access import is_admin
 from server.school.errors import Conflict, Forbidden, Invalid
 from server.school.fields import optional_id, reject_unknown, text
+from server.school.unique import ensure_unique
 
 FIELDS = ("code", "title", "instructor_id")
 
@@ -36,12 +37,7 @@ def instructor(db: Session, value: Any) -> User | None:
 
 
 def ensure_code_free(db: Session, code: str, course_id: int | None = None) -> None:
-    """Codes are unique regardless of case (as MariaDB's collation compares them; SQLite would not)."""
-    query = select(Course.id).where(func.lower(Course.code) == code.lower())
-    if course_id is not None:
-        query = query.where(Course.id != course_id)
-    if db.scalar(query) is not None:
-        raise Conflict(f"a course with code {code!r} already exists")
+    ensure_unique(db, Course.code, code, f"a course with code {code!r} already exists", course_id)
 
 
 def create_course(db: Session, actor: User, body: Mapping[str, Any]) -> Course:

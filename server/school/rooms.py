@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.audit import record
 from server.db.models import Classroom, Device, User
-from server.school.errors import Conflict, Invalid
+from server.school.errors import Invalid
 from server.school.fields import device_id, optional_id, reject_unknown, text
+from server.school.unique import ensure_unique
 
 CLASSROOM_FIELDS = ("name",)
 DEVICE_FIELDS = ("device_id", "name", "classroom_id")
@@ -31,11 +31,7 @@ def classroom(db: Session, value: Any, name: str = "classroom_id", required: boo
 
 
 def _ensure_room_name_free(db: Session, name: str, room_id: int | None = None) -> None:
-    query = select(Classroom.id).where(func.lower(Classroom.name) == name.lower())
-    if room_id is not None:
-        query = query.where(Classroom.id != room_id)
-    if db.scalar(query) is not None:
-        raise Conflict(f"a classroom named {name!r} already exists")
+    ensure_unique(db, Classroom.name, name, f"a classroom named {name!r} already exists", room_id)
 
 
 def create_classroom(db: Session, actor: User, body: Mapping[str, Any]) -> Classroom:
@@ -78,9 +74,7 @@ def create_device(db: Session, actor: User, body: Mapping[str, Any]) -> Device:
     ident = device_id(body.get("device_id"))
     name = text(body["name"], "name", 100) if body.get("name") not in (None, "") else ident
     room = classroom(db, body.get("classroom_id"), required=False)
-    # Unique regardless of case: MariaDB's collation would refuse 'Cam-1' beside 'cam-1' anyway.
-    if db.scalar(select(Device.id).where(func.lower(Device.device_id) == ident.lower())) is not None:
-        raise Conflict(f"a device with id {ident!r} is already registered")
+    ensure_unique(db, Device.device_id, ident, f"a device with id {ident!r} is already registered")
     device = Device(device_id=ident, name=name, classroom=room)
     db.add(device)
     db.flush()
