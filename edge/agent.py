@@ -8,7 +8,9 @@ stay in the outbox (tests, offline runs). Each stage's time goes to the telemetr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 
 from edge.capture import FrameSource
+from edge.commands import CommandExecutor, agent_handlers
 from edge.config import EdgeConfig
 from edge.gallery import GalleryStore
 from edge.outbox import Outbox
@@ -24,6 +27,7 @@ from edge.recognizer import Recognizer
 from edge.telemetry import TelemetryCollector
 from edge.tracker import IouTracker
 from shared.analysis import FaceAnalyzer
+from shared.messages import Telemetry
 from shared.quality import QualityThresholds, assess
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,7 @@ class EdgeAgent:
         self.config = config
         self.analyzer = analyzer or FaceAnalyzer(embedder=config.embedder, min_face_size=config.min_face_size)
         self.thresholds = QualityThresholds(min_face_px=float(config.min_face_size))
-        self.outbox = Outbox(config.outbox_path)
+        self.outbox = Outbox(config.outbox_path, ledger=config.ledger)
         self.gallery = GalleryStore(config.gallery_path, config.device_id, model=config.embedder)
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
         self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
@@ -61,6 +65,10 @@ class EdgeAgent:
             manifest_path=config.manifest_path,
         )
         self.publisher = None
+        # Server commands (edge.commands); an ack is sent at once in a telemetry message.
+        self.commands = CommandExecutor(agent_handlers(self), on_ack=lambda _ack: self._telemetry_now())
+        self._capture: FrameSource | None = None
+        self._restart = threading.Event()
         if mqtt:
             from edge.mqtt import DevicePublisher
 
@@ -69,24 +77,61 @@ class EdgeAgent:
                 self.outbox,
                 config.broker,
                 on_gallery=self.gallery.offer,
-                telemetry=self.telemetry.snapshot,
+                on_command=self.commands,
+                telemetry=self.telemetry_report,
                 gallery_version=self.gallery.version,
             )
 
+    def telemetry_report(self) -> Telemetry:
+        """The collector's figures plus the latest command acknowledgements."""
+        return dataclasses.replace(self.telemetry.snapshot(), acks=self.commands.acks())
+
+    def _telemetry_now(self) -> None:
+        if self.publisher is not None:
+            self.publisher.telemetry_now()
+
+    def restart_capture(self) -> bool:
+        """Ask the run loop to reopen a live source (the `restart_capture` command); False for a file."""
+        capture = self._capture
+        if capture is None or not capture.live:
+            return False
+        self._restart.set()
+        capture.stop()
+        return True
+
     def run(self, source: str | None = None, max_frames: int | None = None) -> RunStats:
-        capture = FrameSource(
-            source if source is not None else self.config.source,
-            start_time=self.config.start_time,
-            realtime=self.config.realtime,
-        )
+        def open_source() -> FrameSource:
+            return FrameSource(
+                source if source is not None else self.config.source,
+                start_time=self.config.start_time,
+                realtime=self.config.realtime,
+                frame_interval_s=self.config.frame_interval_s,
+                start_frame=self.config.start_frame,
+            )
+
+        capture = self._capture = open_source()
         stats = RunStats()
         if self.publisher is not None:
             self.publisher.start()
         try:
-            for frame, captured_at in capture.frames():
-                self.process(frame, captured_at, stats)
-                if max_frames is not None and stats.frames >= max_frames:
+            while True:
+                for frame, captured_at in capture.frames():
+                    self.process(frame, captured_at, stats)
+                    if max_frames is not None and stats.frames >= max_frames:
+                        break
+                if not self._restart.is_set() or (max_frames is not None and stats.frames >= max_frames):
                     break
+                self._restart.clear()  # the restart_capture command stopped the source: reopen it
+                log.info("reopening the capture source (restart_capture)")
+                capture = self._capture = open_source()
+            if (
+                self.publisher is not None
+                and not capture.live
+                and not self.publisher.drain(self.config.drain_s)
+            ):
+                log.warning(
+                    "%d events not yet delivered stay in the outbox for the next run", self.outbox.depth()
+                )
         finally:
             capture.stop()
             if self.publisher is not None:

@@ -9,6 +9,9 @@ with `realtime=True` frames whose timestamp is already behind the wall clock are
 
 Capture times: a live frame is stamped with the UTC time it was grabbed; a file frame with
 `start_time + frame_index / fps`, so a simulated lecture has the same times on every run.
+`frame_interval_s` replaces `1 / fps` for files: a simulated clock, so a video composed in
+compressed time (e.g. one frame per 10 s of lecture, see edge.simulate) is stamped with the
+lecture's own time rather than the container's frame rate.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class FrameSource:
         source: str | int,
         start_time: datetime | None = None,
         realtime: bool = False,
+        frame_interval_s: float | None = None,
+        start_frame: int = 0,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
         opener: Callable[[str | int], cv2.VideoCapture] = cv2.VideoCapture,
@@ -65,6 +70,10 @@ class FrameSource:
         if self.start_time.tzinfo is None:
             self.start_time = self.start_time.replace(tzinfo=UTC)
         self.realtime = realtime
+        if frame_interval_s is not None and not frame_interval_s > 0:
+            raise CaptureError(f"frame_interval_s must be positive, got {frame_interval_s}.")
+        self.frame_interval_s = frame_interval_s
+        self.start_frame = max(0, int(start_frame))  # files: frames skipped at the start (a resume)
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self.opener = opener
@@ -87,8 +96,10 @@ class FrameSource:
             raise CaptureError(f"OpenCV cannot open the video file {self.source}.")
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         fps = fps if 1.0 <= fps <= 1000.0 else 25.0  # some containers report 0 or nonsense
-        began = time.monotonic()
         index = 0
+        while index < self.start_frame and capture.grab():
+            index += 1
+        began = time.monotonic() - index / fps
         try:
             while not self._stop.is_set():
                 offset = index / fps
@@ -105,7 +116,8 @@ class FrameSource:
                     ahead = offset - (time.monotonic() - began)
                     if ahead > 0:
                         self.sleep(ahead)
-                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.start_time + timedelta(seconds=offset)
+                stamp = offset if self.frame_interval_s is None else index * self.frame_interval_s
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.start_time + timedelta(seconds=stamp)
                 index += 1
         finally:
             capture.release()

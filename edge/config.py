@@ -8,6 +8,7 @@ Example (TOML):
     outbox_path = "/var/lib/visage/outbox.sqlite"
     gallery_path = "/var/lib/visage/gallery.json"
     thumbnails = false                      # privacy: no face crops leave the device by default
+    drain_s = 10                            # files: wait this long at the end to deliver the outbox
     min_face_size = 40
 
     [broker]
@@ -45,9 +46,13 @@ class EdgeConfig:
     source: str = "0"
     start_time: datetime | None = None
     realtime: bool = False
+    frame_interval_s: float | None = None  # files: simulated capture seconds per frame (edge.simulate)
+    start_frame: int = 0  # files: resume a video here (a restarted simulation)
+    ledger: bool = False  # keep every event id in the outbox's ledger table (simulator loss checks)
     outbox_path: str = "edge-outbox.sqlite"
     gallery_path: str = "edge-gallery.json"
     thumbnails: bool = False
+    drain_s: float = 10.0  # a file that ended: wait this long for the outbox to be delivered
     min_face_size: int = 40
     embedder: str = "dlib_resnet"
     manifest_path: str = "models/manifest.json"
@@ -81,6 +86,9 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     config = _section(EdgeConfig, {**data, "broker": broker, "recognizer": recognizer}, "top level")
     if not isinstance(config.device_id, str) or not DEVICE_ID_PATTERN.match(config.device_id):
         raise ConfigError("device_id must be 1-64 letters, digits, '_' or '-'.")
+    if str(config.broker.protocol) not in ("5", "3.1.1"):
+        raise ConfigError('[broker] protocol must be "5" or "3.1.1".')
+    config.broker.protocol = str(config.broker.protocol)
     if config.min_face_size < 12:
         raise ConfigError("min_face_size must be at least 12 pixels.")
     return config

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +41,13 @@ from paho.mqtt.properties import Properties
 
 from edge.outbox import Outbox
 from shared.messages import Command, Gallery, MessageError, SightingBatch, Status, Telemetry, topic
+from shared.mqtt_connect import (
+    BrokerLogin,
+    RecordingClient,
+    apply_login,
+    describe_connect_error,
+    describe_refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,9 @@ class MqttSettings:
     certfile: str | None = None
     keyfile: str | None = None
     keepalive_s: int = 30
+    # "5" (default) or "3.1.1" for brokers without MQTT 5, such as the embedded amqtt broker of
+    # `visage demo`: a v3.1.1 persistent session (clean_session=False) never expires by itself.
+    protocol: str = "5"
     session_expiry_s: int = 86_400
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
@@ -94,11 +103,13 @@ class DevicePublisher:
         self.topics = {kind: topic(device_id, kind) for kind in ("status", "telemetry", "sightings")}
         self.gallery_topic = topic(device_id, "gallery")
         self.commands_topic = topic(device_id, "commands")
+        self.last_error: str | None = None  # why the broker cannot be reached or refused us, if so
         self.rejected: list[tuple[str, str]] = []  # (reason, text) of the last invalid inbound messages
 
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._telemetry_due = threading.Event()
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._pending: dict[int, tuple[str, float]] = {}  # mid -> (batch_id, published monotonic time)
         self._thread: threading.Thread | None = None
@@ -111,6 +122,12 @@ class DevicePublisher:
         return f"visage-edge-{self.device_id}"
 
     @property
+    def mqtt5(self) -> bool:
+        if self.settings.protocol not in ("5", "3.1.1"):
+            raise ValueError(f'[broker] protocol must be "5" or "3.1.1", not {self.settings.protocol!r}')
+        return self.settings.protocol == "5"
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
@@ -120,9 +137,12 @@ class DevicePublisher:
         if requeued:
             log.info("requeued %d events left in flight by a previous run", requeued)
         s = self.settings
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = s.session_expiry_s
-        self.client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=props)
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            self.client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(s.host, s.port, s.keepalive_s)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._drain_loop, name=f"outbox-{self.device_id}", daemon=True)
         self._thread.start()
@@ -141,12 +161,38 @@ class DevicePublisher:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def drain(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until every event in the outbox is acknowledged; True if so.
+
+        For a source that ends (a video file): deliver what it produced before the process exits.
+        Whatever is left stays on disk for the next run."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.outbox.depth() == 0 and self.outbox.inflight() == 0:
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return self.outbox.depth() == 0 and self.outbox.inflight() == 0
+
     def wake(self) -> None:
         """Tell the drain thread new events are in the outbox (it also polls, so this is only latency)."""
         self._wake.set()
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
+
+    def telemetry_now(self) -> None:
+        """Send telemetry at the next turn of the drain loop (e.g. to deliver a command's ack)."""
+        self._telemetry_due.set()
+        self._wake.set()
+
+    def set_telemetry_interval(self, seconds: float) -> None:
+        self.settings.telemetry_interval_s = seconds
+        self.telemetry_now()
+
+    def resync_gallery(self) -> None:
+        """Subscribe to the gallery topic again: the broker hands over its retained gallery anew."""
+        self.client.subscribe(self.gallery_topic, qos=1)
 
     def publish_telemetry(self, telemetry: Telemetry) -> None:
         """QoS 0: a lost health sample is replaced by the next one; it must never queue behind sightings."""
@@ -156,21 +202,14 @@ class DevicePublisher:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(
+        client = RecordingClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.mqtt5 else mqtt.MQTTv311,
+            clean_session=None if self.mqtt5 else False,
         )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.tls:
-            client.tls_set(
-                ca_certs=s.ca_certs,
-                certfile=s.certfile,
-                keyfile=s.keyfile,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        apply_login(client, self.login)
+        client.on_connect_fail = self._on_connect_fail
         client.will_set(self.topics["status"], self._status("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=s.reconnect_min_s, max_delay=s.reconnect_max_s)
         client.max_inflight_messages_set(s.max_inflight)
@@ -183,10 +222,30 @@ class DevicePublisher:
     def _status(self, state: str) -> bytes:
         return Status(self.device_id, state, datetime.now(UTC), SOFTWARE).encode()
 
+    @property
+    def login(self) -> BrokerLogin:
+        s = self.settings
+        return BrokerLogin(s.username, s.password, s.tls, s.ca_certs, s.certfile, s.keyfile)
+
+    def _report(self, text: str) -> None:
+        """Keep the latest connection problem (`last_error`) and log each new one once, as an error:
+        a wrong CA or password is a configuration to fix, not a network hiccup to retry quietly."""
+        if text != self.last_error:
+            log.error("%s Retrying with backoff.", text)
+        self.last_error = text
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        error = getattr(client, "connect_error", None)
+        s = self.settings
+        self._report(
+            describe_connect_error(error, s.host, s.port, self.login) if error else "connect failed."
+        )
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker refused the connection: %s", reason_code)
+            self._report(describe_refusal(reason_code, self.settings.host, self.settings.port, self.login))
             return
+        self.last_error = None
         log.info(
             "connected to %s:%s (session present: %s)",
             self.settings.host,
@@ -199,6 +258,12 @@ class DevicePublisher:
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not self._connected.is_set() and self.last_error is None and not self._stop.is_set():
+            s = self.settings
+            self._report(
+                f"the MQTT broker at {s.host}:{s.port} closed the connection before answering the login"
+                f" ({reason_code}); {'is it a TLS port?' if not s.tls else 'check its logs.'}"
+            )
         self._connected.clear()
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
@@ -238,7 +303,9 @@ class DevicePublisher:
                 self._expire()
                 if self.connected:
                     self._fill_window()
-                    if self.telemetry is not None and time.monotonic() >= next_telemetry:
+                    due = self._telemetry_due.is_set() or time.monotonic() >= next_telemetry
+                    if self.telemetry is not None and due:
+                        self._telemetry_due.clear()
                         next_telemetry = time.monotonic() + self.settings.telemetry_interval_s
                         self.publish_telemetry(self.telemetry())
             except Exception:  # keep draining: a transient disk or encode error must not stop delivery

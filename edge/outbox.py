@@ -64,7 +64,9 @@ class OutboxFull(RuntimeError):
 class Outbox:
     """A SQLite-backed FIFO of SightingEvents, safe to share between the capture and publisher threads."""
 
-    def __init__(self, path: str | Path, capacity: int = 100_000, alarm_fraction: float = 0.8):
+    def __init__(
+        self, path: str | Path, capacity: int = 100_000, alarm_fraction: float = 0.8, ledger: bool = False
+    ):
         if capacity < 1:
             raise ValueError("Outbox capacity must be at least 1 event.")
         if not 0 < alarm_fraction <= 1:
@@ -79,6 +81,15 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # The ledger keeps every event id ever queued, in the same transaction as the event, so a
+        # test can count the server's rows against what the device produced even after SIGKILL
+        # (edge.simulate's fault runs). It grows without bound: off on real devices.
+        self.ledger = ledger
+        if ledger:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS ledger (event_id TEXT PRIMARY KEY, captured_at TEXT NOT NULL,"
+                " student_id INTEGER)"
+            )
 
     # ------------------------------------------------------------ writing
 
@@ -119,7 +130,13 @@ class Outbox:
                 " thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return self._db.total_changes - before
+            added = self._db.total_changes - before
+            if self.ledger:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO ledger (event_id, captured_at, student_id) VALUES (?, ?, ?)",
+                    [(r[0], r[2], r[4]) for r in rows],
+                )
+            return added
 
     def next_batch(
         self, max_events: int = 50, max_bytes: int = DEFAULT_BATCH_BYTES
@@ -178,6 +195,13 @@ class Outbox:
             ).rowcount
 
     # ------------------------------------------------------------ reading
+
+    def ledger_ids(self) -> set[str]:
+        """Every event id queued since the ledger was switched on (empty without a ledger)."""
+        if not self.ledger:
+            return set()
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT event_id FROM ledger")}
 
     def depth(self) -> int:
         """Events on disk, queued or in flight."""

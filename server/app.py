@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import enrolment, errors, headers
+from server import album, deepfake, enrolment, errors, headers, jobs, logs, metrics
 from server.api import register_api
 from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
@@ -24,6 +24,7 @@ from server.auth.views import bp as auth_bp
 from server.config import default_instance_path, ensure_secret_key, load_config
 from server.db import session as db
 from server.devices.views import bp as devices_bp
+from server.health import bp as health_bp
 from server.school.views import bp as school_bp
 from server.web.views import bp as web_bp
 
@@ -43,6 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
+    logs.init_app(app)  # first: the request id exists before any other hook logs
+    metrics.init_app(app)
     db.init_app(app)
     passwords.init_app(app)
     manager.init_app(app)
@@ -54,6 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(attendance_bp)
     app.register_blueprint(school_bp)
     app.register_blueprint(devices_bp)
+    app.register_blueprint(health_bp)
     enrolment.init_app(app)
+    album.init_app(app)
+    deepfake.init_app(app)
+    jobs.init_app(app)
     register_api(app)
     return app

@@ -302,8 +302,10 @@ class Telemetry:
     models: Mapping[str, str] = field(default_factory=dict)
     cpu_temperature_c: float | None = None
     uptime_s: float = 0.0
+    acks: tuple[CommandAck, ...] = ()  # the device's latest command results (repeated until superseded)
 
     def encode(self) -> bytes:
+        extra = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
         return _dump(
             {
                 "schema": SCHEMA_VERSION,
@@ -318,6 +320,7 @@ class Telemetry:
                 "models": dict(self.models),
                 "cpu_temperature_c": self.cpu_temperature_c,
                 "uptime_s": round(self.uptime_s, 1),
+                **extra,
             }
         )
 
@@ -348,6 +351,7 @@ class Telemetry:
             models=dict(models),
             cpu_temperature_c=_number(data, "cpu_temperature_c", where, -50, 150, optional=True),
             uptime_s=_number(data, "uptime_s", where, 0, 1e10, optional=True) or 0.0,
+            acks=_acks(_optional(data, "acks", list, where) or []),
         )
 
 
@@ -450,32 +454,123 @@ def gallery_digest(gallery: Gallery) -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------- commands (server -> device)
+
+COMMAND_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_ACKS = 20
+# What devices execute, and the arguments each takes: {arg: bool} or {arg: (low, high)} for a number.
+# Devices refuse any other name or argument with a reason in their acknowledgement.
+COMMANDS: dict[str, dict[str, Any]] = {
+    "resync_gallery": {},  # subscribe to the gallery topic again: the broker resends the retained one
+    "restart_capture": {},  # reopen the camera/stream (a wedged RTSP session, a replaced camera)
+    "set_thumbnails": {"enabled": bool},  # face crops in sightings on/off (privacy: off by default)
+    "set_telemetry_interval": {"seconds": (1.0, 3600.0)},
+}
+
+
+def check_command(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of a known command, validated; MessageError('unknown_command'|'bad_args')."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise MessageError("unknown_command", f"'{name[:40]}' is not a command ({', '.join(COMMANDS)}).")
+    unknown = sorted(set(args) - set(spec))
+    if unknown:
+        raise MessageError("bad_args", f"{name}: unknown argument(s) {', '.join(unknown)[:80]}.")
+    checked: dict[str, Any] = {}
+    for key, rule in spec.items():
+        if key not in args:
+            raise MessageError("bad_args", f"{name}: '{key}' is missing.")
+        value = args[key]
+        if rule is bool:
+            if not isinstance(value, bool):
+                raise MessageError("bad_args", f"{name}: '{key}' must be true or false.")
+            checked[key] = value
+        else:
+            low, high = rule
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or not low <= value <= high:
+                raise MessageError("bad_args", f"{name}: '{key}' must be a number from {low:g} to {high:g}.")
+            checked[key] = float(value)
+    return checked
+
+
 @dataclass(frozen=True)
 class Command:
-    """An instruction to a device: e.g. 'resync_gallery', 'set_thumbnails' {'enabled': bool}."""
+    """An instruction to a device: e.g. 'resync_gallery', 'set_thumbnails' {'enabled': bool}.
+
+    `expires_at` (optional): a device that receives the command later (it was offline and the broker
+    queued it) refuses it as expired instead of acting on a stale order."""
 
     device_id: str
     command_id: str
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
 
     def encode(self) -> bytes:
-        return _dump(
-            {
-                "schema": SCHEMA_VERSION,
-                "device_id": self.device_id,
-                "command_id": self.command_id,
-                "name": self.name,
-                "args": dict(self.args),
-            }
-        )
+        data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "device_id": self.device_id,
+            "command_id": self.command_id,
+            "name": self.name,
+            "args": dict(self.args),
+        }
+        if self.expires_at is not None:
+            data["expires_at"] = format_time(self.expires_at)
+        return _dump(data)
 
     @classmethod
     def decode(cls, payload: bytes | str, expected_device: str | None = None) -> Command:
         data = _envelope(payload, expected_device)
+        command_id = _require(data, "command_id", str, "command")
+        if not COMMAND_ID_PATTERN.match(command_id):
+            raise MessageError("bad_schema", f"command: command_id '{command_id[:80]}' is not a valid id.")
+        expires = data.get("expires_at")
         return cls(
             data["device_id"],
-            _require(data, "command_id", str, "command"),
-            _require(data, "name", str, "command"),
+            command_id,
+            _require(data, "name", str, "command")[:40],
             _optional(data, "args", dict, "command") or {},
+            None if expires is None else parse_time(expires, "command"),
         )
+
+
+@dataclass(frozen=True)
+class CommandAck:
+    """A device's answer to one command, carried in its telemetry: done (`ok`) or refused and why."""
+
+    command_id: str
+    name: str
+    ok: bool
+    detail: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "name": self.name,
+            "ok": self.ok,
+            "detail": self.detail[:200],
+            "at": format_time(self.at),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> CommandAck:
+        if not isinstance(data, dict):
+            raise MessageError("bad_schema", f"{where}: an ack must be an object.")
+        command_id = _require(data, "command_id", str, where)
+        if not COMMAND_ID_PATTERN.match(command_id):
+            raise MessageError("bad_schema", f"{where}: command_id is not a valid id.")
+        return cls(
+            command_id,
+            _require(data, "name", str, where)[:40],
+            _require(data, "ok", bool, where),
+            str(_optional(data, "detail", str, where) or "")[:200],
+            parse_time(data.get("at"), where),
+        )
+
+
+def _acks(items: list[Any]) -> tuple[CommandAck, ...]:
+    if len(items) > MAX_ACKS:
+        raise MessageError("bad_schema", f"telemetry: at most {MAX_ACKS} acks.")
+    return tuple(CommandAck.from_json(item, f"telemetry ack {i}") for i, item in enumerate(items))

@@ -2,25 +2,96 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+MYSQL_URL = os.environ.get("VISAGE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+BROKER = ("127.0.0.1", 1883)  # the system Mosquitto (scripts/services.sh), anonymous allowed
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip when a real component (data, browser, service) is missing; fail under CI=true, where
+    every one of them must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def data_path(*parts: str) -> Path:
     """A path under ../shared/data; skip (or fail under CI) when the folder is absent."""
     if not DATA.is_dir():
-        message = f"team data folder {DATA} is absent (it sits beside the repository)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"team data folder {DATA} is absent (it sits beside the repository)")
     path = DATA.joinpath(*parts)
     assert path.exists(), f"{path} is missing from the team data folder"
     return path
+
+
+def require_broker() -> None:
+    """Skip (fail under CI) unless the system Mosquitto listens on BROKER."""
+    try:
+        socket.create_connection(BROKER, timeout=2).close()
+    except OSError as exc:
+        host, port = BROKER
+        unavailable(f"Mosquitto at {host}:{port} is unreachable ({exc}); run `bash scripts/services.sh`")
+
+
+def mysql_admin_connection():
+    """A PyMySQL connection to the MariaDB server (no database selected), or skip/fail."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MYSQL_URL)
+    try:
+        return pymysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            connect_timeout=3,
+            autocommit=True,
+        )
+    except pymysql.err.OperationalError as exc:
+        unavailable(
+            f"MariaDB at {url.host}:{url.port or 3306} is unreachable ({exc.args[-1]}); start it with "
+            "`bash scripts/services.sh` or set VISAGE_TEST_MYSQL_URL"
+        )
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database for one test (utf8mb4, as deployed), dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    admin = mysql_admin_connection()
+    name = f"visage_test_{secrets.token_hex(6)}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        yield make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Commands run in-process (`main([...])`) configure the root logger as a real process would;
+    put it back afterwards so one test's log level and handlers never leak into the next."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +114,30 @@ def analyzer(registry):
     from shared.analysis import FaceAnalyzer
 
     return FaceAnalyzer(registry).prepare()
+
+
+@pytest.fixture(scope="session")
+def lfw10_faces(analyzer):
+    """(identities, embeddings (100,128)) of the main face of each lfw_subset_10x10 photo (album tests)."""
+    import numpy as np
+
+    from shared.media import read_image
+
+    names: list[str] = []
+    vectors: list[np.ndarray] = []
+    for path in sorted(data_path("lfw_subset_10x10").glob("*/*.jpg")):
+        image = read_image(path)
+        faces = analyzer.get(image)
+        assert faces, f"no face found in {path.name}"
+        h, w = image.shape[:2]
+        # LFW crops are centred on their subject; other people may stand at the edges.
+        main = min(
+            faces,
+            key=lambda f: (
+                abs(float(f.face.box[0] + f.face.box[2]) / 2 - w / 2)
+                + abs(float(f.face.box[1] + f.face.box[3]) / 2 - h / 2)
+            ),
+        )
+        names.append(path.parent.name)
+        vectors.append(np.asarray(main.embedding, dtype=np.float32))
+    return names, np.stack(vectors)

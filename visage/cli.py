@@ -10,13 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from visage.commands import edge, faces, models, server
+from visage.commands import deepfake, demo, edge, faces, models, server, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="visage", description="Visage face-AI core and services.")
     subparsers = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
-    for module in (faces, models, server, edge):
+    for module in (faces, models, server, edge, deepfake, demo, simulate):
         module.register(subparsers)
     return parser
 

@@ -18,6 +18,10 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.school.api",
     "server.enrolment.api",
     "server.devices.api",
+    "server.album.api",
+    "server.devices.commands_api",
+    "server.jobs.api",
+    "server.deepfake.api",
 )
 
 

@@ -3,13 +3,18 @@ refused messages. Charts are inline SVG drawn here, so the page needs no script 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from server.auth.decorators import role_required
 from server.db import db_session
 from server.db.enums import Role
-from server.devices import service
+from server.db.models import Device
+from server.devices import commands, service
 from server.devices.charts import line_chart
+from shared.messages import COMMANDS
 
 bp = Blueprint("devices", __name__)
 REJECTED_SHOWN = 50
@@ -27,6 +32,43 @@ def detail(device_id: str) -> str:
     device = service.find(db_session, device_id)
     if device is None:
         abort(404)
+    return _detail_page(device)
+
+
+@bp.post("/devices/<device_id>/commands")
+@role_required(Role.ADMIN)
+def post_command(device_id: str) -> Response | tuple[str, int]:
+    """Queue a command from the page's buttons (CSRF-protected form); the ingest worker sends it."""
+    device = service.find(db_session, device_id)
+    if device is None:
+        abort(404)
+    name = request.form.get("name", "")
+    try:
+        command = commands.queue(db_session, device, name, _form_args(name), current_user)
+    except commands.CommandRejected as exc:
+        db_session.rollback()
+        return _detail_page(device, error=str(exc)), 400
+    flash(f"Command {command.name} queued for {device.device_id}; its answer appears below.", "info")
+    return redirect(url_for(".detail", device_id=device.device_id, _anchor="commands"), 303)
+
+
+def _form_args(name: str) -> dict[str, Any]:
+    """Form fields as the command's arguments (validated by `commands.queue`)."""
+    if name == "set_thumbnails":
+        value = request.form.get("enabled", "")
+        if value not in ("on", "off"):
+            raise commands.CommandRejected("set_thumbnails: choose on or off")
+        return {"enabled": value == "on"}
+    if name == "set_telemetry_interval":
+        text = request.form.get("seconds", "").strip()
+        try:
+            return {"seconds": float(text)}
+        except ValueError:
+            raise commands.CommandRejected(f"set_telemetry_interval: '{text[:20]}' is not a number") from None
+    return {}
+
+
+def _detail_page(device: Device, error: str | None = None) -> str:
     entry = next(e for e in service.overview(db_session) if e["id"] == device.id)
     rows = service.history(db_session, device, None, limit=500)
     times = [r.at for r in rows]
@@ -40,4 +82,7 @@ def detail(device_id: str) -> str:
         device=entry,
         charts=charts,
         rejected=service.rejected(db_session, device.device_id, REJECTED_SHOWN),
+        commands=commands.recent(db_session, device),
+        command_names=list(COMMANDS),
+        error=error,
     )

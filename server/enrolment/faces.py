@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +26,13 @@ from flask import Flask, current_app
 from PIL import Image
 
 from server.enrolment.errors import ModelsUnavailable
+from server.extensions import build_once
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.media import MediaError, decode_image
 from shared.quality import QualityThresholds, assess
 from shared.registry import ModelError, ModelRegistry
 
 EXTENSION_KEY = "visage.face_analyzer"
-_create_lock = threading.Lock()
 
 STRICT = QualityThresholds.strict()
 ALREADY_ENROLLED = "this photo is already enrolled for this student"
@@ -44,23 +43,19 @@ BACKGROUND_FACE_RATIO = 0.5
 def face_analyzer(app: Flask | None = None) -> FaceAnalyzer:
     """The app's analyzer, created (models loaded and verified) on first use."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    analyzer = app.extensions.get(EXTENSION_KEY)
-    if analyzer is not None:
-        return analyzer
-    with _create_lock:
-        analyzer = app.extensions.get(EXTENSION_KEY)
-        if analyzer is None:
-            model = app.config.get("GALLERY_MODEL", "dlib_resnet")
-            try:
-                analyzer = FaceAnalyzer(ModelRegistry(), embedder=model).prepare()
-            except (ModelError, ValueError) as exc:
-                app.logger.error("face models unavailable for enrolment: %s", exc)
-                raise ModelsUnavailable(
-                    "The face models are not installed on this server, so photos cannot be checked: "
-                    "ask the operator to run `visage models export`."
-                ) from exc
-            app.extensions[EXTENSION_KEY] = analyzer
-    return analyzer
+    return build_once(app, EXTENSION_KEY, lambda: _load_analyzer(app))
+
+
+def _load_analyzer(app: Flask) -> FaceAnalyzer:
+    model = app.config.get("GALLERY_MODEL", "dlib_resnet")
+    try:
+        return FaceAnalyzer(ModelRegistry(), embedder=model).prepare()
+    except (ModelError, ValueError) as exc:
+        app.logger.error("face models unavailable for enrolment: %s", exc)
+        raise ModelsUnavailable(
+            "The face models are not installed on this server, so photos cannot be checked: "
+            "ask the operator to run `visage models export`."
+        ) from exc
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 
 from server.enrolment.faces import megabytes
 from server.enrolment.settings import setting
@@ -33,7 +33,8 @@ def enforce_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -
     if endpoint not in LIMITED_ENDPOINTS:
         return
     key, what = LIMITED_ENDPOINTS[endpoint]
-    ceiling = int(setting(key))
+    # Any area's setting (enrolment's, the album's...), read from the app's config.
+    ceiling = int(current_app.config[key]) if key in current_app.config else int(setting(key))
     request.max_content_length = ceiling
     if request.content_length is not None and request.content_length > ceiling:
         abort(

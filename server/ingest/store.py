@@ -40,7 +40,7 @@ from server.db.models import (
     Student,
 )
 from server.db.types import utcnow
-from server.school.schedule import current_session_for_device
+from server.devices.commands import apply_acks
 from shared.messages import MessageError, SightingBatch, Status, Telemetry, parse_topic
 
 PAYLOAD_HEAD_BYTES = 1024
@@ -108,7 +108,7 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
         },
     )
     health: dict[int, DeviceHealth] = {}
-    lectures: dict[int, LectureSession | None] = {}
+    lectures: dict[int, tuple[datetime, datetime, list[LectureSession]]] = {}
     rows: list[dict[str, Any]] = []  # sightings, inserted at the end in one multi-row statement
     outcomes = []
     for message, device_name, kind, parsed, error in decoded:
@@ -239,7 +239,7 @@ def _sightings(
     known: dict[str, tuple],
     students: set[int],
     rows: list[dict[str, Any]],
-    lectures: dict[int, LectureSession | None],
+    lectures: dict[int, tuple[datetime, datetime, list[LectureSession]]],
 ) -> Outcome:
     new, dropped = [], []
     for event in batch.events:
@@ -255,12 +255,13 @@ def _sightings(
             dropped.append(event.event_id)
         else:
             new.append((event, content))
+    times = [event.captured_at for event, _ in new]
+    cached = lectures.get(device.id)
+    if new and (cached is None or min(times) < cached[0] or max(times) > cached[1]):
+        # The lectures loaded for the device's previous message usually cover this one too.
+        cached = lectures[device.id] = (min(times), max(times), _room_lectures(session, device, times))
     for event, content in new:
-        # The lecture found for the device's previous event usually holds this one too.
-        lecture = lectures.get(device.id)
-        if lecture is None or not lecture.starts_at <= event.captured_at < lecture.ends_at:
-            lecture = current_session_for_device(session, device.device_id, event.captured_at)
-            lectures[device.id] = lecture
+        lecture = _lecture_at(cached[2], event.captured_at)
         rows.append(
             {
                 "event_id": event.event_id,
@@ -290,6 +291,29 @@ def _sightings(
     return Outcome(message, "stored" if new else "duplicate", reason, len(new))
 
 
+def _room_lectures(session: Session, device: Device, times: list[datetime]) -> list[LectureSession]:
+    """The lectures in the device's room overlapping these capture times: one query per device and
+    message instead of one per event (a device outside any lecture would otherwise cost a query
+    for every event it sends)."""
+    if device.classroom_id is None or not times:
+        return []
+    return list(
+        session.scalars(
+            select(LectureSession).where(
+                LectureSession.classroom_id == device.classroom_id,
+                LectureSession.starts_at <= max(times),
+                LectureSession.ends_at > min(times),
+            )
+        )
+    )
+
+
+def _lecture_at(lectures: list[LectureSession], at: datetime) -> LectureSession | None:
+    """What `current_session_for_device` answers for `at` (margin 0), from the preloaded lectures."""
+    running = [lecture for lecture in lectures if lecture.starts_at <= at < lecture.ends_at]
+    return min(running, key=lambda lecture: (lecture.starts_at, lecture.id), default=None)
+
+
 def _telemetry(
     session: Session, message: Incoming, device: Device, report: Telemetry, settings: IngestSettings
 ) -> Outcome:
@@ -310,6 +334,7 @@ def _telemetry(
     )
     session.flush()
     prune_telemetry(session, device.id, settings.telemetry_keep)
+    apply_acks(session, device.id, report.acks)  # the device's answers to commands
     return Outcome(message, "stored", inserted=1)
 
 

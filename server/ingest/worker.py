@@ -1,6 +1,9 @@
-"""The MQTT side of ingest: a shared subscription, a queue, and acknowledgements after commit.
+"""The MQTT side of ingest: a persistent subscription, a queue, and acknowledgements after commit.
 
-Several workers may run at once: each subscribes to `$share/visage-ingest/<topic>`, so the broker
+By default a worker holds a plain subscription, which Mosquitto 2.0 restores after its own restart
+(a `$share` one it does not: messages published before the worker resubscribes would be
+acknowledged to the device and dropped; docs/mqtt.md). Several workers split the load by disjoint
+`devices`, or opt into a shared-subscription `group` (`$share/<group>/<topic>`), where the broker
 hands every message to one of them. Each worker has a stable client id (`visage-ingest-<worker id>`)
 and a persistent session (clean_session=False), so QoS 1 messages published while it is down are
 queued for it by the broker (Mosquitto: up to `max_queued_messages`, 1000 by default, and only in
@@ -19,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -26,18 +30,29 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.db import get_db
+from server.devices.commands import publish_pending
 from server.ingest.publisher import publish_galleries
 from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch
+from server.ingest.watch import gallery_watermark
 from shared.messages import TOPIC_ROOT
+from shared.mqtt_connect import BrokerLogin, apply_login, describe_connect_error, describe_refusal
 
 log = logging.getLogger(__name__)
 
-SHARE_GROUP = "visage-ingest"
 KINDS = ("sightings", "status", "telemetry")
 
 
-def subscriptions(group: str = SHARE_GROUP) -> list[tuple[str, int]]:
-    return [(f"$share/{group}/{TOPIC_ROOT}/+/{kind}", 1) for kind in KINDS]
+def subscriptions(
+    group: str | None = None, devices: Sequence[str] | None = None
+) -> list[tuple[str, int]]:
+    """Plain subscriptions (the default: restored by the broker after a restart; also what a broker
+    without `$share` needs, such as the embedded amqtt broker of `server.broker`), or shared ones of
+    `group`. `devices` limits them
+    to those devices' topics (a worker per set of rooms; a simulation on a shared broker, where
+    taking every device's messages would only fill this worker's broker queue)."""
+    prefix = f"$share/{group}/" if group else ""
+    names = list(devices) if devices else ["+"]
+    return [(f"{prefix}{TOPIC_ROOT}/{name}/{kind}", 1) for name in names for kind in KINDS]
 
 
 @dataclass(frozen=True)
@@ -58,13 +73,18 @@ class IngestWorker:
         port: int = 1883,
         batch_size: int = 200,
         settings: IngestSettings | None = None,
-        group: str = SHARE_GROUP,
+        group: str | None = None,
+        login: BrokerLogin | None = None,
+        devices: Sequence[str] | None = None,
     ) -> None:
         self.app = app
+        self.login = login or BrokerLogin()
+        self.refused: str | None = None  # why the broker refused our login, if it did
         self.database = get_db(app)
         self.settings = settings or IngestSettings.from_config(app.config)
         self.batch_size = batch_size
         self.host, self.port, self.group = host, port, group
+        self.devices = list(devices) if devices else None
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self.stats = {"stored": 0, "duplicate": 0, "rejected": 0, "ignored": 0, "inserted": 0, "galleries": 0}
         # Galleries are published from the processing thread every `gallery_interval` seconds
@@ -72,6 +92,11 @@ class IngestWorker:
         self.gallery_interval = float(app.config.get("INGEST_GALLERY_PUBLISH_SECONDS", 60))
         self._publish_now = threading.Event()
         self._next_publish = 0.0
+        # Queued device commands are published, and gallery changes noticed, every `poll_interval` s.
+        self.poll_interval = float(app.config.get("INGEST_POLL_SECONDS", 0.5))
+        self.linger_s = float(app.config.get("INGEST_LINGER_SECONDS", 0.05))  # wait to fill a batch
+        self._next_poll = 0.0
+        self._watermark: tuple | None = None
         self.subscribed = threading.Event()
         self._generation = 0
         self._stopping = threading.Event()
@@ -87,6 +112,7 @@ class IngestWorker:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        apply_login(self.client, self.login)  # credentials and TLS (shared.mqtt_connect)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -99,11 +125,22 @@ class IngestWorker:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="visage-ingest", daemon=True)
         self._thread.start()
-        self.client.connect(self.host, self.port, keepalive=30)
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:  # refused, unreachable, or a TLS certificate the CA did not sign
+            self._stopping.set()
+            self._thread.join()
+            raise ConnectionError(describe_connect_error(exc, self.host, self.port, self.login)) from exc
         self.client.loop_start()
-        if not self.subscribed.wait(timeout):
-            self.stop()
-            raise ConnectionError(f"no subscription acknowledged by the broker at {self.host}:{self.port}")
+        deadline = time.monotonic() + timeout
+        while not self.subscribed.wait(0.05) and self.refused is None and time.monotonic() < deadline:
+            pass
+        if not self.subscribed.is_set():
+            refused = self.refused
+            self.stop(drain=False)
+            raise ConnectionError(
+                refused or f"no subscription acknowledged by the broker at {self.host}:{self.port}"
+            )
 
     def stop(self, drain: bool = True) -> None:
         """Disconnect; with `drain`, first store (and acknowledge) what is already queued.
@@ -124,10 +161,12 @@ class IngestWorker:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
+            self.refused = describe_refusal(reason_code, self.host, self.port, self.login)
+            log.error("%s", self.refused)
             return
+        self.refused = None
         self._generation += 1
-        client.subscribe(subscriptions(self.group))
+        client.subscribe(subscriptions(self.group, self.devices))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         self.subscribed.set()
@@ -168,17 +207,37 @@ class IngestWorker:
         except (DBAPIError, OSError) as exc:  # retried on the next round; ingest goes on
             log.error("gallery publishing failed: %s", exc)
 
+    def _poll(self) -> None:
+        """Publish queued commands; ask for a gallery round when enrolment or schedule changed."""
+        if time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + self.poll_interval
+        try:
+            with self.database.session() as session:
+                watermark = gallery_watermark(session)
+                if self._watermark is not None and watermark != self._watermark:
+                    self._publish_now.set()
+                self._watermark = watermark
+                self.stats["commands"] = self.stats.get("commands", 0) + publish_pending(session, self.client)
+        except (DBAPIError, OSError) as exc:  # retried on the next poll; ingest goes on
+            log.error("command/gallery poll failed: %s", exc)
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._poll()
             self._galleries()
             try:
                 first = self.queue.get(timeout=0.1)
             except queue.Empty:
                 continue
             batch = [first]
+            # Linger a moment for more: one commit (an fsync on MariaDB) per few messages instead of
+            # per message is what keeps a busy worker ahead of the broker (bench/bench_ingest.py).
+            linger_until = time.monotonic() + self.linger_s
             while len(batch) < self.batch_size:
+                wait = linger_until - time.monotonic()
                 try:
-                    batch.append(self.queue.get_nowait())
+                    batch.append(self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait())
                 except queue.Empty:
                     break
             try:

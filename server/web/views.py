@@ -1,10 +1,11 @@
-"""Home page (what the signed-in user can do), the administrator's account list, and a health check."""
+"""Home page (what the signed-in user can do), the administrator's account list
+(health and readiness probes are in server.health)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from server.auth.decorators import login_required, role_required
 from server.db import db_session
@@ -25,13 +26,3 @@ def home() -> str:
 def users() -> str:
     rows = db_session.scalars(select(User).order_by(User.email)).all()
     return render_template("admin/users.html", users=rows)
-
-
-@bp.get("/healthz")
-def health() -> tuple[dict[str, str], int]:
-    """For load balancers and systemd watchdogs: 200 when the database answers, 503 when it does not."""
-    try:
-        db_session.execute(text("SELECT 1"))
-    except Exception as exc:  # any database failure means "not healthy", reported, not raised
-        return {"status": "unavailable", "database": type(exc).__name__}, 503
-    return {"status": "ok"}, 200

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from shared.export.onnx_io import staged_file
 
 DLIB_MEANS_RGB: tuple[float, float, float] = (122.782, 117.001, 104.298)
 CHIP_SIZE = 150
@@ -508,11 +508,7 @@ def export_dlib_resnet(
     """
     batch = chips_to_input(chips)
     model = DlibResNet(read_dlib_resnet(dat_path)).eval()
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=onnx_path.parent, prefix=onnx_path.name + ".", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    with staged_file(onnx_path) as tmp:
         with torch.no_grad():
             torch.onnx.export(
                 model,
@@ -550,8 +546,4 @@ def export_dlib_resnet(
                 f"ONNX differs from dlib by up to {report['max_abs_diff']:.3g} on {len(chips)} chips "
                 f"(limit {PARITY_TOLERANCE}); {onnx_path} was not written"
             )
-        tmp.chmod(0o644)  # mkstemp makes it private; the published model is an ordinary file
-        tmp.replace(onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return report

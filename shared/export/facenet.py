@@ -9,19 +9,15 @@ raw RGB chips and returns ready-to-compare embeddings.
 
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from shared.runtime import RuntimeOptions, create_session
+from shared.export.onnx_io import export_with_parity
 
 CHIP_SIZE = 160
 EMBEDDING_DIM = 512
@@ -312,46 +308,19 @@ def export_facenet(checkpoint: Path, onnx_path: Path, chips: list[np.ndarray], o
     onnx_path = Path(onnx_path)
     model = load_facenet_checkpoint(Path(checkpoint))
     batch = _chips_to_batch(chips)
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{onnx_path.name}.", suffix=".tmp", dir=onnx_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        # The legacy exporter is chosen on purpose (no onnxscript here); its deprecation notice is noise.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                model,
-                (torch.from_numpy(batch[:1]),),
-                str(tmp),
-                dynamo=False,  # the dynamo exporter needs onnxscript; the TorchScript path is exact here
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                do_constant_folding=True,
-            )
-        onnx.checker.check_model(str(tmp), full_check=True)
-
-        with torch.inference_mode():
-            reference = model(torch.from_numpy(batch)).numpy()
-        session = create_session(tmp, RuntimeOptions(providers=("CPUExecutionProvider",)))
-        (produced,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-        del session
-        if produced.shape != (len(batch), EMBEDDING_DIM):
-            raise RuntimeError(
-                f"ONNX FaceNet output has shape {produced.shape}, expected ({len(batch)}, {EMBEDDING_DIM})."
-            )
-        diff = np.abs(produced.astype(np.float64) - reference.astype(np.float64))
-        max_abs, mean_abs = float(diff.max()), float(diff.mean())
-        if not max_abs < PARITY_TOLERANCE:
-            raise RuntimeError(
-                f"ONNX FaceNet export disagrees with torch: max |diff| {max_abs:.3g} >= {PARITY_TOLERANCE:g} "
-                f"on {len(batch)} chips; not installing {onnx_path}."
-            )
-        os.replace(tmp, onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    max_abs, mean_abs = export_with_parity(
+        model,
+        batch,
+        onnx_path,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        expected_shape=(len(batch), EMBEDDING_DIM),
+        tolerance=PARITY_TOLERANCE,
+        what="ONNX FaceNet",
+        quantity="diff",
+        items="chips",
+        opset=opset,
+    )
     return {
         "reference": f"torch {torch.__version__} InceptionResnetV1 (facenet-pytorch architecture)",
         "max_abs_diff": max_abs,

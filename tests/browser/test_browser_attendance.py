@@ -2,8 +2,7 @@
 session, watch the roster refresh by itself, correct a status with a reason, find it in the audit
 log, export the CSV and check its rows.
 
-Chromium is Debian's package (`apt-get install chromium`; scripts/test.sh installs it when
-missing), driven by Playwright for Python without Playwright's own browser download. Without it
+Chromium, the live server and the sign-in form come from tests/browser/conftest.py; without Chromium
 the test skips with a message, except under CI=true, where it fails.
 """
 
@@ -11,69 +10,27 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import secrets
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
 from tests.server.attendance_seed import START, build_world, series
 
-CHROMIUM = Path(os.environ.get("VISAGE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "correct horse battery"
 SCREENSHOT = Path("/tmp/visage-attendance-review.png")
-
-
-def unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (required under CI)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        unavailable(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium chromium-driver)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is missing: pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def live(tmp_path) -> Iterator[SimpleNamespace]:
     """The app on a fresh SQLite database, served by a real HTTP server on a free localhost port."""
-    from server.app import create_app
     from server.auth.accounts import create_user
     from server.auth.passwords import passwords
     from server.db import get_db
-    from server.db.migrate import upgrade
 
-    url = f"sqlite:///{tmp_path / 'visage.db'}"
-    upgrade(url)
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "DATABASE_URL": url,
-            "SECRET_KEY": secrets.token_hex(16),
-            "ARGON2_TIME_COST": 1,
-            "ARGON2_MEMORY_COST": 8,
-            "ARGON2_PARALLELISM": 1,
-            "ATTENDANCE_REFRESH_SECONDS": 1,
-        }
-    )
+    app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1)
     database = get_db(app)
     with database.session() as db:
         hasher = passwords(app)
@@ -82,14 +39,10 @@ def live(tmp_path) -> Iterator[SimpleNamespace]:
         other = create_user(db, hasher, email="oscar@school.example", display_name="Oscar Other",
                             role="instructor", password=PASSWORD)  # fmt: skip
         world = build_world(db, owner, other)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}", world=world, database=database)
+        with serving(app) as base:
+            yield SimpleNamespace(base=base, world=world, database=database)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         database.dispose()
 
 
@@ -101,33 +54,13 @@ def test_review_override_audit_and_export_in_chromium(browser, live):
     w = live.world
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    problems: list[str] = []
-    # Script errors, CSP refusals and failed requests (the browser's own favicon probe aside).
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            problems.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.on(
-        "response",
-        lambda r: (
-            problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico")
-            else None
-        ),
-    )
+    problems = watch_problems(page)
     page.set_default_timeout(10_000)
 
     # Sign in through the form.
     page.goto(f"{live.base}/attendance")
     expect(page).to_have_url(f"{live.base}/login?next=/attendance")
-    page.fill("#email", "olga@school.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "olga@school.example")
     expect(page.locator("h1")).to_contain_text("Sessions on")
 
     # The day of the lecture, then its review page.

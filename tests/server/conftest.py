@@ -19,7 +19,6 @@ with a message, except under CI=true, where it fails.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -34,9 +33,9 @@ from werkzeug.test import TestResponse
 
 from server.auth import role_required
 from server.db.enums import Role
+from tests.conftest import MYSQL_URL, mysql_admin_connection
 
 PASSWORD = "correct horse battery"
-MYSQL_URL = os.environ.get("VISAGE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 
 # Cheap argon2id for tests (the default costs ~50 ms per hash by design).
 FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
@@ -51,30 +50,6 @@ probe = Blueprint("probe", __name__)
 @role_required(Role.INSTRUCTOR)
 def instructor_probe() -> str:
     return "instructor area"
-
-
-def mysql_admin_connection():
-    """A PyMySQL connection to the MariaDB server (no database selected), or skip/fail."""
-    import pymysql
-
-    url = make_url(MYSQL_URL)
-    try:
-        return pymysql.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            connect_timeout=3,
-            autocommit=True,
-        )
-    except pymysql.err.OperationalError as exc:
-        message = (
-            f"MariaDB at {url.host}:{url.port or 3306} is unreachable ({exc.args[-1]}); start it with "
-            "`bash scripts/services.sh` or set VISAGE_TEST_MYSQL_URL"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "mariadb"])

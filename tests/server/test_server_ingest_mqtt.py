@@ -4,9 +4,7 @@ refused with the right reason, device state, and exactly-once across a worker re
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,18 +26,7 @@ from server.db.models import (
 )
 from server.ingest import IngestWorker
 from shared.messages import SightingBatch, SightingEvent, Status, Telemetry, topic
-
-BROKER = ("127.0.0.1", 1883)
-
-
-def require_broker() -> None:
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as exc:
-        message = f"Mosquitto at {BROKER[0]}:{BROKER[1]} is unreachable ({exc}); start it with `mosquitto -d`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+from tests.conftest import BROKER, require_broker
 
 
 def forget_session(client_id: str) -> None:

@@ -142,7 +142,7 @@ def test_migrated_check_constraints_allow_exactly_the_model_enums(app, db):
             allowed = set(re.findall(r"'([^']*)'", text))
             assert allowed == set(column.type.enums), (table.name, column.name)
             checked += 1
-    assert checked == 5
+    assert checked >= 6  # the base schema's five and jobs.status; album/deepfake add more
 
 
 def test_override_statuses_match_the_attendance_engine():

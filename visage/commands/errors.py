@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.simulate.errors import SimulationError
 from shared.export.build import ExportError
 from shared.media import MediaError
 from shared.registry import ModelError
@@ -12,7 +13,7 @@ class CommandError(Exception):
     """Input a user must fix, raised by a subcommand; printed as one sentence, exit code 2."""
 
 
-USER_ERRORS = (CommandError, MediaError, ModelError, ExportError, SampleError)
+USER_ERRORS = (CommandError, MediaError, ModelError, ExportError, SampleError, SimulationError)
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from visage.commands import ingest
+from visage.commands import ingest, worker
 from visage.commands.errors import CommandError
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token.set_defaults(handler=run_create_token)
 
     ingest.register_action(commands)
+    worker.register_action(commands)
 
 
 def load_app() -> Flask:
@@ -122,6 +124,12 @@ def run_server(args: argparse.Namespace) -> int:
         with database_errors(app):
             upgrade(app.config["DATABASE_URL"])
     print(f"Visage server on http://{args.host}:{args.port}/ (database {masked_url(app)})", file=sys.stderr)
+    if not args.debug or os.environ.get("WERKZEUG_RUN_MAIN"):  # the reloader's parent serves nothing
+        from server import jobs
+        from server.logs import configure_logging
+
+        configure_logging(app)
+        jobs.start(app)
     app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=args.debug)
     return 0
 

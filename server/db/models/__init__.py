@@ -4,24 +4,47 @@ Importing this package registers all tables on `Base.metadata`, which is what Al
 """
 
 from server.db.models.accounts import ApiToken, LoginAttempt, User
+from server.db.models.album import (
+    Album,
+    AlbumFace,
+    AlbumFaceRejection,
+    AlbumPerson,
+    AlbumPhoto,
+    AlbumSearch,
+)
 from server.db.models.audit import AttendanceOverride, AuditLog
+from server.db.models.commands import DeviceCommand
+from server.db.models.deepfake import CheckStatus, DeepfakeCheck, DeepfakeFace
 from server.db.models.enrolment import EnrolmentRejection
-from server.db.models.ingest import DeviceHealth, DeviceTelemetry, RejectedMessage
 from server.db.models.evidence import CourseGallery, FaceTemplate, Sighting, UnknownFaceReview
+from server.db.models.ingest import DeviceHealth, DeviceTelemetry, RejectedMessage
+from server.db.models.jobs import Job, JobStatus
 from server.db.models.school import Classroom, Course, Device, LectureSession, Student, course_students
 
 __all__ = [
+    "Album",
+    "AlbumFace",
+    "AlbumFaceRejection",
+    "AlbumPerson",
+    "AlbumPhoto",
+    "AlbumSearch",
     "ApiToken",
     "AttendanceOverride",
     "AuditLog",
+    "CheckStatus",
     "Classroom",
     "Course",
     "CourseGallery",
+    "DeepfakeCheck",
+    "DeepfakeFace",
     "Device",
+    "DeviceCommand",
     "DeviceHealth",
     "DeviceTelemetry",
     "EnrolmentRejection",
     "FaceTemplate",
+    "Job",
+    "JobStatus",
     "LectureSession",
     "LoginAttempt",
     "RejectedMessage",

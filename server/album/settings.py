@@ -1,0 +1,51 @@
+"""The album's settings, with defaults an operator can override like any other server setting
+(`VISAGE_ALBUM_MAX_PHOTO_BYTES=...`, the VISAGE_CONFIG file, or `create_app({...})`).
+
+Why these numbers:
+* A phone photo is 2 to 8 MB, a camera JPEG up to ~25 MB: 30 MB per photo. The original is kept, so
+  this is also what one photo may cost in storage.
+* One request carries at most 50 files and 300 MB; a zip at most 1 GiB and 5,000 members. Uploads are
+  cheap (decode check + thumbnail, ~50 ms); face analysis runs later in a background job.
+* Photos are analysed at 1,600 px on the longer side: faces of ~20 px there are still found (MTCNN's
+  minimum), and detection time grows with the pixel count.
+* Blurred: variance of the Laplacian of the whole photo at 1,024 px below 60 (`shared.quality.image_blur`;
+  the classic cut-off is 100 on full-size images; sharp real photos here measure 150 to 2,000).
+* Search cut: None means the value measured for the embedder (`server.album.search.SEARCH_THRESHOLDS`:
+  0.93 for dlib ResNet, chosen on albums of tens of people, docs/album.md "Search cut"); 0.92 finds
+  a few more of a person's photos and lets more strangers in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+MiB = 1024 * 1024
+
+DEFAULTS: dict[str, Any] = {
+    "ALBUM_MAX_PHOTO_BYTES": 30 * MiB,
+    "ALBUM_MAX_UPLOAD_BYTES": 300 * MiB,
+    "ALBUM_MAX_FILES_PER_UPLOAD": 50,
+    "ALBUM_MAX_ZIP_BYTES": 1024 * MiB,
+    "ALBUM_ZIP_MAX_MEMBERS": 5000,
+    "ALBUM_ZIP_MAX_TOTAL_BYTES": 4096 * MiB,
+    "ALBUM_ZIP_MAX_RATIO": 100,
+    "ALBUM_MAX_SIDE_PX": 1600,
+    "ALBUM_THUMBNAIL_PX": 320,
+    "ALBUM_FACE_CROP_PX": 112,
+    "ALBUM_BLUR_THRESHOLD": 60.0,
+    "ALBUM_SEARCH_THRESHOLD": None,
+    "ALBUM_SEARCHES_KEPT": 10,
+    "ALBUM_INDEX_EXACT_LIMIT": 20_000,
+}
+
+
+def init_app(app: Flask) -> None:
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+
+
+def setting(key: str) -> Any:
+    """The current app's value of an album setting (its default when the app never set it)."""
+    return current_app.config.get(key, DEFAULTS[key])

@@ -1,0 +1,36 @@
+"""Deepfake check: users upload videos or photos and learn how likely each is to be a deepfake.
+
+Web pages `/deepfake` (upload with per-file progress, history) and `/deepfake/checks/<id>` (result);
+JSON API `/api/v1/deepfake/checks` (server.deepfake.api). Each file becomes a `DeepfakeCheck` row and a
+`deepfake.score` job (server.jobs) that runs shared.deepfake.pipeline on it.
+
+One concern per module:
+
+    settings  limits and options (DEEPFAKE_*), with the reasons for the defaults
+    uploads   the request-size ceiling of the upload routes (413 before the body is read)
+    engine    the app's shared DeepfakePipeline (ONNX sessions loaded once)
+    service   accept uploads as checks, a user's own checks, delete, JSON form
+    jobs      the job handler: score, store the result and the top face crops, delete the upload
+    charts    the per-frame timeline as inline SVG
+    api, views  the two front ends
+
+Privacy: the uploaded file is kept only until its job has run. A check keeps the result figures
+and up to four small JPEG face crops (the faces that drove the score), owned by the uploader, shown
+to nobody else (other users' ids are 404, administrators included), deleted with the check or the
+account.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Settings, upload limits and the web pages (the API module is in server.api.ENDPOINT_MODULES,
+    the job handler in server.jobs.JOB_MODULES)."""
+    from server.deepfake import settings, uploads
+    from server.deepfake.views import bp
+
+    settings.init_app(app)
+    uploads.init_app(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,234 @@
+"""Deepfake endpoints of /api/v1: upload files as checks, list one's own checks, read, delete, and
+fetch the face crops that drove a score. Every check belongs to the user who uploaded it; any other
+user (administrators included) gets 404 for its id."""
+
+from __future__ import annotations
+
+from flask import Response, abort, request
+from flask_login import current_user
+
+from server.api.io import DATETIME, NULLABLE_DATETIME
+from server.api.registry import api_route, registry
+from server.db import db_session
+from server.db.enums import Role
+from server.db.models.deepfake import DeepfakeFace
+from server.deepfake import service
+from server.deepfake.settings import setting
+from server.deepfake.uploads import limit_upload
+from server.enrolment.uploads import files_in_request
+from server.errors import json_error
+
+TAGS = ["deepfake"]
+ROLES = [Role.ALBUM_USER, Role.INSTRUCTOR]
+NUMBER = {"type": "number"}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+
+CHECK = registry.schema(
+    "DeepfakeCheck",
+    {
+        "type": "object",
+        "description": "One uploaded file and, once its job ran, how likely it is to be a deepfake. "
+        "`probability` is P(fake) from the model; `verdict` is likely_real (< 0.3), uncertain, likely_fake "
+        "(>= 0.7) or no_face. It is a probability, not a proof: read `note`.",
+        "properties": {
+            "id": {"type": "integer"},
+            "filename": {"type": "string"},
+            "media_kind": {"type": "string", "enum": ["image", "video"]},
+            "size_bytes": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "error": {"type": ["string", "null"]},
+            "job_id": {"type": ["integer", "null"]},
+            "progress": {
+                "type": "object",
+                "properties": {
+                    "done": {"type": "integer"},
+                    "total": {"type": ["integer", "null"]},
+                    "message": {"type": ["string", "null"]},
+                },
+            },
+            "probability": NULLABLE_NUMBER,
+            "verdict": {
+                "type": ["string", "null"],
+                "enum": ["likely_real", "uncertain", "likely_fake", "no_face", None],
+            },
+            "verdict_label": {"type": ["string", "null"]},
+            "note": {"type": "string"},
+            "created_at": DATETIME,
+            "finished_at": NULLABLE_DATETIME,
+            "url": {"type": "string", "description": "The result page."},
+            "result": {
+                "type": ["object", "null"],
+                "description": "Details: media (size, fps, duration, rotation), frames_sampled, "
+                "frames_with_faces, faces_scored, timeline (per sampled frame: frame, time_s, faces, score "
+                "or null without a face), top_faces, model (name, version, sha256), aggregation.",
+            },
+            "faces": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "ordinal": {"type": "integer"},
+                        "frame": {"type": "integer"},
+                        "time_s": NUMBER,
+                        "score": NUMBER,
+                        "box": {"type": "object"},
+                        "image_url": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "required": ["id", "filename", "status", "probability", "verdict", "created_at"],
+    },
+)
+REFUSED = registry.schema(
+    "DeepfakeRefusedFile",
+    {
+        "type": "object",
+        "properties": {"filename": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["filename", "reason"],
+    },
+)
+SUBMITTED = registry.schema(
+    "DeepfakeSubmission",
+    {
+        "type": "object",
+        "properties": {
+            "checks": {"type": "array", "items": CHECK},
+            "refused": {"type": "array", "items": REFUSED},
+        },
+        "required": ["checks", "refused"],
+    },
+)
+HISTORY = registry.schema(
+    "DeepfakeHistory",
+    {
+        "type": "object",
+        "properties": {
+            "checks": {"type": "array", "items": CHECK},
+            "next_before": {
+                "type": ["integer", "null"],
+                "description": "Pass as `before` for the next page.",
+            },
+        },
+        "required": ["checks"],
+    },
+)
+
+
+@api_route(
+    "/deepfake/checks",
+    "POST",
+    roles=ROLES,
+    response=SUBMITTED,
+    status=202,
+    errors=[400, 413, 415],
+    tags=TAGS,
+)
+def create_deepfake_checks() -> tuple[dict, int] | Response:
+    """Upload videos or photos to check (multipart/form-data, field `file`, repeatable).
+
+    Each accepted file becomes a queued check with its own job; poll `GET /deepfake/checks/{id}` (or
+    `GET /jobs/{job_id}`) for progress and the result. Files refused at once (empty, too large, not an
+    image or a video) are listed in `refused`; if every file is refused the answer is 4xx with the
+    first reason. Accepted: JPEG, PNG, WebP, BMP, TIFF; MP4, MOV, MKV, WebM, AVI (at most 10 minutes)."""
+    uploads = files_in_request(("file",), cap=int(setting("DEEPFAKE_MAX_FILE_BYTES")))
+    if not uploads:
+        abort(400, "Send at least one file in the multipart field 'file'.")
+    most = int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD"))
+    if len(uploads) > most:
+        abort(400, f"{len(uploads)} files in one request: send at most {most} at a time.")
+    checks, refused = service.submit_checks(db_session, current_user.id, uploads)
+    if not checks:
+        db_session.rollback()
+        response = json_error(service.refusal_status(refused), refused[0].reason)
+        return response
+    body = {
+        "checks": [service.check_json(db_session, check, full=False) for check in checks],
+        "refused": [r.to_dict() for r in refused],
+    }
+    db_session.commit()
+    return body, 202
+
+
+@api_route(
+    "/deepfake/checks",
+    "GET",
+    roles=ROLES,
+    response=HISTORY,
+    tags=TAGS,
+    query=[
+        {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+        {"name": "before", "schema": {"type": "integer"}, "description": "Only checks with a smaller id."},
+    ],
+    errors=[400],
+)
+def list_deepfake_checks() -> dict:
+    """Your own checks, newest first (without the per-frame details)."""
+    limit = _int_arg("limit", int(setting("DEEPFAKE_HISTORY_PAGE")), 1, 200)
+    before = _int_arg("before", None, 1, None)
+    checks = service.history(db_session, current_user.id, limit, before)
+    return {
+        "checks": [service.check_json(db_session, check, full=False) for check in checks],
+        "next_before": checks[-1].id if len(checks) == limit else None,
+    }
+
+
+@api_route("/deepfake/checks/<int:check_id>", "GET", roles=ROLES, response=CHECK, errors=[404], tags=TAGS)
+def get_deepfake_check(check_id: int) -> dict:
+    """One of your checks with its result: probability, verdict, note, timeline and face crops."""
+    return service.check_json(db_session, service.owned_check(db_session, current_user.id, check_id))
+
+
+@api_route(
+    "/deepfake/checks/<int:check_id>",
+    "DELETE",
+    roles=ROLES,
+    response={"type": "object", "properties": {"deleted": {"type": "integer"}}},
+    errors=[404],
+    tags=TAGS,
+)
+def delete_deepfake_check(check_id: int) -> dict:
+    """Delete one of your checks with its face crops (and the upload, if it has not been scored yet)."""
+    check = service.owned_check(db_session, current_user.id, check_id)
+    service.delete_check(db_session, check)
+    db_session.commit()
+    return {"deleted": check_id}
+
+
+@api_route(
+    "/deepfake/checks/<int:check_id>/faces/<int:ordinal>.jpg",
+    "GET",
+    roles=ROLES,
+    errors=[404],
+    tags=TAGS,
+    operation_id="deepfake_face_image",
+)
+def deepfake_face_image(check_id: int, ordinal: int) -> Response:
+    """A face crop (JPEG) as the classifier saw it; ordinal 1 is the highest-scoring face."""
+    check = service.owned_check(db_session, current_user.id, check_id)
+    face = next((f for f in check.faces if f.ordinal == ordinal), None)
+    if not isinstance(face, DeepfakeFace):
+        abort(404, f"Check {check_id} has no face {ordinal}.")
+    response = Response(face.jpeg, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int | None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer, not {raw!r}.")
+    if value < low or (high is not None and value > high):
+        abort(
+            400,
+            f"'{name}' must be between {low} and {high}." if high else f"'{name}' must be at least {low}.",
+        )
+    return value
+
+
+limit_upload("api.create_deepfake_checks")

@@ -1,0 +1,184 @@
+"""The operations the deepfake API and pages share: accept uploads as queued checks, find a user's
+own checks, delete them, and describe them as JSON.
+
+An upload is judged on what can be judged at once (empty, too large, not an image or a video by its
+magic bytes): those are refused in the response and never stored. Everything else becomes a check
+and a `deepfake.score` job; what only decoding can tell (a truncated MP4, a video whose header
+claims four hours) fails that job with a sentence the result page shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, current_app, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.api.io import iso
+from server.db.models.deepfake import CheckStatus, DeepfakeCheck
+from server.db.models.jobs import Job, JobStatus
+from server.deepfake.settings import setting
+from server.enrolment.faces import megabytes
+from server.enrolment.uploads import Upload
+from server.jobs import submit_job
+from server.storage import storage
+from shared.deepfake.pipeline import NOTE, VERDICTS
+from shared.deepfake.video import sniff_bytes
+from shared.media import MediaError
+
+JOB_KIND = "deepfake.score"
+EXTENSIONS = {"image": ".img", "video": ".vid"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    filename: str
+    reason: str
+    status: int  # the HTTP status this refusal alone would get
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"filename": self.filename, "reason": self.reason}
+
+
+def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
+    """The media kind of an upload, or why it is refused before anything is stored."""
+    limit = int(setting("DEEPFAKE_MAX_FILE_BYTES"))
+    if not upload.data:
+        return None, Refusal(upload.filename, f"{upload.filename}: the file is empty (0 bytes).", 400)
+    if len(upload.data) > limit:
+        return None, Refusal(
+            upload.filename, f"{upload.filename}: more than the {megabytes(limit)} limit for one file.", 413
+        )
+    try:
+        return sniff_bytes(upload.data[:64], upload.filename), None
+    except MediaError as error:
+        return None, Refusal(upload.filename, str(error), 415)
+
+
+def submit_checks(
+    session: Session, owner_id: int, uploads: list[Upload]
+) -> tuple[list[DeepfakeCheck], list[Refusal]]:
+    """Store the acceptable uploads and queue one job each (the caller commits)."""
+    checks, refused = [], []
+    store = storage(current_app._get_current_object())  # type: ignore[attr-defined]
+    stored: list[str] = []
+    try:
+        for upload in uploads:
+            kind, refusal = judge(upload)
+            if refusal is not None:
+                refused.append(refusal)
+                continue
+            assert kind is not None
+            key = f"deepfake/{owner_id}/{uuid.uuid4().hex}{EXTENSIONS[kind]}"
+            store.put(key, upload.data)
+            stored.append(key)
+            check = DeepfakeCheck(
+                owner_id=owner_id,
+                filename=upload.filename,
+                media_kind=kind,
+                size_bytes=len(upload.data),
+                sha256=hashlib.sha256(upload.data).hexdigest(),
+                storage_key=key,
+                status=CheckStatus.QUEUED,
+            )
+            session.add(check)
+            session.flush()
+            job = submit_job(
+                session, JOB_KIND, payload={"check_id": check.id}, owner_id=owner_id, max_attempts=2
+            )
+            check.job_id = job.id
+            checks.append(check)
+        session.flush()
+    except Exception:
+        for key in stored:  # nothing half-written: no stored upload without its check
+            store.delete(key)
+        raise
+    return checks, refused
+
+
+def refusal_status(refused: list[Refusal]) -> int:
+    """One status for a request whose every file was refused: the most common reason's."""
+    statuses = [r.status for r in refused]
+    return max(set(statuses), key=statuses.count) if statuses else 400
+
+
+def owned_check(session: Session, owner_id: int, check_id: int) -> DeepfakeCheck:
+    """The user's own check, or 404 (another user's ids look exactly like unknown ones)."""
+    check = session.get(DeepfakeCheck, check_id)
+    if check is None or check.owner_id != owner_id:
+        abort(404, f"No deepfake check {check_id}.")
+    return check
+
+
+def history(session: Session, owner_id: int, limit: int, before: int | None = None) -> list[DeepfakeCheck]:
+    query = select(DeepfakeCheck).where(DeepfakeCheck.owner_id == owner_id)
+    if before is not None:
+        query = query.where(DeepfakeCheck.id < before)
+    return list(session.scalars(query.order_by(DeepfakeCheck.id.desc()).limit(limit)))
+
+
+def delete_check(session: Session, check: DeepfakeCheck) -> None:
+    """Delete a check, its face crops and (if its job has not run yet) the stored upload."""
+    key = check.storage_key
+    session.delete(check)
+    session.flush()
+    if key:
+        storage(current_app._get_current_object()).delete(key)  # type: ignore[attr-defined]
+
+
+def status_of(check: DeepfakeCheck, job: Job | None) -> tuple[str, str | None]:
+    """(status, error) as users see them: the job's word counts while the check is not final, so
+    a job that failed outside its handler (its worker died on the last attempt) never looks stuck."""
+    if check.status in (CheckStatus.DONE, CheckStatus.FAILED):
+        return check.status.value, check.error
+    if job is not None and job.status == JobStatus.FAILED:
+        return "failed", job.error or "The check stopped unexpectedly."
+    if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return job.status.value, None  # queued again after a worker died, or running
+    return check.status.value, None
+
+
+def check_json(session: Session, check: DeepfakeCheck, full: bool = True) -> dict[str, Any]:
+    job = session.get(Job, check.job_id) if check.job_id is not None else None
+    status, error = status_of(check, job)
+    data: dict[str, Any] = {
+        "id": check.id,
+        "filename": check.filename,
+        "media_kind": check.media_kind,
+        "size_bytes": check.size_bytes,
+        "sha256": check.sha256,
+        "status": status,
+        "error": error,
+        "job_id": check.job_id,
+        "progress": {
+            "done": job.progress_done if job else 0,
+            "total": job.progress_total if job else None,
+            "message": job.message if job else None,
+        },
+        "probability": check.probability,
+        "verdict": check.verdict,
+        "verdict_label": VERDICTS.get(check.verdict or "", None),
+        "created_at": iso(check.created_at),
+        "finished_at": iso(check.finished_at),
+        "url": url_for("deepfake.result", check_id=check.id),
+    }
+    if full:
+        result = check.result or {}
+        data["note"] = result.get("note", NOTE)
+        data["result"] = check.result
+        data["faces"] = [
+            {
+                "ordinal": face.ordinal,
+                "frame": face.frame,
+                "time_s": face.time_s,
+                "score": face.score,
+                "box": face.box,
+                "image_url": url_for("api.deepfake_face_image", check_id=check.id, ordinal=face.ordinal),
+            }
+            for face in check.faces
+        ]
+    return data

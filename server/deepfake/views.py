@@ -1,0 +1,96 @@
+"""Deepfake web pages (blueprint `deepfake`): upload and history, one check's result, delete.
+
+The upload form works without JavaScript (one POST with all files, then the history page);
+server/static/deepfake.js sends each file on its own to the API instead, showing upload and scoring
+progress per file. Pages show only the signed-in user's own checks; other ids are 404.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from werkzeug import Response
+
+from server.auth.decorators import role_required
+from server.db import db_session
+from server.db.enums import Role
+from server.deepfake import service
+from server.deepfake.charts import timeline_svg
+from server.deepfake.settings import setting
+from server.deepfake.uploads import limit_upload
+from server.enrolment.uploads import files_in_request
+from shared.deepfake.pipeline import NOTE, PipelineConfig
+
+bp = Blueprint("deepfake", __name__)
+page = role_required(Role.ALBUM_USER, Role.INSTRUCTOR)
+
+
+def _index(status: int = 200, refused: list[service.Refusal] | None = None) -> tuple[str, int]:
+    checks = service.history(db_session, current_user.id, int(setting("DEEPFAKE_HISTORY_PAGE")))
+    rows = [service.check_json(db_session, check, full=False) for check in checks]
+    html = render_template(
+        "deepfake/index.html",
+        checks=rows,
+        refused=refused or [],
+        note=NOTE,
+        max_file_bytes=int(setting("DEEPFAKE_MAX_FILE_BYTES")),
+        max_upload_bytes=int(setting("DEEPFAKE_MAX_UPLOAD_BYTES")),
+        max_files=int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD")),
+    )
+    return html, status
+
+
+@bp.get("/deepfake")
+@page
+def index() -> tuple[str, int]:
+    return _index()
+
+
+@bp.post("/deepfake")
+@page
+def upload() -> Response | tuple[str, int]:
+    uploads = files_in_request(("file",), cap=int(setting("DEEPFAKE_MAX_FILE_BYTES")))
+    most = int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD"))
+    if not uploads:
+        flash("Choose at least one video or photo to check.", "error")
+        return _index(400)
+    if len(uploads) > most:
+        flash(f"{len(uploads)} files selected: send at most {most} at a time.", "error")
+        return _index(400)
+    checks, refused = service.submit_checks(db_session, current_user.id, uploads)
+    if not checks:
+        db_session.rollback()
+        return _index(service.refusal_status(refused), refused)
+    db_session.commit()
+    flash(f"{len(checks)} file(s) queued for checking.", "success")
+    if refused:
+        return _index(200, refused)
+    return redirect(url_for("deepfake.index"), code=303)
+
+
+@bp.get("/deepfake/checks/<int:check_id>")
+@page
+def result(check_id: int) -> str:
+    check = service.owned_check(db_session, current_user.id, check_id)
+    data = service.check_json(db_session, check)
+    config = PipelineConfig()
+    chart = (
+        timeline_svg(check.result["timeline"], check.probability, config.real_below, config.fake_above)
+        if check.result
+        else None
+    )
+    return render_template("deepfake/result.html", check=data, chart=chart, config=config)
+
+
+@bp.post("/deepfake/checks/<int:check_id>/delete")
+@page
+def delete(check_id: int) -> Response:
+    check = service.owned_check(db_session, current_user.id, check_id)
+    name = check.filename
+    service.delete_check(db_session, check)
+    db_session.commit()
+    flash(f"The check of {name} was deleted.", "success")
+    return redirect(url_for("deepfake.index"), code=303)
+
+
+limit_upload("deepfake.upload")

@@ -1,0 +1,129 @@
+"""Background jobs: handlers registered by kind, rows in the `jobs` table, run by a thread pool in
+the server process (`JOBS_RUNNER = "thread"`, the default) or by RQ workers on Redis (`"rq"`).
+
+    from server.jobs import JobContext, job_handler, submit_job
+
+    @job_handler("album.index")            # in a module listed in JOB_MODULES below
+    def index(ctx: JobContext, payload: dict) -> dict | None:
+        ctx.progress(done, total, message="...")
+        with ctx.session() as s: ...
+        return {"indexed": n}              # stored as the job's JSON result
+
+    job = submit_job(db_session, "album.index", payload={...}, owner_id=user.id)
+    db_session.commit()                     # the job is handed to a worker on commit
+
+Tests: `run_pending(app)` runs queued jobs in the calling thread (no threads start when TESTING,
+unless `JOBS_START=1`). Status for clients: `GET /api/v1/jobs/<id>` (server.jobs.api).
+
+Settings (app config / `VISAGE_<KEY>`): JOBS_RUNNER ("thread", "rq" or "none": only submit),
+JOBS_THREADS, JOBS_START (None: start where the app serves, i.e. gunicorn and `visage server run`;
+true: also in `create_app`; false: never, leave jobs to `visage server worker`), REDIS_URL,
+JOBS_RQ_QUEUE, JOBS_POLL_SECONDS, JOBS_HEARTBEAT_SECONDS, JOBS_STALE_SECONDS, JOBS_PROGRESS_SECONDS.
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from typing import TYPE_CHECKING
+
+from server.jobs.context import JobContext
+from server.jobs.registry import UnknownJobKind, job_handler, load_handlers
+from server.jobs.runner import JobRunner, run_pending
+from server.jobs.store import submit_job
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Modules that register handlers with @job_handler; imported when the app starts (additive edits).
+JOB_MODULES: tuple[str, ...] = ("server.album.indexing", "server.deepfake.jobs", "server.retention")
+
+RUNNERS = ("thread", "rq", "none")
+EXTENSION_KEY = "visage.jobs"
+DEFAULTS = {
+    "JOBS_RUNNER": "thread",
+    "JOBS_THREADS": 2,
+    "JOBS_START": None,
+    "REDIS_URL": None,
+    "JOBS_RQ_QUEUE": "visage-jobs",
+    "JOBS_RQ_TIMEOUT": 6 * 3600,
+    "JOBS_POLL_SECONDS": 2.0,
+    "JOBS_HEARTBEAT_SECONDS": 10.0,
+    "JOBS_STALE_SECONDS": 90.0,
+    "JOBS_PROGRESS_SECONDS": 0.5,
+}
+
+
+def init_app(app: Flask) -> None:
+    """Check the settings, import the handler modules, and hand committed jobs to the right runner."""
+    from server.config import ConfigError
+    from server.db.session import get_db
+    from server.jobs import queue, store
+
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    mode = app.config["JOBS_RUNNER"]
+    if mode not in RUNNERS:
+        raise ConfigError(f"JOBS_RUNNER must be one of {', '.join(RUNNERS)}, not {mode!r}")
+    if mode == "rq" and not app.config.get("REDIS_URL"):
+        raise ConfigError("JOBS_RUNNER is 'rq' but REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+    load_handlers()
+    app.extensions[EXTENSION_KEY] = None  # the JobRunner, once started
+    engine = get_db(app).engine
+    if mode == "rq":
+        store.set_dispatcher(engine, queue.dispatcher(app))
+    else:
+        app_ref = weakref.ref(app)  # the registry must not keep the app (and its engine) alive
+        store.set_dispatcher(engine, lambda ids: _wake(app_ref(), ids))
+    if _truthy(app.config.get("JOBS_START")):
+        start(app)
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _wake(app: Flask | None, job_ids: list[int]) -> None:
+    job_runner = app.extensions.get(EXTENSION_KEY) if app is not None else None
+    if job_runner is not None:
+        job_runner.wake(job_ids)
+
+
+def start(app: Flask, force: bool = False) -> JobRunner | None:
+    """Start the in-process runner if this app runs jobs in threads (idempotent).
+
+    Called where the app serves requests (server.wsgi, `visage server run`). Not when TESTING or
+    JOBS_START is false, unless `force`."""
+    if app.config["JOBS_RUNNER"] != "thread":
+        return None
+    setting = app.config.get("JOBS_START")
+    if not force and (setting is not None and not _truthy(setting)):
+        return None
+    if not force and setting is None and app.config.get("TESTING"):
+        return None
+    job_runner = app.extensions.get(EXTENSION_KEY)
+    if job_runner is None:
+        job_runner = JobRunner(app, threads=int(app.config["JOBS_THREADS"]))
+        app.extensions[EXTENSION_KEY] = job_runner
+        atexit.register(job_runner.stop, 5.0)
+    return job_runner.start()
+
+
+def stop(app: Flask) -> None:
+    job_runner = app.extensions.get(EXTENSION_KEY)
+    if job_runner is not None:
+        job_runner.stop()
+
+
+__all__ = [
+    "JOB_MODULES",
+    "JobContext",
+    "JobRunner",
+    "UnknownJobKind",
+    "init_app",
+    "job_handler",
+    "run_pending",
+    "start",
+    "stop",
+    "submit_job",
+]

@@ -1,0 +1,183 @@
+"""Retention: the ops.retention job deletes biometric and diagnostic data past its period, and only that."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db.models import DeviceTelemetry, Job, JobStatus, RejectedMessage, Sighting
+from server.db.models.album import AlbumSearch
+from server.db.models.deepfake import DeepfakeCheck
+from server.db.models.school import Device
+from server.db.types import utcnow
+from server.jobs import run_pending, submit_job
+from server.retention import JOB_KIND
+from server.storage import StorageMissing, storage
+from visage.cli import main
+
+OLD = timedelta(days=400)
+RECENT = timedelta(days=1)
+
+
+@pytest.fixture
+def seeded(app, db, make_user):
+    """Old and recent rows of every kind retention looks at; returns the ids to follow."""
+    now = utcnow()
+    owner = make_user("album_user")
+    device = Device(device_id="cam-1", name="Room 1")
+    db.add(device)
+    db.flush()
+    for name, age, thumb in (
+        ("old-thumb", OLD, b"jpeg"),
+        ("old-plain", OLD, None),
+        ("new-thumb", RECENT, b"jpeg"),
+    ):
+        db.add(
+            Sighting(
+                event_id=name,
+                device_id=device.id,
+                track_id="t",
+                captured_at=now - age,
+                received_at=now - age,
+                thumbnail=thumb,
+            )
+        )
+    for age in (OLD, RECENT):
+        db.add(
+            DeviceTelemetry(
+                device_id=device.id,
+                at=now - age,
+                received_at=now - age,
+                fps=10.0,
+                faces_per_second=1.0,
+                outbox_depth=0,
+                outbox_capacity=100,
+            )
+        )
+        db.add(
+            RejectedMessage(
+                topic="t",
+                device_id="cam-1",
+                reason="schema",
+                detail="d",
+                payload_size=4,
+                payload_head=b"face",
+                received_at=now - age,
+            )
+        )
+        db.add(
+            AlbumSearch(
+                owner_id=owner.id,
+                filename="key.jpg",
+                image=b"jpeg",
+                width=1,
+                height=1,
+                model="m",
+                faces=[],
+                created_at=now - age,
+            )
+        )
+    store = storage(app)
+    for name, age in (("old", OLD), ("new", RECENT)):
+        store.put(f"deepfake/{owner.id}/{name}.mp4", b"video")
+        db.add(
+            DeepfakeCheck(
+                owner_id=owner.id,
+                filename=f"{name}.mp4",
+                media_kind="video",
+                size_bytes=5,
+                sha256="0" * 64,
+                storage_key=f"deepfake/{owner.id}/{name}.mp4",
+                created_at=now - age,
+                finished_at=now - age,
+            )
+        )
+    db.add(
+        Job(
+            kind="test.old",
+            payload={},
+            status=JobStatus.SUCCEEDED,
+            created_at=now - OLD,
+            finished_at=now - OLD,
+        )
+    )
+    db.add(Job(kind="test.old", payload={}, status=JobStatus.QUEUED, created_at=now - OLD))
+    db.commit()
+    return {"owner": owner.id}
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def run_retention(app, db, **payload) -> Job:
+    job = submit_job(db, JOB_KIND, payload=payload)
+    db.commit()
+    run_pending(app)
+    db.expire_all()
+    return db.get(Job, job.id)
+
+
+def test_retention_removes_exactly_what_is_past_its_period(app, db, seeded):
+    job = run_retention(app, db)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    removed = job.result["removed"]
+    assert removed == {
+        "RETENTION_SIGHTING_THUMBNAIL_DAYS": 1,
+        "RETENTION_TELEMETRY_DAYS": 1,
+        "RETENTION_REJECTED_MESSAGES_DAYS": 1,
+        "RETENTION_JOBS_DAYS": 1,
+        "RETENTION_ALBUM_SEARCHES_DAYS": 1,
+        "RETENTION_DEEPFAKE_CHECKS_DAYS": 1,
+    }
+    assert job.result["periods_days"]["RETENTION_SIGHTINGS_DAYS"] is None  # kept by default
+    # Sightings stay; only the old thumbnail is gone.
+    assert count(db, Sighting) == 3
+    assert db.scalar(select(Sighting.thumbnail).where(Sighting.event_id == "old-thumb")) is None
+    assert db.scalar(select(Sighting.thumbnail).where(Sighting.event_id == "new-thumb")) == b"jpeg"
+    for model in (DeviceTelemetry, RejectedMessage, AlbumSearch, DeepfakeCheck):
+        assert count(db, model) == 1, model.__name__
+    # The old finished job went, the queued one (and this run) stay.
+    assert count(db, Job, Job.kind == "test.old") == 1
+    assert count(db, Job, Job.kind == "test.old", Job.status == JobStatus.QUEUED) == 1
+    # The old upload's file is gone from storage, the recent one's is there.
+    store = storage(app)
+    owner = seeded["owner"]
+    with pytest.raises(StorageMissing):
+        store.get(f"deepfake/{owner}/old.mp4")
+    assert store.get(f"deepfake/{owner}/new.mp4") == b"video"
+
+
+def test_a_dry_run_counts_and_deletes_nothing(app, db, seeded):
+    job = run_retention(app, db, dry_run=True)
+    assert job.result["dry_run"] is True
+    assert job.result["removed"]["RETENTION_SIGHTING_THUMBNAIL_DAYS"] == 1
+    assert job.result["removed"]["RETENTION_DEEPFAKE_CHECKS_DAYS"] == 1
+    assert count(db, Sighting, Sighting.thumbnail.is_not(None)) == 2
+    assert count(db, DeviceTelemetry) == 2 and count(db, DeepfakeCheck) == 2
+
+
+def test_periods_are_configurable_and_empty_keeps_for_ever(app, db, seeded):
+    app.config.update(RETENTION_TELEMETRY_DAYS=None, RETENTION_SIGHTINGS_DAYS=30, RETENTION_BATCH=1)
+    job = run_retention(app, db)
+    assert "RETENTION_TELEMETRY_DAYS" not in job.result["removed"]
+    assert count(db, DeviceTelemetry) == 2
+    assert job.result["removed"]["RETENTION_SIGHTINGS_DAYS"] == 2  # in batches of one
+    assert [s.event_id for s in db.scalars(select(Sighting))] == ["new-thumb"]
+
+
+def test_the_command_runs_retention_and_refuses_a_bad_period(
+    server_env, app, db, seeded, monkeypatch, capsys
+):
+    monkeypatch.setenv("VISAGE_STORAGE_PATH", str(app.config.get("STORAGE_PATH") or storage(app).root))
+    assert main(["server", "retention", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["dry_run"] is True and printed["removed"]["RETENTION_TELEMETRY_DAYS"] == 1
+    assert count(db, DeviceTelemetry) == 2
+
+    monkeypatch.setenv("VISAGE_RETENTION_TELEMETRY_DAYS", "ninety")
+    assert main(["server", "retention"]) == 2
+    assert "RETENTION_TELEMETRY_DAYS must be a whole number of days" in capsys.readouterr().err

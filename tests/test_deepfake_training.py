@@ -1,0 +1,107 @@
+"""SBI training smoke run on a handful of real faces, then ONNX export with metadata and parity."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from shared.deepfake.evaluate import log_loss, roc_auc
+from shared.deepfake.trainset import collect_faces, training_sample
+from shared.export import deepfake_sbi as sbi_train
+from shared.export.efficientnet_lite import MEAN, STD, imagenet_model
+from shared.runtime import RuntimeOptions, create_session
+from tests.conftest import data_path
+
+PEOPLE = ("Colin_Powell", "Tony_Blair", "Hugo_Chavez")
+
+
+@pytest.fixture(scope="module")
+def faces(registry):
+    from shared.detect import MTCNN
+
+    detector = MTCNN.from_registry(registry, min_face_size=40)
+    roots = [
+        data_path("lfw_subset_10x10", person, f"{person}_000{i}.jpg") for person in PEOPLE for i in (1, 2)
+    ]
+    return collect_faces(roots, detector.detect, context_size=96)
+
+
+def test_collected_faces_keep_box_and_landmarks_in_crop_coordinates(faces):
+    assert len(faces) >= 6
+    assert faces.crops.shape[1:] == (96, 96, 3)
+    for box, landmarks in zip(faces.boxes, faces.landmarks, strict=True):
+        x1, y1, x2, y2 = box
+        assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 96
+        assert ((landmarks[:, 0] > x1) & (landmarks[:, 0] < x2)).all()
+    crop, box, landmarks = training_sample(faces, 0, 0.25, 48, np.random.default_rng(0), jitter=0.0)
+    assert crop.shape == (48, 48, 3)
+    longer = max(box[2] - box[0], box[3] - box[1])
+    assert abs(longer - 48 / 1.5) < 1, "a 0.25 margin makes the box's longer side 2/3 of the crop"
+
+
+def test_imagenet_weights_load_strictly():
+    model = imagenet_model().eval()
+    assert sum(p.numel() for p in model.parameters()) > 4_000_000  # Lite0: 4.65 M parameters
+
+
+def test_few_step_training_changes_the_model_and_exports_with_parity(faces, tmp_path):
+    cfg = sbi_train.TrainConfig(
+        name="smoke", input_size=64, batch_pairs=2, steps=3, warmup_steps=1, threads=1, lr=1e-3
+    )
+    before = (
+        sbi_train.FakeClassifier(pretrained=True).state_dict()["net._blocks.0._depthwise_conv.weight"].clone()
+    )
+    losses: list[float] = []
+    model, log = sbi_train.train(
+        faces, np.arange(len(faces)), cfg, on_step=lambda s, loss, lr: losses.append(loss)
+    )
+    assert log["steps_done"] == 3 and len(losses) == 3
+    assert all(np.isfinite(losses))
+    after = model.state_dict()["net._blocks.0._depthwise_conv.weight"]
+    assert not torch.equal(before, after), "training must update the backbone"
+
+    crops, labels = sbi_train.make_batch(faces, np.arange(3), cfg, np.random.default_rng(1), augment=False)
+    assert crops.shape == (6, 64, 64, 3) and labels.tolist() == [0, 1] * 3
+    out = tmp_path / "deepfake_sbi.onnx"
+    parity = sbi_train.export_onnx(model, out, crops[labels == 0], cfg, version="test")
+    assert parity["max_abs_diff"] < 1e-4 and parity["n_inputs"] == 3
+
+    proto = onnx.load(str(out))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["input_size"]) == 64
+    assert json.loads(meta["margin"]) == 0.25
+    assert json.loads(meta["mean"]) == pytest.approx(MEAN) and json.loads(meta["std"]) == pytest.approx(STD)
+    assert meta["version"] == "test" and meta["sha256_of_training_config"] == cfg.sha256()
+
+    session = create_session(out, RuntimeOptions(providers=("CPUExecutionProvider",)))
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert [o.name for o in session.get_outputs()] == ["logit"]
+    x = sbi_train.to_input(crops, MEAN, STD)
+    (logits,) = session.run(["logit"], {"input": x})
+    assert logits.shape == (6,) and logits.dtype == np.float32
+    reference = sbi_train.predict_logits(model, crops)
+    assert np.abs(logits - reference).max() < 1e-4
+
+
+def test_auc_and_log_loss_match_hand_computed_values():
+    # The training's validation figures use shared/deepfake/evaluate.py's metrics (labels first).
+    labels = np.array([0.0, 0.0, 1.0, 1.0], dtype=np.float32)  # as make_batch labels them
+    assert roc_auc(labels, np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert roc_auc(labels, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.5)
+    assert log_loss(labels, np.array([0.5, 0.5, 0.5, 0.5]), eps=sbi_train.LOG_LOSS_EPS) == pytest.approx(
+        np.log(2)
+    )
+    assert log_loss(labels, np.array([0.0, 0.0, 1.0, 0.0]), eps=sbi_train.LOG_LOSS_EPS) == pytest.approx(
+        -np.log(1e-7) / 4
+    )
+
+
+def test_split_keeps_each_identity_on_one_side(faces):
+    train, val = sbi_train.split_groups(faces, 0.34, seed=0)
+    assert len(train) and len(val) and not set(train) & set(val)
+    people = lambda idx: {faces.groups[i].split("/")[-2] for i in idx}  # noqa: E731
+    assert not people(train) & people(val)
