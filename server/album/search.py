@@ -36,7 +36,7 @@ from shared.media import MediaError, decode_image
 KEY_IMAGE_PX = 800
 # Default cut of an album search per embedder, chosen on albums of a user's size (tens of people,
 # some strangers) drawn from LFW by bench/measure_album.py, see docs/album.md ("Search cut"): for
-# dlib ResNet, 30 people: precision/recall 0.94/0.96 at 0.92, 0.98/0.91 at 0.93, 1.00/0.80 at
+# dlib ResNet, 30 people: precision/recall 0.94/0.96 at 0.92, 0.98/0.90 at 0.93, 1.00/0.80 at
 # 0.94; with 100-300 bystanders 0.92 falls to 0.77-0.87 precision while 0.93 keeps 0.93-0.97.
 # Embedders without a measured value use their FAR-1e-3 pair threshold (`strict_threshold`).
 SEARCH_THRESHOLDS: dict[str, float] = {"dlib_resnet": 0.93}
