@@ -6,15 +6,11 @@ in a URL that is not the caller's answers 404, exactly like one that does not ex
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Response, abort, request
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from server.album import access, people, search, service
 from server.album.errors import AlbumError, NotFound
@@ -28,14 +24,13 @@ from server.album.serialize import (
     search_json,
 )
 from server.album.settings import setting
-from server.api.io import DATETIME, json_body
+from server.api.io import DATETIME, error_response, json_body, service_errors
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
-from server.errors import json_error
 from server.storage import StorageMissing, storage
 
 TAGS = ["album"]
@@ -230,28 +225,8 @@ SPLIT_BODY = {
 DELETED = {"type": "object", "properties": {"deleted": INT}, "required": ["deleted"]}
 
 
-def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except EnrolmentError as exc:  # AlbumError, and the shared zip reader's errors
-            db_session.rollback()
-            return error_response(exc.status, exc.message, **exc.details)
-        except IntegrityError:
-            db_session.rollback()
-            return error_response(409, "your album changed at the same time: send the request again")
-
-    return wrapped
-
-
-def error_response(status: int, message: str, **details: Any) -> Response:
-    response = json_error(status, message)
-    if details:
-        response.set_data(json.dumps({"error": message, **details}))
-    return response
+# Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept.
+api_errors = service_errors((EnrolmentError,), "your album changed at the same time: send the request again")
 
 
 def job_json(job: Any) -> dict[str, Any] | None:

@@ -1,11 +1,19 @@
-"""Small helpers for API views: reading a JSON body, writing datetimes."""
+"""Small helpers for API views: reading a JSON body, writing datetimes, turning service errors
+into JSON answers."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 
-from flask import abort, request
+from flask import Response, abort, request
+from sqlalchemy.exc import IntegrityError
+
+from server.db import db_session
+from server.errors import json_error
 
 
 def json_body() -> dict[str, Any]:
@@ -27,3 +35,35 @@ def iso(value: datetime | None) -> str | None:
 
 DATETIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 NULLABLE_DATETIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+
+def error_response(status: int, message: str, **details: Any) -> Response:
+    """`{"error": message, **details}` with `status`."""
+    response = json_error(status, message)
+    if details:
+        response.set_data(json.dumps({"error": message, **details}))
+    return response
+
+
+def service_errors(
+    errors: tuple[type[Exception], ...], conflict: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view decorator: a service error (with `status`, `message`, `details`) becomes its JSON
+    answer and a unique-constraint race a 409 saying `conflict`; either way the request's
+    database changes are rolled back, so nothing is half-written."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except errors as exc:
+                db_session.rollback()
+                return error_response(exc.status, exc.message, **exc.details)  # type: ignore[attr-defined]
+            except IntegrityError:
+                db_session.rollback()
+                return error_response(409, conflict)
+
+        return wrapped
+
+    return decorate

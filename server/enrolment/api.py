@@ -3,16 +3,12 @@ gallery. Uploads are multipart/form-data (documented in each operation's descrip
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Response, abort, jsonify, request
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 
-from server.api.io import DATETIME
+from server.api.io import DATETIME, error_response, service_errors
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
@@ -21,7 +17,6 @@ from server.enrolment.errors import EnrolmentError
 from server.enrolment.serialize import galleries_json, photo_json, refused_json, rejection_json, student_json
 from server.enrolment.settings import setting
 from server.enrolment.uploads import files_in_request, limit
-from server.errors import json_error
 from server.school.errors import SchoolError
 
 TAGS = ["enrolment"]
@@ -269,28 +264,10 @@ GALLERY = registry.schema(
 )
 
 
-def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except (EnrolmentError, SchoolError) as exc:
-            db_session.rollback()
-            return error_response(exc.status, exc.message, **exc.details)
-        except IntegrityError:
-            db_session.rollback()
-            return error_response(409, "the enrolment changed at the same time: send the request again")
-
-    return wrapped
-
-
-def error_response(status: int, message: str, **details: Any) -> Response:
-    response = json_error(status, message)
-    if details:
-        response.set_data(json.dumps({"error": message, **details}))
-    return response
+# Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept.
+api_errors = service_errors(
+    (EnrolmentError, SchoolError), "the enrolment changed at the same time: send the request again"
+)
 
 
 def require_multipart() -> None:
