@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.album.ann import FaceIndex, IndexCache
+from server.album.ann import FaceIndex, HnswParams, IndexCache
 from server.db.models import AlbumFace
 from server.enrolment.embeddings import DTYPE
 from shared.embed import EMBEDDERS
@@ -44,6 +44,13 @@ def index_cache(app: Flask) -> IndexCache:
                     model,
                     int(EMBEDDERS[model]["dim"]),  # type: ignore[call-overload]
                     exact_limit=int(app.config.get("ALBUM_INDEX_EXACT_LIMIT", 20_000)),
+                    params=HnswParams(
+                        m=int(app.config.get("ALBUM_HNSW_M", HnswParams.m)),
+                        ef_construction=int(
+                            app.config.get("ALBUM_HNSW_EF_CONSTRUCTION", HnswParams.ef_construction)
+                        ),
+                        ef_search=int(app.config.get("ALBUM_HNSW_EF_SEARCH", HnswParams.ef_search)),
+                    ),
                 )
                 app.extensions[EXTENSION_KEY] = cache
     return cache

@@ -38,6 +38,12 @@ DEFAULTS: dict[str, Any] = {
     "ALBUM_SEARCH_THRESHOLD": None,
     "ALBUM_SEARCHES_KEPT": 10,
     "ALBUM_INDEX_EXACT_LIMIT": 20_000,
+    # hnswlib graph above the exact limit (server.album.ann.HnswParams): M=16 / 100 / 256 keep
+    # rebuilds cheap; libraries near a million faces want M=32 / 200 and ef_search ~1024 for
+    # recall@10 >= 0.99 (bench/README.md).
+    "ALBUM_HNSW_M": 16,
+    "ALBUM_HNSW_EF_CONSTRUCTION": 100,
+    "ALBUM_HNSW_EF_SEARCH": 256,
 }
 
 
