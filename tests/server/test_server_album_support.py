@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from pathlib import Path
 from types import SimpleNamespace
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 from server.db.models import AlbumFace, AlbumPhoto
 from tests.conftest import data_path
 from tests.server.test_server_enrolment_support import bearer, share_analyzer
+from tests.server.uploads_support import run_jobs, stored_files  # noqa: F401  (re-exported)
 
 __all__ = ["bearer", "share_analyzer"]
 
@@ -48,18 +48,6 @@ def make_zip(members: dict[str, bytes]) -> bytes:
 def upload(client, token: str, *named: tuple[str, bytes], field: str = "photos", **form):
     data = {field: [(io.BytesIO(payload), name) for name, payload in named], **form}
     return client.post("/api/v1/album/photos", data=data, headers=bearer(token))
-
-
-def run_jobs(app) -> int:
-    from server.jobs import run_pending
-
-    return run_pending(app)
-
-
-def stored_files(app) -> list[str]:
-    """Every file under the app's local storage folder (relative paths)."""
-    root = Path(app.instance_path) / "storage"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def counts(db) -> tuple[int, int]:

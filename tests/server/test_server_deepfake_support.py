@@ -4,7 +4,6 @@ the scoring jobs, and what is stored."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from server.deepfake.engine import EXTENSION_KEY
 from tests.conftest import data_path
 from tests.server.test_server_enrolment_support import bearer
+from tests.server.uploads_support import run_jobs, stored_files  # noqa: F401  (re-exported)
 
 __all__ = ["bearer"]
 SAMPLES = "deepfake_dfdc_ffpp_samples"
@@ -64,14 +64,3 @@ def users(make_user, make_token) -> SimpleNamespace:
 def upload(client, token: str, *named: tuple[str, bytes]):
     data = {"file": [(io.BytesIO(payload), name) for name, payload in named]}
     return client.post("/api/v1/deepfake/checks", data=data, headers=bearer(token))
-
-
-def run_jobs(app) -> int:
-    from server.jobs import run_pending
-
-    return run_pending(app)
-
-
-def stored_files(app) -> list[str]:
-    root = Path(app.instance_path) / "storage"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
