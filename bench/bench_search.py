@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Album search benchmark: exact (numpy) vs approximate (hnswlib) face search, and indexing speed.
 
-Search: at 10k, 100k and 1M synthetic 128-d embeddings, clustered the way dlib face embeddings
-are (all faces in a narrow cone, each person a tight cluster; the generator's spreads are fitted to
-the real LFW embeddings, see bench/README.md), both indexes of server.album.ann.FaceIndex answer the
-same single-face queries (held-out faces of people in the set, k=10, one query per call, the way
-the album searches). Reported per size: p50/p99 latency of each, recall@10 of HNSW against the
+Search: at 10k, 100k and 1M synthetic 128-d embeddings (bench/face_statistics.py), both indexes
+of server.album.ann.FaceIndex answer the same single-face queries (held-out faces of people in the
+set, k=10, one query per call, the way the album searches). Two kinds of synthetic faces
+(`--data`): `fitted` (default) follows the mean and covariances of real dlib embeddings of LFW, the
+realistic case; `isotropic` spreads the same cone evenly over all 128 dimensions, the worst case
+for a graph index. Reported per size: p50/p99 latency of each, recall@10 of HNSW against the
 exact answer, the HNSW build time, and the ratio exact/approximate (above 1: HNSW is faster).
 
 Indexing: real photos from ../shared/data through the face core (detect + align + embed, as the
@@ -31,45 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # bench/ is not a package: the scripts are run by path
 from common import Stats
-
-# Fitted to Visage's dlib ResNet embeddings of lfw_subset_10x10: same-person cosine median 0.955,
-# different-person median 0.851 (99th percentile 0.901), so the 0.91 threshold separates them as on
-# real faces. With a shared direction of weight 1, person offsets of norm P and face offsets of
-# norm F: same ~ (1+P^2)/(1+P^2+F^2), different ~ 1/(1+P^2+F^2).
-COMMON_WEIGHT = 1.0
-PERSON_SPREAD = 0.35
-FACE_SPREAD = 0.23
-
-
-def synthetic_faces(n: int, queries: int, dim: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n gallery faces, `queries` held-out faces of people in the gallery), unit float32 vectors.
-
-    People have 1 to 20 photos (geometric sizes, like a family album); queries are new photos of
-    gallery people, so each has true neighbours at the same-person distance.
-    """
-    rng = np.random.default_rng(seed)
-    sizes = np.minimum(rng.geometric(1 / 8, size=n), 20)
-    owners = np.repeat(np.arange(n), sizes)[:n]  # person of each gallery face
-    people = int(owners.max()) + 1
-    common_dir = rng.normal(size=dim).astype(np.float32)
-    common_dir /= np.linalg.norm(common_dir)
-    centres = COMMON_WEIGHT * common_dir + PERSON_SPREAD / np.sqrt(dim) * rng.standard_normal(
-        (people, dim), dtype=np.float32
-    )
-
-    def faces(who: np.ndarray) -> np.ndarray:
-        out = np.empty((who.size, dim), dtype=np.float32)
-        for start in range(0, who.size, 100_000):  # bounded temporaries at 1M
-            part = who[start : start + 100_000]
-            x = centres[part] + FACE_SPREAD / np.sqrt(dim) * rng.standard_normal(
-                (part.size, dim), dtype=np.float32
-            )
-            out[start : start + part.size] = x / np.linalg.norm(x, axis=1, keepdims=True)
-        return out
-
-    gallery = faces(owners)
-    asked = rng.choice(owners, size=queries, replace=False) if queries <= n else rng.choice(owners, queries)
-    return gallery, faces(asked)
+from face_statistics import FaceStatistics, fitted_faces, isotropic_faces
 
 
 def time_queries(index, queries: np.ndarray, k: int) -> tuple[Stats, list[set[int]]]:
@@ -84,10 +47,18 @@ def time_queries(index, queries: np.ndarray, k: int) -> tuple[Stats, list[set[in
     return stats, found
 
 
+def synthetic_faces(n: int, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Gallery and query embeddings of the kind `--data` names."""
+    if args.data == "isotropic":
+        return isotropic_faces(n, args.queries, seed=args.seed)
+    stats = FaceStatistics.load_or_fit(common.require_data())
+    return fitted_faces(n, args.queries, stats, seed=args.seed)
+
+
 def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from server.album.ann import FaceIndex, HnswParams
 
-    gallery, queries = synthetic_faces(n, args.queries, seed=args.seed)
+    gallery, queries = synthetic_faces(n, args)
     ids = np.arange(n, dtype=np.int64)
     monitor = common.LoadMonitor()
     # Exact: the matrix product over every face (what the album does below its size threshold).
@@ -193,6 +164,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=1000, help="HNSW queries per size")
     parser.add_argument("--exact-queries", type=int, default=200, help="exact queries (the recall truth)")
+    parser.add_argument(
+        "--data",
+        choices=("fitted", "isotropic"),
+        default="fitted",
+        help="synthetic faces with real embeddings' covariances (default) or the isotropic worst case",
+    )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=100)
@@ -210,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "machine": common.machine_info(args.threads),
         "versions": common.versions("numpy", "hnswlib", "onnxruntime"),
-        "params": {"m": args.m, "ef_construction": args.ef_construction},
+        "params": {"m": args.m, "ef_construction": args.ef_construction, "data": args.data},
     }
     report["search"] = [bench_size(n, args) for n in args.sizes]
     if not args.skip_indexing:

@@ -79,6 +79,36 @@ def align_face(
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
+def jitter_templates(
+    count: int,
+    seed: int = 0,
+    template: np.ndarray = DLIB_CHIP_TEMPLATE,
+    max_rotation_deg: float = 3.0,
+    scale_range: tuple[float, float] = (0.99, 1.01),
+    max_shift: float = 0.02,
+) -> list[np.ndarray]:
+    """`count` slightly moved copies of `template` for jitter test-time augmentation.
+
+    dlib's `jitter_image` (what face_recognition's `num_jitters` uses) re-crops each chip with up
+    to 3 degrees of rotation, a 0.97-0.99 object height and 2% shift, and averages the
+    embeddings. Cutting the moved chips from the photo rather than from the first chip keeps
+    the borders real. Deterministic for a seed, so enrolment gives the same template each time.
+    """
+    if count < 0:
+        raise ValueError("The number of jitters cannot be negative.")
+    rng = np.random.default_rng(seed)
+    base = np.asarray(template, dtype=np.float64)
+    centre = np.full(2, CHIP_SIZE / 2.0)
+    moved = []
+    for _ in range(count):
+        angle = np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg))
+        scale = rng.uniform(*scale_range)
+        shift = rng.uniform(-max_shift, max_shift, size=2) * CHIP_SIZE
+        rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        moved.append(((base - centre) @ rotation.T + centre + shift).astype(np.float32))
+    return moved
+
+
 def fallback_landmarks(box: np.ndarray) -> np.ndarray:
     """Landmarks for a face the detector missed but a protocol says is there (LFW).
 

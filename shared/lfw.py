@@ -98,11 +98,15 @@ def fallback_box(width: int, height: int) -> np.ndarray:
 def embed_images(
     paths: list[Path],
     detect: Callable[[np.ndarray], list[Face]],
-    embed_landmarks: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    embed_face: Callable[[np.ndarray, Face], np.ndarray],
     read: Callable[[Path], np.ndarray],
     progress: Callable[[list[Path]], object] = iter,
 ) -> tuple[dict[Path, np.ndarray], int]:
-    """Embed the central face of each image; returns embeddings and how many needed the fallback."""
+    """Embed the central face of each image; returns embeddings and how many needed the fallback.
+
+    A missed face is never dropped (that would flatter the accuracy): a centred box, with the
+    template's landmarks placed in it, stands in for it.
+    """
     embeddings: dict[Path, np.ndarray] = {}
     undetected = 0
     for path in progress(paths):  # type: ignore[attr-defined]
@@ -111,10 +115,9 @@ def embed_images(
         face = central_face(detect(image), width, height)
         if face is None:
             undetected += 1
-            landmarks = fallback_landmarks(fallback_box(width, height))
-        else:
-            landmarks = face.landmarks
-        embeddings[path] = embed_landmarks(image, landmarks)
+            box = fallback_box(width, height)
+            face = Face(box=box, score=0.0, landmarks=fallback_landmarks(box))
+        embeddings[path] = embed_face(image, face)
     return embeddings, undetected
 
 

@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from shared.align import CHIP_SIZE, DLIB_CHIP_TEMPLATE, align_face, estimate_similarity, fallback_landmarks
+from shared.align import (
+    CHIP_SIZE,
+    DLIB_CHIP_TEMPLATE,
+    align_face,
+    estimate_similarity,
+    fallback_landmarks,
+    jitter_templates,
+)
 from shared.quality import QualityThresholds, estimate_pose, image_blur, laplacian_variance
 
 
@@ -58,6 +65,23 @@ def test_align_face_puts_landmarks_on_the_template(scale, angle):
         window = gray[int(y) - 4 : int(y) + 5, int(x) - 4 : int(x) + 5]
         assert window.max() > 100, f"no landmark dot near template point ({x}, {y})"
     assert gray[5:20, 5:20].max() == 0  # nothing drawn where no landmark is
+
+
+def test_jitter_templates_are_small_deterministic_moves():
+    moved = jitter_templates(12, seed=3)
+    assert len(moved) == 12 and jitter_templates(0) == []
+    again = jitter_templates(12, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(moved, again, strict=True))
+    assert not np.array_equal(moved[0], jitter_templates(12, seed=4)[0])
+    for template in moved:
+        shift = np.linalg.norm(template - DLIB_CHIP_TEMPLATE, axis=1)
+        # 3 degrees, +-1% scale and 2% shift of a 150 px chip: a few pixels, never a new face crop.
+        assert 0 < shift.max() < 9
+        # Still a similarity of the template: the eye distance changes by at most the 1% scale.
+        eyes = np.linalg.norm(template[1] - template[0])
+        assert 0.989 <= eyes / np.linalg.norm(DLIB_CHIP_TEMPLATE[1] - DLIB_CHIP_TEMPLATE[0]) <= 1.011
+    with pytest.raises(ValueError, match="negative"):
+        jitter_templates(-1)
 
 
 def test_fallback_landmarks_fill_the_box():

@@ -117,6 +117,29 @@ def test_eval_lfw_rejects_bad_pairs_file(capsys, tmp_path):
     assert code == 2 and "promises" in err
 
 
+def test_eval_lfw_cross_validates_across_pairs_files_with_jitter(capsys, tmp_path):
+    images = data_path("lfw_subset_10x10")
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text(
+        "2\nColin_Powell\t1\t2\nTony_Blair\t3\t4\n"
+        "Colin_Powell\t1\tTony_Blair\t3\nHugo_Chavez\t1\tVladimir_Putin\t2\n"
+    )
+    second.write_text(
+        "2\nHugo_Chavez\t2\t5\nVladimir_Putin\t1\t6\n"
+        "Ariel_Sharon\t1\tJacques_Chirac\t2\nGeorge_W_Bush\t1\tGerhard_Schroeder\t1\n"
+    )
+    argv = ["faces", "eval-lfw", "--pairs", str(first), "--pairs", str(second), "--images", str(images)]
+    code, out, _ = run(capsys, *argv, "--jitter", "2", "--json")
+    assert code == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    # Each file is one fold: the threshold is chosen on one file and applied to the other.
+    assert result["folds"] == 2 and result["pairs"] == 8 and len(result["fold_accuracies"]) == 2
+    assert result["jitter"] == 2 and result["undetected"] == 0 and result["accuracy"] == 1.0
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        run(capsys, *argv, "--jitter", "500")
+    assert exited.value.code == 2 and "number of jitters" in capsys.readouterr().err
+
+
 def test_console_entry_point_runs():
     result = subprocess.run(
         [sys.executable, "-m", "visage.cli", "models", "list"],

@@ -86,6 +86,27 @@ def test_flip_augmentation_keeps_identity(analyzer):
     assert np.linalg.norm(flipped[0] - flipped[1]) < 0.6
 
 
+def test_jitter_averages_moved_crops_and_keeps_identity(analyzer):
+    from shared.analysis import FaceAnalyzer
+
+    jittered = FaceAnalyzer(analyzer.registry, jitter=6).prepare()
+    same = [data_path("lfw_subset_10x10", "Colin_Powell", f"Colin_Powell_{n:04d}.jpg") for n in (1, 2)]
+    other = data_path("lfw_subset_10x10", "Tony_Blair", "Tony_Blair_0001.jpg")
+    plain = _central_embeddings(analyzer, [*same, other])
+    image = read_image(same[0])
+    face = central_face(jittered.detect(image), image.shape[1], image.shape[0])
+    # Jitter moves the crop a little: the average is close to, but not, the plain embedding.
+    alone = jittered.embed(image, [face])[0]
+    assert not np.allclose(alone, plain[0]) and np.linalg.norm(alone - plain[0]) < 0.15
+    # get() and embed() give the same jittered embedding, and the decision stays right.
+    found = jittered.get(image)
+    assert any(np.allclose(f.embedding, alone, atol=1e-5) for f in found)
+    vectors = np.stack([alone, *(jittered.get(read_image(p))[0].embedding for p in (same[1], other))])
+    assert np.linalg.norm(vectors[0] - vectors[1]) < 0.6 < np.linalg.norm(vectors[0] - vectors[2])
+    with pytest.raises(ValueError, match="negative"):
+        FaceAnalyzer(analyzer.registry, jitter=-2)
+
+
 def test_group_photo_faces_are_distinct_people(analyzer):
     image = read_image(data_path("facenet_pytorch_data", "multiface.jpg"))
     faces = [f for f in analyzer.get(image) if f.face.score >= 0.95]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threshold", type=float, default=None, help="decision threshold in the metric's unit"
     )
     compare.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    _jitter_option(compare)
     _common(compare)
     compare.set_defaults(handler=run_compare)
 
@@ -45,12 +47,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=run_demo)
 
     lfw = commands.add_parser("eval-lfw", help="LFW verification protocol (pairs.txt / pairsDevTest.txt)")
-    lfw.add_argument("--pairs", type=Path, required=True)
+    lfw.add_argument(
+        "--pairs",
+        type=Path,
+        required=True,
+        action="append",
+        help="pairs file; give it more than once to cross-validate across files (each file's folds "
+        "become folds of one protocol)",
+    )
     lfw.add_argument("--images", type=Path, required=True, help="folder holding Name/Name_0001.jpg")
     lfw.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    _jitter_option(lfw)
     lfw.add_argument("--metric", choices=("euclidean", "cosine"), default=None)
     _common(lfw)
     lfw.set_defaults(handler=run_eval_lfw)
+
+
+def _jitter_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of jitters from 0 to 100")
+    return value
+
+
+def _jitter_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jitter",
+        type=_jitter_count,
+        default=0,
+        metavar="N",
+        help="also embed N slightly moved crops of each face and average (dlib's num_jitters)",
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -60,12 +90,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", default="dlib_resnet", help="dlib_resnet (default) or facenet_vggface2")
 
 
-def _analyzer(args: argparse.Namespace, flip: bool = False):
+def _analyzer(args: argparse.Namespace, flip: bool = False, jitter: int = 0):
     from shared.analysis import FaceAnalyzer
     from shared.registry import ModelRegistry
 
     return FaceAnalyzer(
-        ModelRegistry(args.models_dir), embedder=args.embedder, min_face_size=args.min_face, flip=flip
+        ModelRegistry(args.models_dir),
+        embedder=args.embedder,
+        min_face_size=args.min_face,
+        flip=flip,
+        jitter=jitter,
     ).prepare()
 
 
@@ -105,7 +139,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from shared.embed import EMBEDDERS
     from shared.similarity import same_person, similarity, to_display
 
-    analyzer = _analyzer(args, flip=args.flip)
+    analyzer = _analyzer(args, flip=args.flip, jitter=args.jitter)
     faces_a = analyzer.get(_read(args.image_a))
     faces_b = analyzer.get(_read(args.image_b))
     if not faces_a:
@@ -187,43 +221,57 @@ PHOTO_BLUR_THRESHOLD = 100.0
 def run_eval_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from shared.align import align_face
+    from shared.detect import Face
     from shared.embed import EMBEDDERS
     from shared.lfw import embed_images, read_pairs, score_pairs
 
-    if not args.pairs.is_file():
-        raise CommandError(f"{args.pairs}: no such pairs file.")
+    for pairs_file in args.pairs:
+        if not pairs_file.is_file():
+            raise CommandError(f"{pairs_file}: no such pairs file.")
     if not args.images.is_dir():
         raise CommandError(f"{args.images}: no such image folder.")
-    try:
-        pairs, folds = read_pairs(args.pairs, args.images)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    missing = sorted({str(p) for pair in pairs for p in (pair.a, pair.b) if not p.is_file()})
-    if missing:
-        raise CommandError(f"{len(missing)} image(s) named by {args.pairs} are missing, e.g. {missing[0]}.")
-    analyzer = _analyzer(args, flip=args.flip)
+    pairs: list = []
+    folds = 0
+    for pairs_file in args.pairs:
+        try:
+            these, count = read_pairs(pairs_file, args.images)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        pairs += [replace(pair, fold=pair.fold + folds) for pair in these]
+        folds += count
+        missing = sorted({str(p) for pair in these for p in (pair.a, pair.b) if not p.is_file()})
+        if missing:
+            raise CommandError(
+                f"{len(missing)} image(s) named by {pairs_file} are missing, e.g. {missing[0]}."
+            )
+    analyzer = _analyzer(args, flip=args.flip, jitter=args.jitter)
     metric = args.metric or str(EMBEDDERS[args.embedder]["metric"])
-    chip = analyzer.embedder.chip_size
 
-    def embed_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return analyzer.embedder.embed(align_face(image, landmarks, size=chip), flip=args.flip)[0]
+    def embed_face(image: np.ndarray, face: Face) -> np.ndarray:
+        return analyzer.embed(image, [face])[0]
 
     paths = sorted({p for pair in pairs for p in (pair.a, pair.b)})
     embeddings, undetected = embed_images(
         paths,
         analyzer.detect,
-        embed_landmarks,
+        embed_face,
         _read,
         progress=lambda items: tqdm(items, desc="embedding", unit="img", disable=args.json),
     )
     result = score_pairs(pairs, folds, embeddings, metric)  # type: ignore[arg-type]
     result.update(
-        {"undetected": undetected, "images": len(paths), "flip": bool(args.flip), "embedder": args.embedder}
+        {
+            "undetected": undetected,
+            "images": len(paths),
+            "flip": bool(args.flip),
+            "jitter": args.jitter,
+            "embedder": args.embedder,
+        }
     )
     if not args.json:
+        names = " + ".join(p.name for p in args.pairs)
         print(
-            f"LFW {args.pairs.name}: accuracy {result['accuracy']:.4f} +- {result['std']:.4f} "
+            f"LFW {names}: accuracy {result['accuracy']:.4f} +- {result['std']:.4f} "
             f"over {result['folds']} fold(s), {result['pairs']} pairs, {undetected} undetected image(s)"
         )
     print(json.dumps(result))
