@@ -126,7 +126,7 @@ class DatabaseCollector(Collector):
 
         queue = GaugeMetricFamily("visage_jobs", "Background jobs by status.", labels=["status"])
         counts = {str(getattr(status, "value", status)): count for status, count in jobs}
-        for status in ("queued", "running", "succeeded", "failed"):
+        for status in ("queued", "running", "succeeded", "failed", "cancelled"):
             queue.add_metric([status], counts.get(status, 0))
         yield queue
         age = GaugeMetricFamily("visage_jobs_oldest_queued_age_seconds", "Wait of the oldest queued job.")

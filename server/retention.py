@@ -112,7 +112,8 @@ def rejected_messages(app: Flask, session: Session, cutoff: datetime, dry_run: b
 
 @retention_rule("RETENTION_JOBS_DAYS", 90, "finished background jobs (status, result, error)")
 def finished_jobs(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
-    where = [Job.status.in_([JobStatus.SUCCEEDED, JobStatus.FAILED]), Job.finished_at < cutoff]
+    ended = [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
+    where = [Job.status.in_(ended), Job.finished_at < cutoff]
     return _delete_rows(Job, session, where, dry_run, batch)
 
 
@@ -176,7 +177,9 @@ def periods(config: dict[str, Any]) -> dict[str, int | None]:
     return result
 
 
-@job_handler(JOB_KIND)
+# Not cancellable: it is scheduled, deletes in committed batches and simply runs again next time, so
+# stopping one run part-way would gain nothing.
+@job_handler(JOB_KIND, cancellable=False)
 def enforce(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Apply every rule whose period is set; `{"dry_run": true}` only counts."""
     dry_run = bool(payload.get("dry_run"))

@@ -42,7 +42,9 @@ def submit_index(session: Session, owner_id: int, photo_ids: list[int]) -> Any:
     return submit_job(session, KIND, payload={"photo_ids": sorted(photo_ids)}, owner_id=owner_id)
 
 
-@job_handler(KIND)
+# Not cancellable: album indexing is automatic and resumable; cancelling it would only leave photos
+# unindexed.
+@job_handler(KIND, cancellable=False)
 def index_photos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     photo_ids = [int(value) for value in payload.get("photo_ids", [])]
     owner_id = ctx.owner_id

@@ -1,5 +1,5 @@
-"""Deepfake endpoints of /api/v1: upload files as checks, list one's own checks, read, delete, and
-fetch the face crops that drove a score. Every check belongs to the user who uploaded it; any other
+"""Deepfake endpoints of /api/v1: upload files as checks, list one's own checks, read, cancel, delete,
+and fetch the face crops that drove a score. Every check belongs to the user who uploaded it; any other
 user (administrators included) gets 404 for its id."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ CHECK = registry.schema(
             "media_kind": {"type": "string", "enum": ["image", "video"]},
             "size_bytes": {"type": "integer"},
             "sha256": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
             "error": {"type": ["string", "null"]},
             "job_id": {"type": ["integer", "null"]},
             "progress": {
@@ -178,6 +178,27 @@ def list_deepfake_checks() -> dict:
 def get_deepfake_check(check_id: int) -> dict:
     """One of your checks with its result: probability, verdict, note, timeline and face crops."""
     return service.check_json(db_session, service.owned_check(db_session, current_user.id, check_id))
+
+
+@api_route(
+    "/deepfake/checks/<int:check_id>/cancel",
+    "POST",
+    roles=ROLES,
+    response=CHECK,
+    errors=[404, 409],
+    tags=TAGS,
+)
+def cancel_deepfake_check(check_id: int) -> dict:
+    """Cancel one of your checks while it is queued or running.
+
+    It stops without a result (status `cancelled`) and its upload is deleted. 409 when the check is
+    already done, failed or cancelled."""
+    check = service.owned_check(db_session, current_user.id, check_id)
+    if not service.cancel_check(db_session, check):
+        db_session.rollback()
+        abort(409, f"Check {check_id} has already ended; only a queued or running check can be cancelled.")
+    db_session.commit()
+    return service.check_json(db_session, check)
 
 
 @api_route(

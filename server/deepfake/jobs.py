@@ -5,6 +5,11 @@ read (a media problem says what is wrong with the file; anything else says the s
 exception is then re-raised so the job row fails too; nothing is left 'running'. The upload is
 deleted when the handler ends, whatever the outcome (it is kept only while a worker that died may
 still retry the job).
+
+The kind is cancellable: a check cancelled before its job started is settled by
+`service.job_cancelled`; one cancelled while running stops at its next progress report
+(`JobCancelled`), is marked cancelled rather than failed, loses its upload, and the exception goes
+on to the runner, which ends the job without recording a failure.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import cv2
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck, DeepfakeFace
 from server.db.types import utcnow
 from server.deepfake.engine import pipeline
-from server.deepfake.service import JOB_KIND
-from server.jobs import JobContext, job_handler
+from server.deepfake.service import JOB_KIND, job_cancelled
+from server.jobs import JobCancelled, JobContext, job_handler
 from server.storage import StorageMissing, storage
 from shared.deepfake.pipeline import CheckResult
 from shared.media import MediaError
@@ -29,7 +34,7 @@ from shared.registry import ModelError
 JPEG_QUALITY = 88
 
 
-@job_handler(JOB_KIND)
+@job_handler(JOB_KIND, cancellable=True, on_cancel=job_cancelled)
 def score_check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
     check_id = int(payload["check_id"])
     with ctx.session() as session:
@@ -37,10 +42,14 @@ def score_check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | No
         if check is None:
             return {"check_id": check_id, "skipped": "the check was deleted before it ran"}
         key, filename = check.storage_key, check.filename
-        check.status = CheckStatus.RUNNING
-        session.commit()
+        cancelled = check.status == CheckStatus.CANCELLED  # just as this worker claimed the job
+        if not cancelled:
+            check.status = CheckStatus.RUNNING
+            session.commit()
     store = storage(ctx.app)
     try:
+        if cancelled:
+            raise JobCancelled(f"check {check_id} was cancelled")
         if not key:
             raise MediaError(f"{filename}: the upload is no longer stored; upload the file again.")
         try:
@@ -52,7 +61,15 @@ def score_check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | No
             path.write_bytes(data)
             del data
             result = pipeline(ctx.app).score(path, progress=ctx.progress)
+    except JobCancelled:
+        _cancel(ctx, check_id)
+        _forget_upload(ctx, check_id, key)
+        raise
     except (MediaError, ModelError) as error:
+        if ctx.cancelled():  # the upload went with a cancel that came as the job started
+            _cancel(ctx, check_id)
+            _forget_upload(ctx, check_id, key)
+            raise JobCancelled(f"check {check_id} was cancelled") from error
         # Decoding names the temporary file; the user knows the file by the name they uploaded.
         _fail(ctx, check_id, str(error).replace(safe_name(filename), filename))
         _forget_upload(ctx, check_id, key)
@@ -78,7 +95,7 @@ def safe_name(filename: str) -> str:
 def _save(ctx: JobContext, check_id: int, result: CheckResult) -> None:
     with ctx.session() as session:
         check = session.get(DeepfakeCheck, check_id)
-        if check is None:  # deleted while it ran
+        if check is None or check.status == CheckStatus.CANCELLED:  # deleted or cancelled while it ran
             return
         check.status = CheckStatus.DONE
         check.error = None
@@ -108,9 +125,19 @@ def _save(ctx: JobContext, check_id: int, result: CheckResult) -> None:
 def _fail(ctx: JobContext, check_id: int, message: str) -> None:
     with ctx.session() as session:
         check = session.get(DeepfakeCheck, check_id)
-        if check is not None:
+        if check is not None and check.status != CheckStatus.CANCELLED:
             check.status = CheckStatus.FAILED
             check.error = message
+            check.finished_at = utcnow()
+            session.commit()
+
+
+def _cancel(ctx: JobContext, check_id: int) -> None:
+    with ctx.session() as session:
+        check = session.get(DeepfakeCheck, check_id)
+        if check is not None and check.status in (CheckStatus.QUEUED, CheckStatus.RUNNING):
+            check.status = CheckStatus.CANCELLED
+            check.error = None
             check.finished_at = utcnow()
             session.commit()
 

@@ -1,5 +1,5 @@
 """The operations the deepfake API and pages share: accept uploads as queued checks, find a user's
-own checks, delete them, and describe them as JSON.
+own checks, cancel or delete them, and describe them as JSON.
 
 An upload is judged on what can be judged at once (empty, too large, not an image or a video by its
 magic bytes): those are refused in the response and never stored. Everything else becomes a check
@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from server.api.io import iso
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
+from server.db.types import utcnow
 from server.deepfake.settings import setting
 from server.enrolment.faces import megabytes
 from server.enrolment.uploads import Upload
+from server.jobs import store as job_store
 from server.jobs import submit_job
 from server.storage import storage
 from shared.deepfake.pipeline import NOTE, VERDICTS
@@ -130,13 +132,48 @@ def delete_check(session: Session, check: DeepfakeCheck) -> None:
         storage(current_app._get_current_object()).delete(key)  # type: ignore[attr-defined]
 
 
+def cancel_check(session: Session, check: DeepfakeCheck) -> bool:
+    """Cancel a queued or running check with its job (the caller commits); False when it has ended."""
+    job = session.get(Job, check.job_id) if check.job_id is not None else None
+    if status_of(check, job)[0] not in (CheckStatus.QUEUED, CheckStatus.RUNNING):
+        return False
+    if job is None:  # its job row is gone: nothing will run it
+        _mark_cancelled(session, check, delete_upload=True)
+        return True
+    return job_store.cancel_job(session, job)  # job_cancelled() below marks the check
+
+
+def job_cancelled(session: Session, job_id: int, started: bool) -> None:
+    """`deepfake.score`'s on_cancel hook: the check follows its job, whichever API cancelled it.
+
+    The upload is deleted here only when the job had not started; a running job's handler deletes
+    it itself when its next progress report finds the job cancelled."""
+    check = session.scalar(select(DeepfakeCheck).where(DeepfakeCheck.job_id == job_id))
+    if check is not None and check.status in (CheckStatus.QUEUED, CheckStatus.RUNNING):
+        _mark_cancelled(session, check, delete_upload=not started)
+
+
+def _mark_cancelled(session: Session, check: DeepfakeCheck, delete_upload: bool) -> None:
+    check.status = CheckStatus.CANCELLED
+    check.error = None
+    check.finished_at = utcnow()
+    key = check.storage_key if delete_upload else None
+    if key:
+        check.storage_key = None
+    session.flush()
+    if key:
+        storage(current_app._get_current_object()).delete(key)  # type: ignore[attr-defined]
+
+
 def status_of(check: DeepfakeCheck, job: Job | None) -> tuple[str, str | None]:
     """(status, error) as users see them: the job's word counts while the check is not final, so
     a job that failed outside its handler (its worker died on the last attempt) never looks stuck."""
-    if check.status in (CheckStatus.DONE, CheckStatus.FAILED):
+    if check.status in (CheckStatus.DONE, CheckStatus.FAILED, CheckStatus.CANCELLED):
         return check.status.value, check.error
     if job is not None and job.status == JobStatus.FAILED:
         return "failed", job.error or "The check stopped unexpectedly."
+    if job is not None and job.status == JobStatus.CANCELLED:
+        return "cancelled", None
     if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return job.status.value, None  # queued again after a worker died, or running
     return check.status.value, None

@@ -1,4 +1,4 @@
-"""Deepfake web pages (blueprint `deepfake`): upload and history, one check's result, delete.
+"""Deepfake web pages (blueprint `deepfake`): upload and history, one check's result, cancel, delete.
 
 The upload form works without JavaScript (one POST with all files, then the history page);
 server/static/deepfake.js sends each file on its own to the API instead, showing upload and scoring
@@ -7,7 +7,7 @@ progress per file. Pages show only the signed-in user's own checks; other ids ar
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug import Response
 
@@ -80,6 +80,23 @@ def result(check_id: int) -> str:
         else None
     )
     return render_template("deepfake/result.html", check=data, chart=chart, config=config)
+
+
+@bp.post("/deepfake/checks/<int:check_id>/cancel")
+@page
+def cancel(check_id: int) -> Response:
+    """Cancel a queued or running check; back to the history or the check's page, as the form says."""
+    check = service.owned_check(db_session, current_user.id, check_id)
+    name = check.filename
+    if service.cancel_check(db_session, check):
+        db_session.commit()
+        flash(f"The check of {name} was cancelled.", "success")
+    else:
+        db_session.rollback()
+        flash(f"The check of {name} has already ended; it cannot be cancelled.", "error")
+    if request.form.get("back") == "history":
+        return redirect(url_for("deepfake.index"), code=303)
+    return redirect(url_for("deepfake.result", check_id=check_id), code=303)
 
 
 @bp.post("/deepfake/checks/<int:check_id>/delete")

@@ -15,6 +15,9 @@ the server process (`JOBS_RUNNER = "thread"`, the default) or by RQ workers on R
 Tests: `run_pending(app)` runs queued jobs in the calling thread (no threads start when TESTING,
 unless `JOBS_START=1`). Status for clients: `GET /api/v1/jobs/<id>` (server.jobs.api).
 
+Cancelling (`@job_handler(kind, cancellable=True)`, `POST /api/v1/jobs/<id>/cancel`): a queued job is
+never claimed; a running one gets `JobCancelled` from its next `ctx.progress()` and ends there.
+
 Settings (app config / `VISAGE_<KEY>`): JOBS_RUNNER ("thread", "rq" or "none": only submit),
 JOBS_THREADS, JOBS_START (None: start where the app serves, i.e. gunicorn and `visage server run`;
 true: also in `create_app`; false: never, leave jobs to `visage server worker`), REDIS_URL,
@@ -27,7 +30,7 @@ import atexit
 import weakref
 from typing import TYPE_CHECKING
 
-from server.jobs.context import JobContext
+from server.jobs.context import JobCancelled, JobContext
 from server.jobs.registry import UnknownJobKind, job_handler, load_handlers
 from server.jobs.runner import JobRunner, run_pending
 from server.jobs.store import submit_job
@@ -117,6 +120,7 @@ def stop(app: Flask) -> None:
 
 __all__ = [
     "JOB_MODULES",
+    "JobCancelled",
     "JobContext",
     "JobRunner",
     "UnknownJobKind",

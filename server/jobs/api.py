@@ -1,4 +1,5 @@
-"""Jobs in /api/v1: a client polls the job it started (album indexing, deepfake scoring...).
+"""Jobs in /api/v1: a client polls the job it started (album indexing, deepfake scoring...), and may
+cancel it when its kind allows.
 
 Each account sees its own jobs; administrators may open any job by id (support), but the list
 is always the caller's own."""
@@ -16,6 +17,8 @@ from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.jobs import Job, JobStatus
+from server.jobs import store
+from server.jobs.registry import is_cancellable
 
 TAGS = ["jobs"]
 MAX_LIST = 200
@@ -77,10 +80,32 @@ def get_job(job_id: int) -> Any:
     """One background job's status, progress and result.
 
     Poll it after starting work that runs in the background; `status` ends as `succeeded` (with
-    `result`) or `failed` (with `error`)."""
+    `result`), `failed` (with `error`) or `cancelled`."""
+    return job_json(_visible_job(job_id))
+
+
+def _visible_job(job_id: int) -> Job:
+    """The job if the caller owns it or is an administrator; 404 otherwise (as for unknown ids)."""
     job = db_session.get(Job, job_id)
     if job is None or (job.owner_id != current_user.id and not current_user.has_role(Role.ADMIN)):
         abort(404, f"no job {job_id}")
+    return job
+
+
+@api_route("/jobs/<int:job_id>/cancel", "POST", roles=[], response=JOB, errors=[404, 409], tags=TAGS)
+def cancel_job(job_id: int) -> Any:
+    """Cancel a queued or running job.
+
+    A queued job never runs; a running one stops at its next progress report. 409 when the job has
+    already ended or its kind cannot be cancelled (album indexing, for one, finishes by itself)."""
+    job = _visible_job(job_id)
+    if not is_cancellable(job.kind):
+        abort(409, f"jobs of kind {job.kind} cannot be cancelled")
+    if not store.cancel_job(db_session, job):
+        db_session.rollback()
+        db_session.refresh(job)
+        abort(409, f"job {job_id} has already ended ({job.status.value})")
+    db_session.commit()
     return job_json(job)
 
 

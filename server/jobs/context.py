@@ -14,12 +14,20 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
+class JobCancelled(Exception):
+    """Raised in a handler by `JobContext.progress()`/`flush()` once its job was cancelled.
+
+    A handler of a cancellable kind may catch it to tidy up, then must re-raise it; the runner
+    ends the job there, recording nothing (the row stays cancelled)."""
+
+
 class JobContext:
     """One running job, as its handler sees it.
 
     `progress()` may be called for every item: it writes to the database at most every
     `JOBS_PROGRESS_SECONDS` (and always for the last item), so that a loop over 50,000 photos
-    does not turn into 50,000 UPDATEs."""
+    does not turn into 50,000 UPDATEs. The same write tells the handler that its job was
+    cancelled (`JobCancelled`); `cancelled()` asks directly, for handlers without progress."""
 
     def __init__(
         self, app: Flask, job_id: int, kind: str, owner_id: int | None, worker_id: str, attempt: int
@@ -39,7 +47,9 @@ class JobContext:
         return get_db(self.app).session()
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
-        """Report `done` of `total` items (and what is happening); persisted, throttled."""
+        """Report `done` of `total` items (and what is happening); persisted, throttled.
+
+        Raises `JobCancelled` when the write finds the job cancelled."""
         self._pending = (int(done), None if total is None else int(total), message)
         now = time.monotonic()
         if now - self._last_write >= self._interval or (total is not None and done >= total):
@@ -53,7 +63,15 @@ class JobContext:
         self._pending = None
         self._last_write = time.monotonic()
         with self.session() as session:
-            store.record_progress(session, self.job_id, self.worker_id, done, total, message)
+            written = store.record_progress(session, self.job_id, self.worker_id, done, total, message)
+            # Not written: cancelled, or recovered from this worker (then its `finish` is dropped).
+            if not written and store.is_cancelled(session, self.job_id):
+                raise JobCancelled(f"job {self.job_id} was cancelled")
+
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled (one SELECT; `progress()` already checks as it writes)."""
+        with self.session() as session:
+            return store.is_cancelled(session, self.job_id)
 
     @property
     def config(self) -> dict[str, Any]:

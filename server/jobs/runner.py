@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from server.db.models.jobs import Job
 from server.db.session import get_db
 from server.jobs import store
-from server.jobs.context import JobContext
+from server.jobs.context import JobCancelled, JobContext
 from server.jobs.registry import HANDLERS, UnknownJobKind, get_handler, load_handlers
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def execute(app: Flask, job_id: int, worker_id: str) -> bool:
     """Run a job this worker has claimed and record its result or error; True if it succeeded.
 
     Any exception of the handler marks the job failed with the exception's text (the traceback
-    goes to the log), so a job never stays 'running' because its code raised."""
+    goes to the log), so a job never stays 'running' because its code raised. `JobCancelled` is
+    not a failure: the job ends there and its row stays as `store.cancel` left it."""
     database = get_db(app)
     with database.session() as session:
         job = session.get(Job, job_id)
@@ -84,6 +85,9 @@ def execute(app: Flask, job_id: int, worker_id: str) -> bool:
                 raise TypeError(f"the handler returned {type(result).__name__}, not a dict or None")
             json.dumps(result)
             context.flush()
+        except JobCancelled:
+            log.info("job %s (%s) was cancelled; its handler stopped", job_id, kind)
+            return False
         except UnknownJobKind as exc:
             error = str(exc)
         except Exception as exc:
@@ -91,6 +95,9 @@ def execute(app: Flask, job_id: int, worker_id: str) -> bool:
             error = f"{type(exc).__name__}: {exc}"
     with database.session() as session:
         if not store.finish(session, job_id, worker_id, result=result, error=error):
+            if store.is_cancelled(session, job_id):
+                log.info("job %s (%s) was cancelled as its handler returned; outcome dropped", job_id, kind)
+                return False
             log.warning(
                 "job %s was taken from worker %s before it finished; outcome dropped", job_id, worker_id
             )

@@ -1,4 +1,4 @@
-"""The `jobs` table as a queue: submit, claim (exclusively), heartbeat, finish, recover.
+"""The `jobs` table as a queue: submit, claim (exclusively), heartbeat, finish, cancel, recover.
 
 Every state change is one conditional UPDATE (`... WHERE status = 'running' AND worker_id = me`),
 so two workers can never both run or both finish a job, on SQLite as on MariaDB. Claiming picks
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import MYSQL_DIALECTS, utcnow
-from server.jobs.registry import get_handler
+from server.jobs.registry import ON_CANCEL, get_handler
 
 PENDING_KEY = "visage.jobs.submitted"
 MAX_ERROR = 4000
@@ -142,6 +142,7 @@ def _mine(job_id: int, worker_id: str) -> tuple[Any, ...]:
 def record_progress(
     session: Session, job_id: int, worker_id: str, done: int, total: int | None, message: str | None
 ) -> bool:
+    """Write progress; False when the job is no longer running for this worker (cancelled, recovered)."""
     values: dict[str, Any] = {"progress_done": done, "heartbeat_at": utcnow()}
     if total is not None:
         values["progress_total"] = total
@@ -180,6 +181,36 @@ def finish(
     changed = session.execute(update(Job).where(*_mine(job_id, worker_id)).values(values)).rowcount == 1
     session.commit()
     return changed
+
+
+def cancel(session: Session, job_id: int) -> bool:
+    """Mark a queued or running job cancelled (the caller commits); False when it had already ended.
+
+    A queued job is then never claimed; a running one finds out at its next progress write (its
+    handler gets `JobCancelled`), and its worker's `finish` no longer matches the row."""
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), heartbeat_at=None, message="cancelled")
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def cancel_job(session: Session, job: Job) -> bool:
+    """`cancel`, then the kind's `on_cancel` hook (rows that follow the job), in one transaction that
+    the caller commits; False when the job had already ended."""
+    job_id, kind, started = job.id, job.kind, job.status == JobStatus.RUNNING
+    if not cancel(session, job_id):
+        return False
+    session.expire(job)  # the UPDATE went around the ORM
+    hook = ON_CANCEL.get(kind)
+    if hook is not None:
+        hook(session, job_id, started)
+    return True
+
+
+def is_cancelled(session: Session, job_id: int) -> bool:
+    return session.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.CANCELLED
 
 
 def recover_stale(session: Session, stale_after: timedelta) -> tuple[list[int], list[int]]:

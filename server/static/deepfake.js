@@ -18,7 +18,7 @@
     });
   }
 
-  // Follow one check until it is done or failed; `show` gets every state.
+  // Follow one check until it is done, failed or cancelled; `show` gets every state.
   function follow(apiUrl, show) {
     getJSON(apiUrl).then(function (check) {
       show(check);
@@ -39,6 +39,7 @@
       return check.probability === null ? check.verdict_label : check.verdict_label + ", " + percent(check.probability) + " fake";
     }
     if (check.status === "failed") { return "failed: " + (check.error || "unknown error"); }
+    if (check.status === "cancelled") { return "cancelled"; }
     var p = check.progress || {};
     return check.status + (p.message ? " (" + p.message + ")" : "");
   }
@@ -109,7 +110,7 @@
         item.setAttribute("data-check-id", check.id);
         follow(checkUrl(api, check.id), function (c) {
           var p = c.progress || {};
-          if (c.status === "done" || c.status === "failed") {
+          if (c.status === "done" || c.status === "failed" || c.status === "cancelled") {
             bar.value = 100;
           } else if (p.total) {
             bar.value = 50 + Math.round(50 * p.done / p.total);
@@ -141,6 +142,8 @@
           row.querySelector(".check-probability").textContent = percent(c.probability);
         }
         row.querySelector(".check-verdict").textContent = c.verdict_label || "—";
+        var cancel = row.querySelector(".check-cancel");
+        if (cancel && c.status !== "queued" && c.status !== "running") { cancel.remove(); }
       });
     });
   }
@@ -151,7 +154,9 @@
     var status = result.getAttribute("data-status");
     if (status === "queued" || status === "running") {
       follow(result.getAttribute("data-api"), function (c) {
-        if (c.status === "done" || c.status === "failed") { window.location.reload(); }
+        if (c.status === "done" || c.status === "failed" || c.status === "cancelled") {
+          window.location.reload();
+        }
         var progress = result.querySelector("progress");
         if (progress && c.progress && c.progress.total) {
           progress.max = c.progress.total;

@@ -44,6 +44,7 @@ def api_routes(check_id: int) -> list[tuple[str, str]]:
         ("GET", f"/api/v1/deepfake/checks/{check_id}"),
         ("GET", f"/api/v1/deepfake/checks/{check_id}/faces/1.jpg"),
         ("DELETE", f"/api/v1/deepfake/checks/{check_id}"),
+        ("POST", f"/api/v1/deepfake/checks/{check_id}/cancel"),
     ]
 
 
@@ -51,6 +52,7 @@ def page_routes(check_id: int) -> list[tuple[str, str]]:
     return [
         ("GET", f"/deepfake/checks/{check_id}"),
         ("POST", f"/deepfake/checks/{check_id}/delete"),
+        ("POST", f"/deepfake/checks/{check_id}/cancel"),
     ]
 
 

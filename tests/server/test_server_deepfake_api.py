@@ -191,3 +191,70 @@ def test_a_check_whose_worker_died_shows_queued_again_then_failed_never_stuck(ap
     assert die_while_running()["status"] == "queued"  # attempt 1 of 2: re-queued
     final = die_while_running()  # attempt 2 of 2: failed
     assert final["status"] == "failed" and "stopped responding" in final["error"]
+
+
+def test_a_queued_check_cancelled_loses_its_job_and_upload_and_only_its_owner_may(app, client, db, people):
+    submitted = upload(client, people.alice_token, real_frame()).get_json()["checks"][0]
+    check_id, job_id = submitted["id"], submitted["job_id"]
+    assert len(stored_files(app)) == 1
+    url = f"/api/v1/deepfake/checks/{check_id}/cancel"
+    hidden = client.post(url, headers=bearer(people.bob_token))
+    assert hidden.status_code == 404 and hidden.get_json() == {"error": f"No deepfake check {check_id}."}
+    assert client.post(url, headers=bearer(people.admin_token)).status_code == 404  # owner only
+
+    answer = client.post(url, headers=bearer(people.alice_token))
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["status"] == "cancelled" and body["error"] is None and body["probability"] is None
+    assert body["finished_at"] is not None
+    assert stored_files(app) == []  # the job had not started: the upload goes at once
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=bearer(people.alice_token)).get_json()
+    assert job["status"] == "cancelled"
+    assert run_jobs(app) == 0
+    shown = client.get(f"/api/v1/deepfake/checks/{check_id}", headers=bearer(people.alice_token)).get_json()
+    assert shown["status"] == "cancelled"
+    listed = client.get("/api/v1/deepfake/checks", headers=bearer(people.alice_token)).get_json()["checks"]
+    assert [c["status"] for c in listed] == ["cancelled"]
+    again = client.post(url, headers=bearer(people.alice_token))
+    assert again.status_code == 409 and "already ended" in again.get_json()["error"]
+
+    done = upload(client, people.alice_token, real_frame()).get_json()["checks"][0]["id"]
+    assert run_jobs(app) == 1
+    late = client.post(f"/api/v1/deepfake/checks/{done}/cancel", headers=bearer(people.alice_token))
+    assert late.status_code == 409 and "only a queued or running check" in late.get_json()["error"]
+    db.expire_all()
+    assert db.get(DeepfakeCheck, done).status == CheckStatus.DONE
+
+
+def test_a_check_cancelled_while_scoring_stops_at_its_next_progress_report(app, client, db, people):
+    """The job is running when the cancel comes: the handler finds out from `ctx.progress`, marks the
+    check cancelled (not failed), deletes the upload and lets the runner end the job."""
+    from server.jobs import store
+    from server.jobs.runner import execute
+
+    submitted = upload(client, people.alice_token, real_frame()).get_json()["checks"][0]
+    assert store.claim_next(db, "scoring-worker", ["deepfake.score"]) == submitted["job_id"]
+    answer = client.post(
+        f"/api/v1/deepfake/checks/{submitted['id']}/cancel", headers=bearer(people.alice_token)
+    )
+    assert answer.status_code == 200 and answer.get_json()["status"] == "cancelled"
+    assert len(stored_files(app)) == 1  # still the running handler's to delete
+    db.get(DeepfakeCheck, submitted["id"]).status = CheckStatus.RUNNING  # as if it began before the cancel
+    db.commit()
+
+    assert execute(app, submitted["job_id"], "scoring-worker") is False
+    db.expire_all()
+    check = db.get(DeepfakeCheck, submitted["id"])
+    assert check.status == CheckStatus.CANCELLED and check.error is None and check.probability is None
+    assert check.storage_key is None and stored_files(app) == []
+    job = db.get(Job, submitted["job_id"])
+    assert job.status == "cancelled" and job.error is None and job.result is None
+
+
+def test_cancelling_the_job_through_the_jobs_api_cancels_its_check_too(app, client, people):
+    submitted = upload(client, people.alice_token, real_frame()).get_json()["checks"][0]
+    answer = client.post(f"/api/v1/jobs/{submitted['job_id']}/cancel", headers=bearer(people.alice_token))
+    assert answer.status_code == 200 and answer.get_json()["status"] == "cancelled"
+    check = client.get(f"/api/v1/deepfake/checks/{submitted['id']}", headers=bearer(people.alice_token))
+    assert check.get_json()["status"] == "cancelled" and check.get_json()["finished_at"] is not None
+    assert stored_files(app) == [] and run_jobs(app) == 0

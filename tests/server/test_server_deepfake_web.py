@@ -80,3 +80,37 @@ def test_a_failed_check_shows_its_reason_and_delete_works(app, client, alice):
     gone = client.post(f"/deepfake/checks/{check_id}/delete", data={"csrf_token": token})
     assert gone.status_code == 303
     assert client.get(f"/deepfake/checks/{check_id}").status_code == 404
+
+
+def test_a_queued_check_has_a_cancel_button_that_cancels_it_and_a_done_one_has_none(app, client, alice):
+    post_files(client, real_frame())
+    history = client.get("/deepfake").get_data(as_text=True)
+    check_id = int(re.search(r'data-check-id="(\d+)"', history).group(1))
+    cancel_action = f'action="/deepfake/checks/{check_id}/cancel"'
+    assert cancel_action in history
+    page = client.get(f"/deepfake/checks/{check_id}").get_data(as_text=True)
+    assert cancel_action in page and ">Cancel</button>" in page
+
+    answer = client.post(
+        f"/deepfake/checks/{check_id}/cancel", data={"csrf_token": csrf_token_from(page), "back": "history"}
+    )
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/deepfake")
+    history = client.get("/deepfake").get_data(as_text=True)
+    assert "was cancelled" in history and 'data-status="cancelled"' in history
+    assert cancel_action not in history and stored_files(app) == []
+    page = client.get(f"/deepfake/checks/{check_id}").get_data(as_text=True)
+    assert "The check was cancelled" in page and cancel_action not in page
+    assert run_jobs(app) == 0
+    again = client.post(f"/deepfake/checks/{check_id}/cancel", data={"csrf_token": csrf_token_from(page)})
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/deepfake/checks/{check_id}")
+    assert "has already ended" in client.get(f"/deepfake/checks/{check_id}").get_data(as_text=True)
+    no_token = client.post(f"/deepfake/checks/{check_id}/cancel")
+    assert no_token.status_code == 400  # CSRF, like every form
+
+    post_files(client, real_frame())
+    run_jobs(app)
+    history = client.get("/deepfake").get_data(as_text=True)
+    done_id = int(re.search(r'data-check-id="(\d+)" data-status="done"', history).group(1))
+    assert f'action="/deepfake/checks/{done_id}/cancel"' not in history
+    page = client.get(f"/deepfake/checks/{done_id}").get_data(as_text=True)
+    assert "/cancel" not in page and ">Cancel</button>" not in page

@@ -170,3 +170,30 @@ def test_audit_entries_keep_json_before_and_after(app, db):
     entry = db.scalars(select(AuditLog)).one()
     assert (entry.before, entry.after, entry.entity_id) == ({"name": "김민수"}, {"name": "Kim Minsu"}, "42")
     assert entry.actor.email == "aud@example.org" and entry.at.tzinfo == UTC
+
+
+def test_downgrading_0009_turns_cancelled_rows_into_failed_ones(new_database_url):
+    from sqlalchemy import text
+
+    from server.db.models import Job, JobStatus
+
+    url = new_database_url()
+    upgrade(url)
+    database = Database(url)
+    try:
+        with database.session() as session:
+            session.add_all(
+                [
+                    Job(kind="deepfake.score", payload={}, status=JobStatus.CANCELLED),
+                    Job(kind="deepfake.score", payload={}, status=JobStatus.QUEUED),
+                ]
+            )
+            session.commit()
+        downgrade(url, "0008")
+        with database.engine.connect() as connection:
+            rows = connection.execute(text("SELECT status, error FROM jobs ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [("failed", "cancelled"), ("queued", None)]
+        upgrade(url)
+        assert schema_differences(database) == []
+    finally:
+        database.dispose()

@@ -25,6 +25,7 @@ class CheckStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by its owner, before or while it was scored
 
 
 class DeepfakeCheck(Base):

@@ -24,6 +24,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by its owner or an administrator (only kinds registered as cancellable)
 
 
 class Job(Base):
