@@ -6,7 +6,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -141,3 +142,13 @@ def lfw10_faces(analyzer):
         names.append(path.parent.name)
         vectors.append(np.asarray(main.embedding, dtype=np.float32))
     return names, np.stack(vectors)
+
+
+def wait_until(check: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll `check` every 50 ms until it is true or `timeout` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return bool(check())

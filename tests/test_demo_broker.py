@@ -17,6 +17,7 @@ from edge.mqtt import DevicePublisher, MqttSettings
 from edge.outbox import Outbox
 from server.broker import BrokerError, EmbeddedBroker, free_port, port_free
 from shared.messages import SightingBatch, SightingEvent, topic
+from tests.conftest import wait_until
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -62,15 +63,6 @@ def publisher(port: int, client_id: str = "test-publisher", **will) -> mqtt.Clie
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
-
-
-def wait_until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_qos1_waits_for_a_disconnected_persistent_session(broker):

@@ -11,7 +11,7 @@ import http.server
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -21,7 +21,7 @@ from edge.agent import EdgeAgent
 from edge.capture import FrameSource
 from edge.config import EdgeConfig
 from shared.messages import Command
-from tests.conftest import data_path
+from tests.conftest import data_path, wait_until
 
 FRAME_GAP_S = 0.04  # 25 frames/s, like a camera
 
@@ -99,15 +99,6 @@ def camera() -> Iterator[MjpegCamera]:
         yield served
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_live_stream_frames_are_stamped_now_and_survive_a_dropped_connection(camera):
     source = FrameSource(camera.url, reconnect_min_s=0.1, reconnect_max_s=0.5)
     assert source.live
@@ -121,8 +112,8 @@ def test_live_stream_frames_are_stamped_now_and_survive_a_dropped_connection(cam
         assert before - timedelta(seconds=1) <= stamps[0] and stamps == sorted(stamps)
         assert stamps[-1] <= datetime.now(UTC)
         camera.drop()  # the camera reboots: the stream ends under the reader
-        assert wait_for(lambda: source.reconnects >= 1)
-        assert wait_for(lambda: camera.connections >= 2)
+        assert wait_until(lambda: source.reconnects >= 1, 20)
+        assert wait_until(lambda: camera.connections >= 2, 20)
         after_drop = datetime.now(UTC)
         _, moment = next(frames)
         while moment < after_drop:  # a frame grabbed before the drop may still be waiting
@@ -153,14 +144,14 @@ def test_restart_capture_command_reopens_a_live_stream(tmp_path, analyzer, camer
     runner = threading.Thread(target=lambda: result.update(stats=agent.run(max_frames=40)), daemon=True)
     runner.start()
     try:
-        assert wait_for(lambda: len(processed) >= 3, timeout=60)
+        assert wait_until(lambda: len(processed) >= 3, timeout=60)
         assert camera.connections == 1
         ack = agent.commands(Command("dev-live", "c-restart-1", "restart_capture"))
         assert ack is not None and ack.ok and ack.detail == "capture reopening"
         # The agent closed the stream and opened a new one, and keeps processing its frames.
-        assert wait_for(lambda: camera.connections == 2)
+        assert wait_until(lambda: camera.connections == 2, 20)
         reopened = datetime.now(UTC)
-        assert wait_for(lambda: sum(moment > reopened for moment in processed) >= 3, timeout=60)
+        assert wait_until(lambda: sum(moment > reopened for moment in processed) >= 3, timeout=60)
         assert agent.commands.acks()[-1].command_id == "c-restart-1"
         runner.join(120)
         assert not runner.is_alive()

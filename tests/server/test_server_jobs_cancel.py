@@ -13,6 +13,7 @@ from server import jobs
 from server.db.models import Job, JobStatus
 from server.jobs import JobCancelled, JobContext, job_handler, run_pending, store, submit_job
 from server.jobs.registry import is_cancellable
+from tests.conftest import wait_until
 from tests.server.test_server_enrolment_support import bearer
 
 STARTED = threading.Event()
@@ -56,15 +57,6 @@ def fresh(db, job_id: int) -> Job:
     return db.get(Job, job_id)
 
 
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_queued_job_cancelled_over_the_api_never_runs(app, client, db, make_user, make_token):
     owner = make_user("album_user")
     token = make_token(owner)
@@ -94,7 +86,7 @@ def test_a_running_job_stops_and_its_runner_thread_serves_the_next_job(app, db, 
         job = submit_job(db, "test.cancel.loop", payload={"poll": how == "poll"})
         db.commit()
         assert STARTED.wait(20), "the runner did not start the job"
-        assert wait_for(lambda: fresh(db, job.id).status == JobStatus.RUNNING, 10)
+        assert wait_until(lambda: fresh(db, job.id).status == JobStatus.RUNNING, 10)
 
         assert store.cancel(db, job.id)
         db.commit()
@@ -110,7 +102,7 @@ def test_a_running_job_stops_and_its_runner_thread_serves_the_next_job(app, db, 
         # The only worker thread is free again: the next job runs to success.
         after = submit_job(db, "test.cancel.quick")
         db.commit()
-        assert wait_for(lambda: fresh(db, after.id).status == JobStatus.SUCCEEDED, 20)
+        assert wait_until(lambda: fresh(db, after.id).status == JobStatus.SUCCEEDED, 20)
         assert fresh(db, job.id).status == JobStatus.CANCELLED  # the late outcome changed nothing
     finally:
         runner.stop()
