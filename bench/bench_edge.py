@@ -156,7 +156,7 @@ def naive_pass(analyzer, gallery, frames, min_face: int) -> dict:
         chips = analyzer.align(frame, faces)
         stages["align"] += (time.perf_counter() - t) * 1000.0
         t = time.perf_counter()
-        vectors = analyzer.embedder.embed(chips, flip=analyzer.flip)
+        vectors = analyzer.embed(frame, faces, chips)
         stages["embed"] += (time.perf_counter() - t) * 1000.0
         t = time.perf_counter()
         scores = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) @ matrix.T

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Embedding benchmark: Visage's ONNX dlib-ResNet vs dlib's own compute_face_descriptor.
+"""Embedding benchmark: Visage's ONNX dlib-ResNet vs dlib's own compute_face_descriptor, and SFace.
 
 Both run the same network (dlib_face_recognition_resnet_model_v1) on the same real aligned
 150x150 chips, cut by dlib's own HOG detector + 5-point shape predictor + get_face_chip from the
 group photos in ../shared/data. Measures per-face latency at batch 1 and throughput at batch 32
 (faces/s), and checks that the two agree (largest L2 distance between the descriptors of a chip).
 The timed passes are interleaved (Visage b1, dlib b1, Visage b32, dlib b32; then again) and each
-chip / batch keeps its best pass. Prints a table and, as the last line, one JSON object with the
-ratios Visage / dlib.
+chip / batch keeps its best pass. SFace (the default embedder, models/sface.onnx) is timed in the same
+passes on the same faces resized to its 112x112 chip; the fused embedder costs the two added up.
+Prints a table and, as the last line, one JSON object with the ratios Visage / dlib.
 
     . .venv/bin/activate && python bench/bench_embed.py               # see bench/README.md
 """
@@ -27,6 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # bench/ is not a package: the scripts are run by path
 from common import Stats
+
+
+def small(chip: np.ndarray) -> np.ndarray:
+    """A 150x150 chip resized to SFace's 112x112 input (timing only: same pixels, its size)."""
+    import cv2
+
+    return cv2.resize(chip, (112, 112), interpolation=cv2.INTER_AREA)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -99,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         embedder = FaceEmbedder.from_registry(ModelRegistry(), "dlib_resnet", batch_size=args.batch)
+        sface = FaceEmbedder.from_registry(ModelRegistry(), "sface", batch_size=args.batch)
     except ModelError as exc:
         raise SystemExit(f"bench: {exc}") from None
     encoder = dlib.face_recognition_model_v1(
@@ -110,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def visage_many(batch: np.ndarray) -> np.ndarray:
         return embedder.embed(batch)
+
+    def sface_one(chip: np.ndarray) -> np.ndarray:
+        return sface.embed(chip[None])[0]
+
+    def sface_many(batch: np.ndarray) -> np.ndarray:
+        return sface.embed(batch)
 
     def dlib_one(chip: np.ndarray) -> np.ndarray:
         return np.asarray(encoder.compute_face_descriptor(chip), dtype=np.float32)
@@ -126,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dlib_b1": (dlib_one, list(chips)),
         "visage_bN": (visage_many, batches),
         "dlib_bN": (dlib_many, batches),
+        "sface_b1": (sface_one, [small(c) for c in chips]),
+        "sface_bN": (sface_many, [np.stack([small(c) for c in b]) for b in batches]),
     }
     for key, (fn, items) in plan.items():
         for k in range(args.warmup if key.endswith("b1") else 1):
@@ -149,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours_1, peer_1, ours_b, peer_b = best["visage_b1"], best["dlib_b1"], best["visage_bN"], best["dlib_bN"]
     gaps = np.linalg.norm(np.stack(outputs["visage_b1"]) - np.stack(outputs["dlib_b1"]), axis=1)
     ours_fps = args.batch / (ours_b.p50 / 1000.0)
+    sface_1, sface_b = best["sface_b1"], best["sface_bN"]
+    sface_fps = args.batch / (sface_b.p50 / 1000.0)
     peer_fps = args.batch / (peer_b.p50 / 1000.0)
 
     n = len(chips)
@@ -159,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{bn:<9} {'dlib (list-of-chips overload)':<36} {peer_fps:8.1f} faces/s  ({peer_b.p50:.0f} ms/batch)"
     )
+    print(f"{'batch 1':<9} {'sface (onnxruntime, optimised graph)':<36} {lat(sface_1)}")
+    print(f"{bn:<9} {'sface':<36} {sface_fps:8.1f} faces/s  ({sface_b.p50:.0f} ms/batch)")
     print(f"other processes kept busy (mean cores while timing): {json.dumps(background)}")
     print(f"agreement on {n} chips: L2(visage, dlib) max {gaps.max():.2e}, mean {gaps.mean():.2e}")
 
@@ -173,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "speedup_b1_vs_dlib": common.ratio(peer_1.p50, ours_1.p50),
             f"speedup_b{args.batch}_vs_dlib": common.ratio(ours_fps, peer_fps),
             "max_l2_visage_vs_dlib": float(f"{gaps.max():.2e}"),
+            "sface_b1_ms_p50": round(sface_1.p50, 2),
+            f"sface_b{args.batch}_faces_per_s": round(sface_fps, 1),
+            "fused_b1_ms_p50": round(sface_1.p50 + ours_1.p50, 2),
+            "sface_b1_vs_dlib_onnx": common.ratio(sface_1.p50, ours_1.p50),
             "background_cores": background,
             "chips": n,
             "batch": args.batch,

@@ -234,7 +234,9 @@ def visage_stages(analyzer: Any, frames: Sequence[Frame]) -> dict[str, float]:
         stages["detect"].append(ms)
         ms, chips = common.time_ms(lambda image=frame.image, faces=faces: analyzer.align(image, faces))
         stages["align"].append(ms)
-        ms, _ = common.time_ms(lambda chips=chips: analyzer.embedder.embed(chips) if len(chips) else None)
+        ms, _ = common.time_ms(
+            lambda image=frame.image, faces=faces, chips=chips: analyzer.embed(image, faces, chips)
+        )
         stages["embed"].append(ms)
     return {name: round(Stats(values).p50, 1) for name, values in stages.items()} | {
         f"{name}_total_s": round(Stats(values).total / 1000.0, 2) for name, values in stages.items()

@@ -27,6 +27,7 @@ from edge.recognizer import Recognizer
 from edge.telemetry import TelemetryCollector
 from edge.tracker import IouTracker
 from shared.analysis import FaceAnalyzer
+from shared.embed import embedder_id
 from shared.messages import Telemetry
 from shared.quality import QualityThresholds, assess
 
@@ -55,7 +56,7 @@ class EdgeAgent:
         self.analyzer = analyzer or FaceAnalyzer(embedder=config.embedder, min_face_size=config.min_face_size)
         self.thresholds = QualityThresholds(min_face_px=float(config.min_face_size))
         self.outbox = Outbox(config.outbox_path, ledger=config.ledger)
-        self.gallery = GalleryStore(config.gallery_path, config.device_id, model=config.embedder)
+        self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(config.embedder))
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
         self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
         self.telemetry = TelemetryCollector(
@@ -165,7 +166,7 @@ class EdgeAgent:
             chips = self.analyzer.align(frame, [face for face, _ in wanted])
             self._stage("align", started)
             started = time.perf_counter()
-            embeddings = self.analyzer.embedder.embed(chips, flip=self.analyzer.flip)
+            embeddings = self.analyzer.embed(frame, [face for face, _ in wanted], chips)
             self._stage("embed", started)
             for (face, track), chip, embedding in zip(wanted, chips, embeddings, strict=True):
                 self.recognizer.add(

@@ -19,7 +19,7 @@ Example (TOML):
     password = "..."
 
     [recognizer]
-    margin = 0.01
+    margin = 0.025                          # default: the embedder's (shared/embed.py)
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class EdgeConfig:
     thumbnails: bool = False
     drain_s: float = 10.0  # a file that ended: wait this long for the outbox to be delivered
     min_face_size: int = 40
-    embedder: str = "dlib_resnet"
+    embedder: str = "sface"
     manifest_path: str = "models/manifest.json"
     max_age: int = 15
     min_hits: int = 2

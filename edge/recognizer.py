@@ -22,6 +22,7 @@ from datetime import datetime
 
 import numpy as np
 
+from shared.embed import require_embedder
 from shared.messages import Gallery, SightingEvent
 from shared.quality import Quality
 from shared.similarity import l2_normalize
@@ -31,8 +32,8 @@ from shared.similarity import l2_normalize
 class RecognizerSettings:
     match_threshold: float | None = None  # None: the gallery's threshold
     unknown_threshold: float | None = None  # None: match threshold - unknown_gap
-    unknown_gap: float = 0.04
-    margin: float = 0.01
+    unknown_gap: float | None = None  # None: the gallery's embedder's (shared.embed, `unknown_gap`)
+    margin: float | None = None  # None: the gallery's embedder's lead over the second student
     min_attempts: int = 3
     max_attempts: int = 8
     embed_every: int = 5
@@ -50,12 +51,23 @@ def quality_value(quality: Quality) -> float:
     return round(float(value if quality.passed else value * 0.5), 4)
 
 
+def _embedder_spec(model: str) -> dict[str, object]:
+    """The embedder's settings for a gallery's model; an unknown one gets dlib-like defaults."""
+    try:
+        return require_embedder(model)
+    except ValueError:
+        return {}
+
+
 class GalleryIndex:
     """The gallery as one normalised matrix plus which student owns each row."""
 
     def __init__(self, gallery: Gallery):
         self.sha256 = gallery.sha256
         self.threshold = float(gallery.threshold)
+        spec = _embedder_spec(gallery.model)
+        self.unknown_gap = float(spec.get("unknown_gap", 0.04))
+        self.margin = float(spec.get("margin", 0.01))
         self.student_ids = [s.student_id for s in gallery.students if len(s.embeddings)]
         rows = [np.asarray(s.embeddings, np.float32) for s in gallery.students if len(s.embeddings)]
         self.matrix = l2_normalize(np.concatenate(rows)) if rows else np.zeros((0, 1), np.float32)
@@ -176,7 +188,9 @@ class Recognizer:
             state.decided, state.student_id, state.score = True, None, 0.0
             return
         match = s.match_threshold if s.match_threshold is not None else index.threshold
-        unknown = s.unknown_threshold if s.unknown_threshold is not None else match - s.unknown_gap
+        gap = s.unknown_gap if s.unknown_gap is not None else index.unknown_gap
+        margin = s.margin if s.margin is not None else index.margin
+        unknown = s.unknown_threshold if s.unknown_threshold is not None else match - gap
         weights = np.asarray(state.weights)
         per_student = np.stack([index.scores(e) for e in state.embeddings])
         combined = weights @ per_student / weights.sum()
@@ -184,7 +198,7 @@ class Recognizer:
         best = float(combined[order[0]])
         second = float(combined[order[1]]) if len(order) > 1 else -1.0
         state.score = round(best, 4)
-        if best >= match and best - second >= s.margin:
+        if best >= match and best - second >= margin:
             state.decided, state.student_id = True, index.student_ids[int(order[0])]
         elif best < unknown or attempts >= s.max_attempts:
             state.decided, state.student_id = True, None

@@ -27,6 +27,21 @@ DLIB_CHIP_TEMPLATE = np.array(
     dtype=np.float32,
 )
 
+# The standard 112x112 five-point template of ArcFace / insightface (eye centres, nose tip, mouth
+# corners: the points MTCNN finds). SFace was trained on chips cut this way, and OpenCV's
+# FaceRecognizerSF.alignCrop uses the same numbers.
+ARCFACE_CHIP_SIZE = 112
+ARCFACE_TEMPLATE = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
+
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity transform (rotation, uniform scale, shift) src -> dst.
@@ -54,13 +69,17 @@ def align_face(
     landmarks: np.ndarray,
     template: np.ndarray = DLIB_CHIP_TEMPLATE,
     size: int = CHIP_SIZE,
+    template_size: int = CHIP_SIZE,
 ) -> np.ndarray:
     """Cut the aligned `size` x `size` chip for one face from an RGB image.
+
+    `template` holds the five points on a `template_size` chip (150 for dlib's, 112 for ArcFace's);
+    it is scaled to `size`.
 
     When the face is much larger than the chip, the image is first shrunk with area
     averaging (as dlib's chip extractor does with its pyramid), so the chip is not aliased.
     """
-    template = np.asarray(template, dtype=np.float32) * (size / CHIP_SIZE)
+    template = np.asarray(template, dtype=np.float32) * (size / template_size)
     points = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
     matrix = estimate_similarity(points, template)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
@@ -86,6 +105,7 @@ def jitter_templates(
     max_rotation_deg: float = 3.0,
     scale_range: tuple[float, float] = (0.99, 1.01),
     max_shift: float = 0.02,
+    template_size: int = CHIP_SIZE,
 ) -> list[np.ndarray]:
     """`count` slightly moved copies of `template` for jitter test-time augmentation.
 
@@ -98,12 +118,12 @@ def jitter_templates(
         raise ValueError("The number of jitters cannot be negative.")
     rng = np.random.default_rng(seed)
     base = np.asarray(template, dtype=np.float64)
-    centre = np.full(2, CHIP_SIZE / 2.0)
+    centre = np.full(2, template_size / 2.0)
     moved = []
     for _ in range(count):
         angle = np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg))
         scale = rng.uniform(*scale_range)
-        shift = rng.uniform(-max_shift, max_shift, size=2) * CHIP_SIZE
+        shift = rng.uniform(-max_shift, max_shift, size=2) * template_size
         rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         moved.append(((base - centre) @ rotation.T + centre + shift).astype(np.float32))
     return moved

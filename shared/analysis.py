@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.align import align_face, crop_box, jitter_templates
+from shared.align import CHIP_SIZE, align_face, jitter_templates
 from shared.detect import MTCNN, Face
-from shared.embed import EMBEDDERS, FaceEmbedder
+from shared.embed import DEFAULT_EMBEDDER, Embedder, embedder_name, load_embedder, require_embedder
 from shared.quality import Quality, QualityThresholds, assess
 from shared.registry import ModelRegistry
 
@@ -37,14 +37,14 @@ class FaceAnalyzer:
     def __init__(
         self,
         registry: ModelRegistry | None = None,
-        embedder: str = "dlib_resnet",
+        embedder: str = DEFAULT_EMBEDDER,
         min_face_size: int = 20,
         flip: bool = False,
         thresholds: QualityThresholds | None = None,
         jitter: int = 0,
     ):
-        if embedder not in EMBEDDERS:
-            raise ValueError(f"Unknown embedder '{embedder}': choose one of {', '.join(EMBEDDERS)}.")
+        require_embedder(embedder)
+        embedder = embedder_name(embedder)
         self.registry = registry or ModelRegistry()
         self.embedder_name = embedder
         self.min_face_size = min_face_size
@@ -55,11 +55,11 @@ class FaceAnalyzer:
         self._jitter_templates = jitter_templates(jitter)
         self.thresholds = thresholds or QualityThresholds()
         self._detector: MTCNN | None = None
-        self._embedder: FaceEmbedder | None = None
+        self._embedder: Embedder | None = None
 
     def prepare(self) -> FaceAnalyzer:
         self._detector = MTCNN.from_registry(self.registry, min_face_size=self.min_face_size)
-        self._embedder = FaceEmbedder.from_registry(self.registry, self.embedder_name)
+        self._embedder = load_embedder(self.registry, self.embedder_name)
         return self
 
     @property
@@ -70,7 +70,7 @@ class FaceAnalyzer:
         return self._detector
 
     @property
-    def embedder(self) -> FaceEmbedder:
+    def embedder(self) -> Embedder:
         if self._embedder is None:
             self.prepare()
         assert self._embedder is not None
@@ -80,35 +80,26 @@ class FaceAnalyzer:
         return self.detector.detect(image)
 
     def align(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """The chip each face is embedded from, cut the way the embedder was trained."""
-        size = self.embedder.chip_size
-        if self.embedder.crop == "box":
-            chips = [crop_box(image, face.box, size) for face in faces]
-        else:
-            chips = [align_face(image, face.landmarks, size=size) for face in faces]
-        return np.stack(chips) if chips else np.zeros((0, size, size, 3), dtype=np.uint8)
+        """The 150x150 chip on dlib's template of each face: what quality is judged on and thumbnails show.
+
+        The same cut whatever the embedder, so quality verdicts do not change when the embedder does;
+        the embedder cuts its own chips (reusing these where its cut is the same).
+        """
+        chips = [align_face(image, face.landmarks) for face in faces]
+        return np.stack(chips) if chips else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
 
     def embed(self, image: np.ndarray, faces: list[Face], chips: np.ndarray | None = None) -> np.ndarray:
         """Embeddings of `faces` in `image` (N, dim), with the analyzer's flip and jitter settings.
 
-        With `jitter` > 0 each face is also cut with that many slightly moved templates and the
-        embeddings are averaged (dlib's num_jitters): ~(1 + jitter) times the cost, for enrolment
-        and offline evaluation rather than every video frame.
+        `chips` are the faces' `align()` chips when the caller has them (reused, not cut again). With
+        `jitter` > 0 each face is also cut with that many slightly moved templates and the embeddings
+        are averaged (dlib's num_jitters): ~(1 + jitter) times the cost, for enrolment and offline
+        evaluation rather than every video frame.
         """
-        if chips is None:
-            chips = self.align(image, faces)
-        if not self.jitter or self.embedder.crop == "box" or not len(faces):
-            return self.embedder.embed(chips, flip=self.flip)
-        size = self.embedder.chip_size
-        moved = [
-            align_face(image, face.landmarks, template=template, size=size)
-            for face in faces
-            for template in self._jitter_templates
-        ]
-        everything = np.concatenate([chips, np.stack(moved)])
-        embedded = self.embedder.embed(everything, flip=self.flip)
-        first, rest = embedded[: len(faces)], embedded[len(faces) :].reshape(len(faces), self.jitter, -1)
-        return ((first + rest.sum(axis=1)) / (1 + self.jitter)).astype(np.float32)
+        ready = {CHIP_SIZE: chips} if chips is not None and len(chips) == len(faces) else None
+        return self.embedder.embed_faces(
+            image, faces, flip=self.flip, chips=ready, jitter=self._jitter_templates or None
+        )
 
     def get(self, image: np.ndarray, embed: bool = True, max_faces: int | None = None) -> list[AnalyzedFace]:
         """All faces of an RGB image, largest-score first, each with chip, quality and embedding."""

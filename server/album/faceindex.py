@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.album.ann import FaceIndex, HnswParams, IndexCache
 from server.db.models import AlbumFace
 from server.enrolment.embeddings import DTYPE
-from shared.embed import EMBEDDERS
+from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
 
 EXTENSION_KEY = "visage.album_index"
 _lock = threading.Lock()
@@ -28,8 +28,11 @@ _ID_CHUNK = 1000  # ids per IN (...) list: well under SQLite's bound-parameter l
 
 
 def model_of(app: Flask) -> str:
-    """The face model the album embeds with: the server's (GALLERY_MODEL), one analyzer for all."""
-    return str(app.config.get("GALLERY_MODEL") or "dlib_resnet")
+    """The embedder id (`name@version`) the album embeds with: the server's GALLERY_MODEL, one for all.
+
+    Stored with every face, so faces of another embedder (or version) are never mixed into an index.
+    """
+    return embedder_id(str(app.config.get("GALLERY_MODEL") or DEFAULT_EMBEDDER))
 
 
 def index_cache(app: Flask) -> IndexCache:
@@ -42,7 +45,7 @@ def index_cache(app: Flask) -> IndexCache:
                 cache = IndexCache(
                     Path(app.instance_path) / "album-index",
                     model,
-                    int(EMBEDDERS[model]["dim"]),  # type: ignore[call-overload]
+                    int(require_embedder(model)["dim"]),
                     exact_limit=int(app.config.get("ALBUM_INDEX_EXACT_LIMIT", 20_000)),
                     params=HnswParams(
                         m=int(app.config.get("ALBUM_HNSW_M", HnswParams.m)),
@@ -57,7 +60,7 @@ def index_cache(app: Flask) -> IndexCache:
 
 
 def _rows_to_arrays(rows, model: str) -> tuple[np.ndarray, np.ndarray]:
-    dim = int(EMBEDDERS[model]["dim"])  # type: ignore[call-overload]
+    dim = int(require_embedder(model)["dim"])
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     if not rows:
         return ids, np.zeros((0, dim), dtype=np.float32)

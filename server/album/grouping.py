@@ -47,7 +47,6 @@ UNASSIGNED = -1
 # Cosine similarity at which two faces count as one person *for grouping*, per embedder; see
 # bench/measure_album.py and the "Measured" section of docs/album.md for how 0.93 was chosen
 # (0.94 is purer on very large libraries of look-alikes, at the cost of more faces left over).
-GROUPING_THRESHOLDS: dict[str, float] = {"dlib_resnet": 0.93}
 _BLOCK = 2048  # rows per block of the exact similarity product (bounds memory at 2048 x N floats)
 
 
@@ -89,19 +88,17 @@ class GroupingParams:
 
     @classmethod
     def for_embedder(cls, name: str = "dlib_resnet", *, min_core: int = 3) -> GroupingParams:
-        """Grouping parameters measured for an embedder (GROUPING_THRESHOLDS, docs/album.md).
+        """Grouping parameters for an embedder (name or id): its `album_threshold`, docs/album.md.
 
         Stricter than the embedder's pair threshold: grouping compares every face with every other,
         so impostor pairs are many and one false link merges two people. On 1,403 LFW faces of 485
         look-alike people (core of 3) purity is 0.34 at 0.92, 0.70 at 0.93 and 0.92 at 0.94, for
         completeness 0.84 / 0.69 / 0.56; on the small family-sized sets it is 1.00 from 0.93 on,
-        with completeness 0.90-0.99 at 0.93 and 0.84-0.98 at 0.94. Embedders without a measured
-        value fall back to their FAR-1e-3 threshold.
+        with completeness 0.90-0.99 at 0.93 and 0.84-0.98 at 0.94 (dlib ResNet figures).
         """
-        from shared.embed import EMBEDDERS
+        from shared.embed import require_embedder
 
-        threshold = GROUPING_THRESHOLDS.get(name, EMBEDDERS[name]["strict_threshold"])
-        return cls(threshold=float(threshold), min_core=min_core)  # type: ignore[arg-type]
+        return cls(threshold=float(require_embedder(name)["album_threshold"]), min_core=min_core)
 
 
 @dataclass(frozen=True)

@@ -30,16 +30,15 @@ from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPhoto, AlbumSea
 from server.enrolment.embeddings import as_json, from_bytes
 from server.enrolment.faces import face_analyzer, megabytes, shrink
 from server.enrolment.uploads import Upload
-from shared.embed import EMBEDDERS
+from shared.embed import require_embedder
 from shared.media import MediaError, decode_image
 
 KEY_IMAGE_PX = 800
-# Default cut of an album search per embedder, chosen on albums of a user's size (tens of people,
-# some strangers) drawn from LFW by bench/measure_album.py, see docs/album.md ("Search cut"): for
-# dlib ResNet, 30 people: precision/recall 0.94/0.96 at 0.92, 0.98/0.90 at 0.93, 1.00/0.80 at
-# 0.94; with 100-300 bystanders 0.92 falls to 0.77-0.87 precision while 0.93 keeps 0.93-0.97.
-# Embedders without a measured value use their FAR-1e-3 pair threshold (`strict_threshold`).
-SEARCH_THRESHOLDS: dict[str, float] = {"dlib_resnet": 0.93}
+# Default cut of an album search: the embedder's `album_threshold` (shared/embed.py). For dlib ResNet
+# it was chosen on albums of a user's size (tens of people, some strangers) drawn from LFW by
+# bench/measure_album.py, see docs/album.md ("Search cut"): 30 people: precision/recall 0.94/0.96 at
+# 0.92, 0.98/0.90 at 0.93, 1.00/0.80 at 0.94; with 100-300 bystanders 0.92 falls to 0.77-0.87
+# precision while 0.93 keeps 0.93-0.97. SFace's is its pooled false-accept-1e-4 point.
 
 
 @dataclass
@@ -55,7 +54,7 @@ def threshold(app: Flask) -> float:
     if configured is not None:
         return float(configured)
     model = model_of(app)
-    return float(SEARCH_THRESHOLDS.get(model, EMBEDDERS[model]["strict_threshold"]))  # type: ignore[arg-type]
+    return float(require_embedder(model)["album_threshold"])
 
 
 def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> AlbumSearch:

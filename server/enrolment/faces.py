@@ -28,6 +28,7 @@ from PIL import Image
 from server.enrolment.errors import ModelsUnavailable
 from server.extensions import build_once
 from shared.analysis import AnalyzedFace, FaceAnalyzer
+from shared.embed import DEFAULT_EMBEDDER
 from shared.media import MediaError, decode_image
 from shared.quality import QualityThresholds, assess
 from shared.registry import ModelError, ModelRegistry
@@ -47,7 +48,7 @@ def face_analyzer(app: Flask | None = None) -> FaceAnalyzer:
 
 
 def _load_analyzer(app: Flask) -> FaceAnalyzer:
-    model = app.config.get("GALLERY_MODEL", "dlib_resnet")
+    model = app.config.get("GALLERY_MODEL") or DEFAULT_EMBEDDER
     try:
         return FaceAnalyzer(ModelRegistry(), embedder=model).prepare()
     except (ModelError, ValueError) as exc:
@@ -121,7 +122,7 @@ def analyze_photo(
     }
     if not quality.passed:
         return PhotoVerdict.rejected(filename, data, "; ".join(quality.reasons), faces=1, quality=figures)
-    embedding = analyzer.embedder.embed(subject.chip[None])[0].astype(np.float32)
+    embedding = analyzer.embed(image, [subject.face], subject.chip[None])[0].astype(np.float32)
     return PhotoVerdict(
         filename=filename,
         sha256=hashlib.sha256(data).hexdigest(),

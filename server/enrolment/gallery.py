@@ -36,15 +36,16 @@ from server.db.enums import FaceKind
 from server.db.models import Course, CourseGallery, FaceTemplate, Student, course_students
 from server.enrolment import embeddings
 from server.enrolment.errors import NotFound
-from shared.embed import EMBEDDERS
+from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
 
-DEFAULT_MODEL = "dlib_resnet"
+DEFAULT_MODEL = embedder_id(DEFAULT_EMBEDDER)
 CONTENT_KEYS = ("course_id", "model", "dim", "metric", "threshold", "students")
 
 
 def model_spec(model: str, threshold: float | None = None) -> dict[str, Any]:
-    """The model's name, dimension, metric and the 1:N threshold devices should apply."""
-    spec = EMBEDDERS[model]
+    """The embedder id, dimension, metric and the 1:N threshold devices should apply."""
+    spec = require_embedder(model)
+    model = embedder_id(model)
     return {
         "model": model,
         "dim": int(spec["dim"]),  # type: ignore[call-overload]
@@ -111,7 +112,7 @@ def configured() -> tuple[str, float | None]:
     """The app's GALLERY_MODEL and GALLERY_THRESHOLD (the defaults outside an app context)."""
     if not has_app_context():
         return DEFAULT_MODEL, None
-    model = current_app.config.get("GALLERY_MODEL") or DEFAULT_MODEL
+    model = embedder_id(current_app.config.get("GALLERY_MODEL") or DEFAULT_MODEL)
     threshold = current_app.config.get("GALLERY_THRESHOLD")
     return model, None if threshold is None else float(threshold)
 

@@ -10,7 +10,7 @@ from flask import has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from server.enrolment import service
+from server.enrolment import gallery, service
 from server.enrolment.errors import NotFound
 from server.enrolment.gallery import build_gallery
 from server.school.signals import roster_changed
@@ -27,7 +27,7 @@ def connect() -> None:
 
 
 def mark_course(_sender: Any, db: Session, course_id: int, **_details: Any) -> None:
-    model, threshold = "dlib_resnet", None
+    model, threshold = gallery.DEFAULT_MODEL, None
     if has_app_context():
         model, threshold = service.model(), service.gallery_threshold()
     db.info.setdefault(PENDING, {})[course_id] = (model, threshold)

@@ -20,7 +20,7 @@ from server.enrolment.importer import ImportSettings, run_import
 from server.enrolment.roster_csv import parse_students_csv
 from server.enrolment.settings import setting
 from server.enrolment.uploads import Upload
-from shared.embed import EMBEDDERS
+from shared.embed import require_embedder
 
 
 def model() -> str:
@@ -34,7 +34,7 @@ def gallery_threshold() -> float | None:
 def match_threshold() -> float:
     """The same-person threshold used to warn about a photo unlike the student's others."""
     value = gallery_threshold()
-    return value if value is not None else float(EMBEDDERS[model()]["threshold"])  # type: ignore[arg-type]
+    return value if value is not None else float(require_embedder(model())["threshold"])
 
 
 def analyze(data: bytes, filename: str) -> PhotoVerdict:

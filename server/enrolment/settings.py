@@ -36,9 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "ENROLMENT_THUMBNAIL_PX": 112,
     # Refused uploads remembered per student (name and reason only), newest first.
     "ENROLMENT_REJECTIONS_KEPT": 20,
-    # The face model galleries are built for, and the similarity threshold devices apply (None: the
-    # model's 1:N threshold from shared.embed, its false-accept-rate 1e-3 point on LFW).
-    "GALLERY_MODEL": "dlib_resnet",
+    # The embedder (shared.embed: sface, dlib_resnet, fused) enrolment, galleries and the album use,
+    # and the similarity threshold devices apply (None: the embedder's 1:N `strict_threshold`).
+    # Changing it needs `visage server reembed` (or the faces.reembed job) for stored faces.
+    "GALLERY_MODEL": "sface",
     "GALLERY_THRESHOLD": None,
 }
 

