@@ -39,7 +39,12 @@ if TYPE_CHECKING:
     from flask import Flask
 
 # Modules that register handlers with @job_handler; imported when the app starts (additive edits).
-JOB_MODULES: tuple[str, ...] = ("server.album.indexing", "server.deepfake.jobs", "server.retention")
+JOB_MODULES: tuple[str, ...] = (
+    "server.album.indexing",
+    "server.deepfake.jobs",
+    "server.retention",
+    "server.reembed",
+)
 
 RUNNERS = ("thread", "rq", "none")
 EXTENSION_KEY = "visage.jobs"

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from visage.commands.errors import CommandError
 
 
@@ -87,7 +88,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--min-face", type=int, default=20, help="smallest face to find, in pixels")
-    parser.add_argument("--embedder", default="dlib_resnet", help="dlib_resnet (default) or facenet_vggface2")
+    parser.add_argument(
+        "--embedder",
+        default=DEFAULT_EMBEDDER,
+        choices=sorted(EMBEDDERS),
+        help=f"face embedder (default {DEFAULT_EMBEDDER}; see docs/face-core.md)",
+    )
 
 
 def _analyzer(args: argparse.Namespace, flip: bool = False, jitter: int = 0):

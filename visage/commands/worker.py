@@ -31,6 +31,14 @@ def register_action(commands: argparse._SubParsersAction) -> None:
     )
     retention.set_defaults(handler=run_retention)
 
+    reembed = commands.add_parser(
+        "reembed", help="convert stored faces to the configured embedder (GALLERY_MODEL) after a switch"
+    )
+    reembed.add_argument(
+        "--queue", action="store_true", help="submit the job for the job workers instead of running it here"
+    )
+    reembed.set_defaults(handler=run_reembed)
+
 
 def run_worker(args: argparse.Namespace) -> int:
     from visage.commands.errors import CommandError
@@ -104,41 +112,56 @@ def _run_rq(app, burst: bool) -> int:
 
 def run_retention(args: argparse.Namespace) -> int:
     """Submit an `ops.retention` job and (unless --queue) run it in this process; print what it did."""
-    import json
-
-    from server.db import get_db
-    from server.db.models import Job, JobStatus
-    from server.jobs import runner, store, submit_job
     from server.retention import JOB_KIND, periods
     from visage.commands.errors import CommandError
-    from visage.commands.server import database_errors, load_app, require_schema
+    from visage.commands.server import load_app
 
     app = load_app()
     try:
         periods(app.config)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    return _run_job_here(app, JOB_KIND, {"dry_run": args.dry_run}, args.queue, "retention")
+
+
+def run_reembed(args: argparse.Namespace) -> int:
+    """Submit a `faces.reembed` job and (unless --queue) run it here; print what it converted."""
+    from server.reembed import KIND
+    from visage.commands.server import load_app
+
+    return _run_job_here(load_app(), KIND, {}, args.queue, "re-embedding")
+
+
+def _run_job_here(app, kind: str, payload: dict, queue_only: bool, what: str) -> int:
+    """Submit a job of `kind`; unless `queue_only`, claim and run it in this process and print its result."""
+    import json
+
+    from server.db import get_db
+    from server.db.models import Job, JobStatus
+    from server.jobs import runner, store, submit_job
+    from visage.commands.server import database_errors, require_schema
+
     with database_errors(app):
         require_schema(app)
         database = get_db(app)
         with database.session() as session:
-            job = submit_job(session, JOB_KIND, payload={"dry_run": args.dry_run})
+            job = submit_job(session, kind, payload=payload)
             session.commit()
             job_id = job.id
-        if args.queue:
-            print(f"retention job {job_id} queued")
+        if queue_only:
+            print(f"{what} job {job_id} queued")
             return 0
         worker_id = runner.new_worker_id("cli")
         with database.session() as session:
             if not store.claim_job(session, job_id, worker_id):
-                print(f"retention job {job_id} was taken by a job worker; follow it there")
+                print(f"{what} job {job_id} was taken by a job worker; follow it there")
                 return 0
         runner.execute(app, job_id, worker_id)
         with database.session() as session:
             done = session.get(Job, job_id)
             if done is None or done.status != JobStatus.SUCCEEDED:
                 print(
-                    f"visage: retention job {job_id} failed: {done.error if done else 'deleted'}",
+                    f"visage: {what} job {job_id} failed: {done.error if done else 'deleted'}",
                     file=sys.stderr,
                 )
                 return 1
