@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server.album.faceindex import model_of
@@ -162,6 +162,13 @@ def reembed_student(session: Session, analyzer: FaceAnalyzer, student_id: int, t
         image, face = thumbnail_face(row.thumbnail)
         vector = analyzer.embed(image, [face])[0]
         row.embedding, row.dim, row.model = embeddings.to_bytes(vector), int(vector.shape[0]), target
+    session.execute(  # the combined template of the old embedder goes; the new one is computed
+        delete(FaceTemplate).where(
+            FaceTemplate.student_id == student_id,
+            FaceTemplate.kind == FaceKind.TEMPLATE,
+            FaceTemplate.model != target,
+        )
+    )
     session.flush()
     refresh_template(session, student_id, target)
     return len(rows)

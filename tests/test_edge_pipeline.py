@@ -14,6 +14,7 @@ from edge.agent import EdgeAgent, RunStats
 from edge.config import ConfigError, EdgeConfig, load_config
 from edge.gallery import GalleryStore, gallery_digest
 from edge.tracker import IouTracker
+from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS, embedder_id
 from shared.media import read_image
 from shared.messages import Gallery, GalleryStudent
 from tests.conftest import data_path
@@ -24,8 +25,12 @@ STRANGER = "Vladimir_Putin"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def make_gallery(students: list[GalleryStudent], threshold: float = 0.92, version: int = 1) -> Gallery:
-    draft = Gallery(DEVICE, 7, version, "", "dlib_resnet", "cosine", threshold, tuple(students))
+SHIPPED = float(EMBEDDERS[DEFAULT_EMBEDDER]["strict_threshold"])
+
+
+def make_gallery(students: list[GalleryStudent], threshold: float = SHIPPED, version: int = 1) -> Gallery:
+    model = embedder_id(DEFAULT_EMBEDDER)
+    draft = Gallery(DEVICE, 7, version, "", model, "cosine", threshold, tuple(students))
     return dataclasses.replace(draft, sha256=gallery_digest(draft))
 
 
@@ -68,11 +73,11 @@ def test_gallery_store_persists_and_rejects_bad_digest(tmp_path):
     students = [GalleryStudent(i, rng.normal(size=(2, 128)).astype(np.float32)) for i in (1, 2)]
     good = make_gallery(students)
     path = tmp_path / "gallery.json"
-    store = GalleryStore(path, DEVICE, model="dlib_resnet")
+    store = GalleryStore(path, DEVICE, model=embedder_id(DEFAULT_EMBEDDER))
     assert store.current is None
     assert store.offer(good) and store.version() == 1
 
-    reloaded = GalleryStore(path, DEVICE, model="dlib_resnet")  # a restart, offline
+    reloaded = GalleryStore(path, DEVICE, model=embedder_id(DEFAULT_EMBEDDER))  # a restart, offline
     assert reloaded.current is not None and reloaded.current.sha256 == good.sha256
     assert np.array_equal(reloaded.current.students[1].embeddings, students[1].embeddings)
 
@@ -215,3 +220,16 @@ def test_cli_edge_run(tmp_path, capsys, registry):
     assert json.loads(capsys.readouterr().out)["frames"] == 3
     assert main(["edge", "run", "--config", str(tmp_path / "missing.toml"), "--no-mqtt"]) == 2
     assert "Cannot read" in capsys.readouterr().err
+
+
+def test_device_refuses_a_gallery_of_another_embedder_or_version(tmp_path):
+    rng = np.random.default_rng(1)
+    students = [GalleryStudent(1, rng.normal(size=(1, 128)).astype(np.float32))]
+    store = GalleryStore(tmp_path / "gallery.json", DEVICE, model=embedder_id("sface"))
+    assert store.offer(make_gallery(students))
+    for other in ("dlib_resnet@1", "sface@2019old", "sface"):
+        draft = dataclasses.replace(make_gallery(students, version=2), model=other)
+        assert not store.offer(dataclasses.replace(draft, sha256=gallery_digest(draft)))
+        reason = store.rejected[-1]
+        assert f"gallery is for model {other}" in reason and embedder_id("sface") in reason
+    assert store.version() == 1  # the last usable gallery stays in use

@@ -57,6 +57,7 @@ def model_spec(model: str, threshold: float | None = None) -> dict[str, Any]:
 def gallery_content(
     session: Session, course_id: int, model: str, threshold: float | None = None
 ) -> dict[str, Any]:
+    model = embedder_id(model)  # a bare name means the embedder's current version
     roster = sorted(  # sorted here, not by the database's collation: the same order on every backend
         session.execute(
             select(Student.id, Student.student_number)
