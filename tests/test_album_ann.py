@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from server.album.ann import FaceIndex, FaceIndexError, HnswParams, IndexCache, fingerprint
-from shared.embed import EMBEDDERS
+from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 
-THRESHOLD = float(EMBEDDERS["dlib_resnet"]["threshold"])  # type: ignore[arg-type]
+THRESHOLD = float(EMBEDDERS[DEFAULT_EMBEDDER]["threshold"])
 
 
 def clustered(n: int, dim: int = 128, per_person: int = 10, seed: int = 0) -> np.ndarray:

@@ -16,6 +16,7 @@ from server.album.grouping import (
     group_faces,
     score_grouping,
 )
+from shared.embed import DEFAULT_EMBEDDER
 
 PARAMS = GroupingParams(threshold=0.9, min_core=3)
 
@@ -36,7 +37,7 @@ def test_real_faces_group_into_pure_people(lfw10_faces):
     names, vectors = lfw10_faces
     ids = np.arange(len(names))
     truth = dict(zip(ids.tolist(), names, strict=True))
-    params = GroupingParams.for_embedder("dlib_resnet")
+    params = GroupingParams.for_embedder(DEFAULT_EMBEDDER)
     result = group_faces(ids, vectors, [None] * len(ids), params=params)
     scores = score_grouping(truth, result.labels())
     # Measured on this set (bench/measure_album.py): purity 1.00, completeness 0.99, 10 people.
@@ -50,7 +51,7 @@ def test_real_faces_incremental_uploads_reach_the_same_quality(lfw10_faces):
     names, vectors = lfw10_faces
     ids = np.arange(len(names))
     truth = dict(zip(ids.tolist(), names, strict=True))
-    params = GroupingParams.for_embedder("dlib_resnet")
+    params = GroupingParams.for_embedder(DEFAULT_EMBEDDER)
     persons: dict[int, int] = {}
     arrived = np.zeros(len(ids), dtype=bool)
     for chunk in np.array_split(np.random.default_rng(0).permutation(len(ids)), 5):
@@ -71,7 +72,7 @@ def test_real_faces_a_new_photo_joins_its_person_after_one_face_was_taken_out(lf
     captured the person's next photo, and both were left over (the pair was below min_core)."""
     names, vectors = lfw10_faces
     tony = [i for i, name in enumerate(names) if name == "Tony_Blair"]  # Tony_Blair_0001 .. 0010
-    params = GroupingParams.for_embedder("dlib_resnet")
+    params = GroupingParams.for_embedder(DEFAULT_EMBEDDER)
     first = tony[:4]
     grouped = group_faces(first, vectors[first], [None] * 4, params=params)
     assert as_sets(grouped) == {frozenset(first)}  # photos 1-4 make one person

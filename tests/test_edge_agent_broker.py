@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import paho.mqtt.client as mqtt
 
+from server.enrolment.gallery import DEFAULT_MODEL
 from tests.conftest import BROKER, data_path, require_broker
 from tests.server.test_server_devices_commands import forget_device_session
 
@@ -68,7 +69,7 @@ def seed(app, analyzer, device: str) -> dict[str, int]:
                     kind=FaceKind.PHOTO,
                     embedding=to_bytes(face.embedding),
                     dim=len(face.embedding),
-                    model="dlib_resnet",
+                    model=DEFAULT_MODEL,
                 )
             )
         course = Course(code="HAM101", title="Hamilton", students=students)

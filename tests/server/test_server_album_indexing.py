@@ -13,6 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from server.db.models import AlbumFace, AlbumPhoto
+from server.enrolment.gallery import DEFAULT_MODEL
 from tests.conftest import data_path
 from tests.server.test_server_album_support import album_users, bearer, lfw, run_jobs, share_analyzer, upload
 
@@ -46,7 +47,7 @@ def test_every_face_of_a_group_photo_is_indexed_with_boxes_on_the_rotated_pictur
     assert np.abs(boxes["group.jpg"] - boxes["sideways.jpg"]).max() < 8  # pixels
     for face in upright.faces:
         assert face.box_x + face.box_w <= upright.width and face.box_y + face.box_h <= upright.height
-        assert len(face.landmarks) == 5 and face.dim == 128 and face.model == "dlib_resnet"
+        assert len(face.landmarks) == 5 and face.dim == 128 and face.model == DEFAULT_MODEL
         assert face.quality["face_px"] > 20 and "passed" in face.quality
         crop = client.get(f"/api/v1/album/faces/{face.id}/crop", headers=bearer(users.alice_token))
         assert crop.status_code == 200 and Image.open(io.BytesIO(crop.data)).size == (112, 112)

@@ -25,6 +25,7 @@ from server.db.enums import FaceKind
 from server.db.models import AuditLog, Classroom, Course, Device, FaceTemplate, LectureSession, Student
 from server.db.models.commands import DeviceCommand
 from server.enrolment.embeddings import to_bytes
+from server.enrolment.gallery import DEFAULT_MODEL
 from server.ingest import IngestWorker
 from shared.messages import Gallery, topic
 from tests.server.conftest import CSRF_FIELD, PASSWORD
@@ -265,7 +266,7 @@ def test_roster_change_republishes_the_gallery_within_seconds(
             kind=FaceKind.PHOTO,
             embedding=to_bytes(rng.normal(size=128).astype(np.float32)),
             dim=128,
-            model="dlib_resnet",
+            model=DEFAULT_MODEL,
         )
         for s in (enrolled, newcomer)
     ]

@@ -17,6 +17,7 @@ from edge.gallery import GalleryStore
 from server.db.enums import FaceKind
 from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, RejectedMessage, Student
 from server.enrolment.embeddings import to_bytes
+from server.enrolment.gallery import DEFAULT_MODEL
 from server.ingest.publisher import publish_galleries, send_command
 from server.ingest.store import Incoming, IngestSettings, process_batch
 from shared.messages import Command, Gallery, topic
@@ -63,7 +64,7 @@ def scene(db) -> dict:
     )
     vector = np.random.default_rng(1).normal(size=128).astype(np.float32)
     face = FaceTemplate(
-        student=student, kind=FaceKind.PHOTO, embedding=to_bytes(vector), dim=128, model="dlib_resnet"
+        student=student, kind=FaceKind.PHOTO, embedding=to_bytes(vector), dim=128, model=DEFAULT_MODEL
     )
     db.add_all([room, device, student, course, lecture, face])
     db.commit()
@@ -90,7 +91,7 @@ def test_gallery_published_retained_once_until_it_changes(app, db, mqtt_client, 
             student_id=scene["student"].id,
             kind=FaceKind.PHOTO,
             dim=128,
-            model="dlib_resnet",
+            model=DEFAULT_MODEL,
             embedding=to_bytes(np.random.default_rng(2).normal(size=128)),
         )
     )

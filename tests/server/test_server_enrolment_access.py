@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from server.db.enums import FaceKind
 from server.db.models import CourseGallery, EnrolmentRejection, FaceTemplate, Student
 from server.enrolment.embeddings import to_bytes
+from server.enrolment.gallery import DEFAULT_MODEL
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import bearer, make_zip, seed_school
 
@@ -31,7 +32,7 @@ def school(db, make_user, make_token):
         purpose="attendance-enrolment",
         embedding=to_bytes(np.random.default_rng(0).normal(size=128)),
         dim=128,
-        model="dlib_resnet",
+        model=DEFAULT_MODEL,
         quality={},
         source_sha256="0" * 64,
         filename="ann.jpg",

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from server.db.enums import FaceKind
 from server.db.models import AuditLog, CourseGallery, EnrolmentRejection, FaceTemplate
-from server.enrolment.gallery import canonical_sha256
+from server.enrolment.gallery import DEFAULT_MODEL, canonical_sha256
+from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import (
     bearer,
@@ -48,7 +49,7 @@ def test_photo_of_one_person_is_enrolled_and_published(client, db, school):
     body = response.get_json()
     assert body["rejected"] == [] and body["photos"] == 1
     (photo,) = body["accepted"]
-    assert photo["filename"] == "obama.jpg" and photo["model"] == "dlib_resnet" and photo["dim"] == 128
+    assert photo["filename"] == "obama.jpg" and photo["model"] == DEFAULT_MODEL and photo["dim"] == 128
     assert photo["quality"]["face_px"] >= 80 and photo["quality"]["sharpness"] >= 60
     assert photo["quality"]["background_faces"] == 1  # a small unclear detection, not a second person
     assert body["galleries"][0]["course_id"] == school.a101 and body["galleries"][0]["version"] == 1
@@ -78,8 +79,8 @@ def test_photo_of_one_person_is_enrolled_and_published(client, db, school):
     gallery = client.get(
         f"/api/v1/courses/{school.a101}/gallery", headers=bearer(school.ada_token)
     ).get_json()
-    assert gallery["version"] == 1 and gallery["model"] == "dlib_resnet" and gallery["metric"] == "cosine"
-    assert gallery["threshold"] == pytest.approx(0.92)
+    assert gallery["version"] == 1 and gallery["model"] == DEFAULT_MODEL and gallery["metric"] == "cosine"
+    assert gallery["threshold"] == pytest.approx(EMBEDDERS[DEFAULT_EMBEDDER]["strict_threshold"])
     assert gallery["sha256"] == canonical_sha256(gallery)
     (student,) = gallery["students"]
     assert student["student_id"] == school.ann and student["student_number"] == "A-1"
