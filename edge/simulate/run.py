@@ -38,6 +38,7 @@ from edge.simulate import school
 from edge.simulate.errors import SimulationError
 from edge.simulate.score import summary
 from edge.simulate.timeline import Truth
+from shared.embed import DEFAULT_EMBEDDER
 from shared.messages import Gallery, MessageError, parse_time, topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +63,7 @@ class Simulation:
         realtime_s: float | None = None,
         tag: str | None = None,
         share_group: str | None = None,
+        embedder: str = DEFAULT_EMBEDDER,
     ):
         """`realtime_s`: play the video paced over this many wall seconds (frames falling behind are
         skipped, as a camera would); None plays every frame as fast as the agent can.
@@ -76,6 +78,7 @@ class Simulation:
         if realtime_s is not None and not 0 < realtime_s <= truth.frames:
             raise SimulationError("realtime_s must leave at least one frame per second of wall time.")
         self.realtime_s = realtime_s
+        self.embedder = embedder
         self.tag = tag or secrets.token_hex(3)
         self.worker_id = f"sim-{self.tag}"
         self.share_group = _free_name("sim-ingest") if share_group is None else share_group
@@ -103,6 +106,7 @@ class Simulation:
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": self.secret,
             "INGEST_GALLERY_PUBLISH_SECONDS": 5,
+            "GALLERY_MODEL": self.embedder,
         }
 
     def _env(self) -> dict[str, str]:
@@ -113,6 +117,7 @@ class Simulation:
                 "VISAGE_INSTANCE_PATH": str(self.work_dir / "instance"),
                 "VISAGE_SECRET_KEY": self.secret,
                 "VISAGE_INGEST_GALLERY_PUBLISH_SECONDS": "5",
+                "VISAGE_GALLERY_MODEL": self.embedder,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -210,6 +215,7 @@ class Simulation:
             "gallery_path": str(self.gallery_path),
             "manifest_path": str(REPO / "models" / "manifest.json"),
             "ledger": True,
+            "embedder": self.embedder,
             "max_age": EDGE_MAX_AGE,
             # The detector's smallest face: below the back row's size (less work on every frame).
             "min_face_size": max(40, int(0.75 * min(p.seat.face_px for p in self.truth.people if p.seat))),
@@ -439,6 +445,7 @@ def run_simulation(
     seats: int = 24,
     seconds_per_frame: float = 10.0,
     timeout_s: float = 1800.0,
+    embedder: str = DEFAULT_EMBEDDER,
 ) -> dict[str, Any]:
     """Compose a class (`compose_for_run`), run the whole system on it, return the scored attendance.
 
@@ -451,7 +458,7 @@ def run_simulation(
         truth = compose_for_run(faces_dir, root, seed=seed, seats=seats, seconds_per_frame=seconds_per_frame)
         composed = time.monotonic() - began
         url = database_url or f"sqlite:///{root / 'visage.db'}"
-        sim = Simulation(truth, url, broker=broker, work_dir=root / "run")
+        sim = Simulation(truth, url, broker=broker, work_dir=root / "run", embedder=embedder)
         try:
             sim.prepare()
             sim.start_ingest()
@@ -462,7 +469,12 @@ def run_simulation(
             played = time.monotonic() - started
             sim.wait_delivered()
             return sim.report(
-                {"frames": truth.frames, "compose_s": round(composed, 1), "edge_s": round(played, 1)}
+                {
+                    "frames": truth.frames,
+                    "compose_s": round(composed, 1),
+                    "edge_s": round(played, 1),
+                    "embedder": embedder,
+                }
             )
         finally:
             sim.close()

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--broker", default="127.0.0.1:1883", help="MQTT broker HOST:PORT (default: 127.0.0.1:1883)"
     )
     run.add_argument("--work-dir", default=None, help="keep the video, logs and database here")
+    run.add_argument(
+        "--embedder", default="sface", help="face embedder of server and device (sface, dlib_resnet, fused)"
+    )
     run.set_defaults(handler=run_run)
 
 
@@ -88,7 +91,7 @@ def run_run(args: argparse.Namespace) -> int:
     broker = _broker(args.broker)
     result = run_simulation(
         args.faces, seed=args.seed, database_url=args.database_url, broker=broker, work_dir=args.work_dir,
-        seats=args.seats, seconds_per_frame=args.seconds_per_frame,
+        seats=args.seats, seconds_per_frame=args.seconds_per_frame, embedder=args.embedder,
     )  # fmt: skip
     print(json.dumps(result))
     return 0
