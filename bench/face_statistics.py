@@ -107,10 +107,8 @@ def _embed_lfw(images: Path, model: str) -> dict[str, list[np.ndarray]]:
     from tqdm import tqdm
 
     sys.path.insert(0, str(BENCH_DIR.parent))
-    from shared.align import fallback_landmarks
     from shared.analysis import FaceAnalyzer
-    from shared.detect import Face
-    from shared.lfw import central_face, fallback_box
+    from shared.lfw import protocol_face
     from shared.media import read_image
 
     paths = sorted(images.glob("*/*.jpg"))
@@ -120,11 +118,7 @@ def _embed_lfw(images: Path, model: str) -> dict[str, list[np.ndarray]]:
     by_person: dict[str, list[np.ndarray]] = defaultdict(list)
     for path in tqdm(paths, desc="fitting face statistics on LFW", unit="img"):
         image = read_image(path)
-        height, width = image.shape[:2]
-        face = central_face(analyzer.detect(image), width, height)
-        if face is None:
-            box = fallback_box(width, height)
-            face = Face(box=box, score=0.0, landmarks=fallback_landmarks(box))
+        face, _ = protocol_face(image, analyzer.detect)
         by_person[path.parent.name].append(analyzer.embed(image, [face])[0])
     return by_person
 

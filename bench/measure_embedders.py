@@ -29,11 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.align import fallback_landmarks
 from shared.analysis import FaceAnalyzer
-from shared.detect import Face
 from shared.embed import EMBEDDERS, FaceEmbedder, fuse
-from shared.lfw import Pair, central_face, fallback_box, read_pairs
+from shared.lfw import Pair, protocol_face, read_pairs
 from shared.media import read_image
 from shared.registry import ModelRegistry
 from shared.samples import cache_dir
@@ -73,11 +71,7 @@ def embed_all(paths: list[Path], cache: Path) -> dict[str, dict[Path, np.ndarray
         embedders = {name: FaceEmbedder.from_registry(registry, name) for name in MODELS}
         for path in tqdm(todo, desc="embedding", unit="img"):
             image = read_image(path)
-            height, width = image.shape[:2]
-            face = central_face(detector.detect(image), width, height)
-            if face is None:
-                box = fallback_box(width, height)
-                face = Face(box=box, score=0.0, landmarks=fallback_landmarks(box))
+            face, _ = protocol_face(image, detector.detect)
             for name, embedder in embedders.items():
                 stored.setdefault(name, {})[str(path)] = embedder.embed_faces(image, [face])[0]
                 stored.setdefault(f"{name}+flip", {})[str(path)] = embedder.embed_faces(

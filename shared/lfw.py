@@ -95,6 +95,20 @@ def fallback_box(width: int, height: int) -> np.ndarray:
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dtype=np.float32)
 
 
+def protocol_face(image: np.ndarray, detect: Callable[[np.ndarray], list[Face]]) -> tuple[Face, bool]:
+    """The face an LFW image is about and whether the detector found it.
+
+    A missed face is never dropped (that would flatter the accuracy): a centred box, with the
+    template's landmarks placed in it, stands in for it.
+    """
+    height, width = image.shape[:2]
+    face = central_face(detect(image), width, height)
+    if face is not None:
+        return face, True
+    box = fallback_box(width, height)
+    return Face(box=box, score=0.0, landmarks=fallback_landmarks(box)), False
+
+
 def embed_images(
     paths: list[Path],
     detect: Callable[[np.ndarray], list[Face]],
@@ -102,21 +116,14 @@ def embed_images(
     read: Callable[[Path], np.ndarray],
     progress: Callable[[list[Path]], object] = iter,
 ) -> tuple[dict[Path, np.ndarray], int]:
-    """Embed the central face of each image; returns embeddings and how many needed the fallback.
-
-    A missed face is never dropped (that would flatter the accuracy): a centred box, with the
-    template's landmarks placed in it, stands in for it.
-    """
+    """Embed the central face of each image (`protocol_face`); returns embeddings and how many
+    needed the fallback box."""
     embeddings: dict[Path, np.ndarray] = {}
     undetected = 0
     for path in progress(paths):  # type: ignore[attr-defined]
         image = read(path)
-        height, width = image.shape[:2]
-        face = central_face(detect(image), width, height)
-        if face is None:
-            undetected += 1
-            box = fallback_box(width, height)
-            face = Face(box=box, score=0.0, landmarks=fallback_landmarks(box))
+        face, found = protocol_face(image, detect)
+        undetected += not found
         embeddings[path] = embed_face(image, face)
     return embeddings, undetected
 
