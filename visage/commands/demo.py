@@ -83,12 +83,12 @@ def find_faces(given: str | None) -> Path:
 
 
 def check_models() -> None:
+    from shared.embed import DEFAULT_EMBEDDER, model_files
     from shared.registry import ModelRegistry
 
     registry = ModelRegistry()
-    missing = [
-        name for name in ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet") if not registry.has(name)
-    ]
+    needed = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", *model_files(DEFAULT_EMBEDDER))
+    missing = [name for name in needed if not registry.has(name)]
     if missing:
         raise CommandError(
             f"models not exported ({', '.join(missing)}): run `visage models export` (scripts/setup.sh does)"
