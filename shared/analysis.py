@@ -96,9 +96,8 @@ class FaceAnalyzer:
         are averaged (dlib's num_jitters): ~(1 + jitter) times the cost, for enrolment and offline
         evaluation rather than every video frame.
         """
-        ready = {CHIP_SIZE: chips} if chips is not None and len(chips) == len(faces) else None
         return self.embedder.embed_faces(
-            image, faces, flip=self.flip, chips=ready, jitter=self._jitter_templates or None
+            image, faces, flip=self.flip, chips=chips, jitter=self._jitter_templates or None
         )
 
     def get(self, image: np.ndarray, embed: bool = True, max_faces: int | None = None) -> list[AnalyzedFace]:

@@ -159,6 +159,9 @@ class ChipCut:
         return bool(np.array_equal(self.template, other.template))
 
 
+DLIB_CUT = ChipCut(CHIP_SIZE, DLIB_CHIP_TEMPLATE, CHIP_SIZE)
+
+
 class FaceEmbedder:
     """One ONNX model: chips (N,H,W,3) uint8 RGB in, (N,D) float32 out (not normalised)."""
 
@@ -206,18 +209,19 @@ class FaceEmbedder:
         faces: list[Face],
         *,
         flip: bool = False,
-        chips: dict[int, np.ndarray] | None = None,
+        chips: np.ndarray | None = None,
         jitter: list[np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Cut and embed `faces` of `image`; `chips` may hold ready chips keyed by chip size.
+        """Cut and embed `faces` of `image`. `chips` may hold the faces' 150x150 dlib-template chips
+        (FaceAnalyzer.align), reused where this model's cut is that one instead of cutting again.
 
         `jitter` templates (in dlib chip coordinates, see shared.align.jitter_templates) add moved
         cuts whose embeddings are averaged with the first (dlib's num_jitters).
         """
         if not faces:
             return np.zeros((0, self.dim), dtype=np.float32)
-        ready = (chips or {}).get(self.chip_size)
-        base = ready if ready is not None else np.stack([self.cut.cut(image, face) for face in faces])
+        reuse = chips is not None and len(chips) == len(faces) and self.cut.same_as(DLIB_CUT)
+        base = chips if reuse else np.stack([self.cut.cut(image, face) for face in faces])
         if not jitter or self.cut.template is None:
             return self.embed(base, flip=flip)
         moved = [self.cut.cut(image, face, _retarget(t, self.cut)) for face in faces for t in jitter]
@@ -265,7 +269,7 @@ class FusedEmbedder:
         faces: list[Face],
         *,
         flip: bool = False,
-        chips: dict[int, np.ndarray] | None = None,
+        chips: np.ndarray | None = None,
         jitter: list[np.ndarray] | None = None,
     ) -> np.ndarray:
         if not faces:

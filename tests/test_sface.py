@@ -25,7 +25,7 @@ from shared.embed import (
     require_embedder,
 )
 from shared.export import onnx_graph
-from shared.export.sface import SFACE_SOURCE, chips_to_input, opencv_reference_features, rewrite_prelu
+from shared.export.sface import SFACE_SOURCE, chips_to_input, opencv_reference_features
 from shared.media import read_image
 from shared.registry import ModelRegistry
 from tests.conftest import data_path
@@ -75,7 +75,7 @@ def test_graph_rewrites_are_exact_and_remove_what_they_promise():
     assert [value.name for value in model.graph.input] == ["x"]
     assert onnx_graph.remove_dropout(model) == 1
     assert onnx_graph.fold_batchnorm(model) == 1
-    assert rewrite_prelu(model) == 1
+    assert onnx_graph.rewrite_prelu(model) == 1
     onnx_graph.dynamic_batch(model)
     ops = [node.op_type for node in model.graph.node]
     assert "BatchNormalization" not in ops and "PRelu" not in ops and "Dropout" not in ops

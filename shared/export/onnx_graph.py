@@ -130,31 +130,34 @@ def remove_dropout(model: onnx.ModelProto) -> int:
     return len(dropouts)
 
 
-def prelu_slopes_per_channel(model: onnx.ModelProto) -> int:
-    """Give 1-D PRelu slopes the shape (C, 1, 1), so they broadcast over NCHW by channel.
+def rewrite_prelu(model: onnx.ModelProto) -> int:
+    """PRelu(x, a) = Relu(x) * (1 - a) + x * a, with (1 - a) stored as a constant.
 
-    ONNX broadcasting aligns trailing axes, so a (C,) slope is only correct when C equals the width;
-    the (C, 1, 1) form is what the standard means for channel-wise PRelu and what fast kernels expect.
-    Only applied where the PRelu follows a Conv (4-D activations).
+    Relu, Mul and Add stay in onnxruntime's blocked (NCHWc) layout, where PRelu forces a layout
+    change before and after every activation: half of SFace's time as published.
     """
     graph = model.graph
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    producers = {out: node for node in graph.node for out in node.output}
-    changed = 0
+    nodes: list[onnx.NodeProto] = []
+    rewritten = 0
     for node in graph.node:
         if node.op_type != "PRelu" or node.input[1] not in constants:
+            nodes.append(node)
             continue
-        source = producers.get(node.input[0])
-        slope = constants[node.input[1]]
-        if source is None or source.op_type != "Conv" or slope.ndim != 1:
-            continue
-        name = f"{node.input[1]}_per_channel"
-        constants[name] = slope.reshape(-1, 1, 1).astype(np.float32)
-        node.input[1] = name
-        changed += 1
-    if changed:
-        _rebuild_initializers(graph, constants)
-    return changed
+        x, slope = node.input
+        out = node.output[0]
+        constants[f"{slope}_complement"] = (1.0 - constants[slope]).astype(np.float32)
+        nodes += [
+            helper.make_node("Relu", [x], [f"{out}_positive"]),
+            helper.make_node("Mul", [f"{out}_positive", f"{slope}_complement"], [f"{out}_kept"]),
+            helper.make_node("Mul", [x, slope], [f"{out}_leak"]),
+            helper.make_node("Add", [f"{out}_kept", f"{out}_leak"], [out]),
+        ]
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _rebuild_initializers(graph, constants)
+    return rewritten
 
 
 def dynamic_batch(model: onnx.ModelProto) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from shared.export import onnx_graph
 from shared.export.onnx_io import staged_file
@@ -58,7 +58,7 @@ def optimise(published: onnx.ModelProto, opset: int = 17) -> onnx.ModelProto:
     onnx_graph.fold_constants(model)
     onnx_graph.remove_dropout(model)
     onnx_graph.fold_batchnorm(model)
-    rewrite_prelu(model)
+    onnx_graph.rewrite_prelu(model)
     onnx_graph.dynamic_batch(model)
     del model.opset_import[:]
     model.opset_import.extend([helper.make_opsetid("", opset)])
@@ -69,38 +69,6 @@ def optimise(published: onnx.ModelProto, opset: int = 17) -> onnx.ModelProto:
         raise RuntimeError(f"optimised SFace graph has unexpected ops {sorted(ops - INFERENCE_OPS)}")
     onnx.checker.check_model(model, full_check=True)
     return model
-
-
-def rewrite_prelu(model: onnx.ModelProto) -> int:
-    """PRelu(x, a) = Relu(x) * (1 - a) + x * a, with (1 - a) stored as a constant.
-
-    Relu, Mul and Add stay in onnxruntime's blocked (NCHWc) layout, where PRelu forces a layout
-    change before and after every activation: half of SFace's time as published.
-    """
-    graph = model.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    nodes: list[onnx.NodeProto] = []
-    rewritten = 0
-    for node in graph.node:
-        if node.op_type != "PRelu" or node.input[1] not in constants:
-            nodes.append(node)
-            continue
-        x, slope = node.input
-        out = node.output[0]
-        constants[f"{slope}_complement"] = (1.0 - constants[slope]).astype(np.float32)
-        nodes += [
-            helper.make_node("Relu", [x], [f"{out}_positive"]),
-            helper.make_node("Mul", [f"{out}_positive", f"{slope}_complement"], [f"{out}_kept"]),
-            helper.make_node("Mul", [x, slope], [f"{out}_leak"]),
-            helper.make_node("Add", [f"{out}_kept", f"{out}_leak"], [out]),
-        ]
-        rewritten += 1
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.initializer[:]
-    used = {name for node in nodes for name in node.input}
-    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items() if k in used)
-    return rewritten
 
 
 def chips_to_input(chips: list[np.ndarray] | np.ndarray) -> np.ndarray:
