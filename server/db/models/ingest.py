@@ -80,5 +80,8 @@ class DeviceTelemetry(Base):
     cpu_temperature_c: Mapped[float | None] = mapped_column(Float)
     gallery_version: Mapped[int | None]
     uptime_s: Mapped[float | None] = mapped_column(Float)
+    # {model: [execution providers in use, preferred first]}: a GPU device on its CPU shows here.
+    providers: Mapped[dict[str, Any] | None]
+    models: Mapped[dict[str, Any] | None]  # {model: first 12 hex of its sha256}
 
     device: Mapped[Device] = relationship()
