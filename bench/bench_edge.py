@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -111,7 +111,7 @@ def agent_pass(analyzer, gallery, frames, tmp: Path, index: int, min_face: int) 
 
     agent._stage = record  # the agent's per-stage timer, summed over the run instead of windowed
     stats = RunStats()
-    moment = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    moment = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     started = time.perf_counter()
     for number, frame in enumerate(frames):
         agent.process(frame, moment + timedelta(seconds=number), stats)

@@ -22,7 +22,7 @@ import secrets
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +39,7 @@ MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
 
 def payloads(devices: list[str], events: int, batch: int, tag: str) -> list[tuple[str, bytes]]:
     """(topic, SightingBatch) pairs carrying `events` unique events, round-robin over devices."""
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     out = []
     for index, start in enumerate(range(0, events, batch)):
         device = devices[index % len(devices)]
@@ -190,7 +190,7 @@ def main() -> None:
         app = create_app({"DATABASE_URL": url, "INGEST_TELEMETRY_KEEP": 100})
         devices = [f"bench-cam-{n:02d}" for n in range(args.devices)]
         with get_db(app).session() as session:  # each device in its own room, a lecture running
-            now = datetime.now(UTC)
+            now = datetime.now(timezone.utc)
             for device in devices:
                 room = Classroom(name=f"room-{device}")
                 course = Course(code=f"C-{device}", title="Bench")

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -66,9 +66,9 @@ class FrameSource:
         self.live = is_live(self.source)
         if not self.live and not Path(str(self.source)).is_file():
             raise CaptureError(f"Video file {self.source} does not exist.")
-        self.start_time = start_time or datetime(2000, 1, 1, tzinfo=UTC)
+        self.start_time = start_time or datetime(2000, 1, 1, tzinfo=timezone.utc)
         if self.start_time.tzinfo is None:
-            self.start_time = self.start_time.replace(tzinfo=UTC)
+            self.start_time = self.start_time.replace(tzinfo=timezone.utc)
         self.realtime = realtime
         if frame_interval_s is not None and not frame_interval_s > 0:
             raise CaptureError(f"frame_interval_s must be positive, got {frame_interval_s}.")
@@ -163,7 +163,7 @@ class FrameSource:
                 with ready:
                     if latest[0] is not None:
                         self.dropped += 1
-                    latest[0] = (frame, datetime.now(UTC))
+                    latest[0] = (frame, datetime.now(timezone.utc))
                     ready.notify()
             capture.release()
             if not self._stop.is_set():

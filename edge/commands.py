@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from shared.messages import MAX_ACKS, Command, CommandAck, MessageError, check_command
@@ -36,7 +36,7 @@ class CommandExecutor:
         self,
         handlers: Mapping[str, Handler],
         on_ack: Callable[[CommandAck], None] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         self.handlers = dict(handlers)
         self.on_ack = on_ack

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.messages import Telemetry
@@ -55,6 +55,7 @@ class TelemetryCollector:
         outbox_stats: Callable[[], tuple[int, int]] = lambda: (0, 0),
         gallery_version: Callable[[], int | None] = lambda: None,
         manifest_path: str | Path = "models/manifest.json",
+        providers: Callable[[], dict[str, list[str]]] = dict,
         window_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -64,6 +65,7 @@ class TelemetryCollector:
         self.window_s = window_s
         self.clock = clock
         self.models = model_versions(manifest_path)
+        self.providers = providers
         self._started = clock()
         self._frames: deque[tuple[float, int]] = deque()  # (time, faces in that frame)
         self._stages: dict[str, deque[tuple[float, float]]] = {}
@@ -96,7 +98,7 @@ class TelemetryCollector:
         depth, capacity = self.outbox_stats()
         return Telemetry(
             device_id=self.device_id,
-            at=datetime.now(UTC),
+            at=datetime.now(timezone.utc),
             fps=min(fps, 1000.0),
             faces_per_second=min(faces, 1e5),
             outbox_depth=depth,
@@ -104,6 +106,7 @@ class TelemetryCollector:
             stage_ms=stage_ms,
             gallery_version=self.gallery_version(),
             models=self.models,
+            providers={model: tuple(names) for model, names in self.providers().items()},
             cpu_temperature_c=cpu_temperature_c(),
             uptime_s=uptime,
         )

@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
     record = {
         "version": version,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": dataclasses.asdict(cfg),
         "config_sha256": cfg.sha256(),
         "data": data_summary(faces, roots),

@@ -9,3 +9,11 @@ web/          home page, account list, /healthz
 audit.py      audit trail entries          errors.py   JSON or HTML errors    headers.py  CSP etc.
 templates/, static/   server-rendered pages and their stylesheet (no CDN)
 """
+
+import sys
+
+if sys.version_info < (3, 11):  # pragma: no cover - the device profile's Python never imports the server
+    raise ImportError(
+        "The Visage server needs Python 3.11 or newer; Python 3.10 (JetPack 6) runs only the device "
+        "profile (edge/, shared/: pip install '.[edge]')."
+    )

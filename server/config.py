@@ -21,12 +21,12 @@ import json
 import os
 import secrets
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from flask.sansio.scaffold import find_package
 
 ENV_PREFIX = "VISAGE_"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.align import CHIP_SIZE, align_face, jitter_templates
-from shared.detect import MTCNN, Face
+from shared.detect import Face
+from shared.detectors import DEFAULT_DETECTOR, Detector, load_detector, require_detector
 from shared.embed import DEFAULT_EMBEDDER, Embedder, embedder_name, load_embedder, require_embedder
 from shared.quality import Quality, QualityThresholds, assess
 from shared.registry import ModelRegistry
@@ -42,11 +43,14 @@ class FaceAnalyzer:
         flip: bool = False,
         thresholds: QualityThresholds | None = None,
         jitter: int = 0,
+        detector: str = DEFAULT_DETECTOR,
     ):
+        require_detector(detector)
         require_embedder(embedder)
         embedder = embedder_name(embedder)
         self.registry = registry or ModelRegistry()
         self.embedder_name = embedder
+        self.detector_name = detector
         self.min_face_size = min_face_size
         self.flip = flip
         if jitter < 0:
@@ -54,16 +58,16 @@ class FaceAnalyzer:
         self.jitter = jitter
         self._jitter_templates = jitter_templates(jitter)
         self.thresholds = thresholds or QualityThresholds()
-        self._detector: MTCNN | None = None
+        self._detector: Detector | None = None
         self._embedder: Embedder | None = None
 
     def prepare(self) -> FaceAnalyzer:
-        self._detector = MTCNN.from_registry(self.registry, min_face_size=self.min_face_size)
+        self._detector = load_detector(self.registry, self.detector_name, min_face_size=self.min_face_size)
         self._embedder = load_embedder(self.registry, self.embedder_name)
         return self
 
     @property
-    def detector(self) -> MTCNN:
+    def detector(self) -> Detector:
         if self._detector is None:
             self.prepare()
         assert self._detector is not None

@@ -52,7 +52,8 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Only the accepted decoders are tried: Pillow never parses another format's header.
+            image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS - {"MPO"}))  # MPO: JPEG's
             _check_header(image, name)
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -61,7 +62,9 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError(f"{name}: the image is too large to decode safely.") from None
     except UnidentifiedImageError:
-        raise MediaError(f"{name}: not an image, or an image format Visage does not read.") from None
+        raise MediaError(
+            f"{name}: not an image, or a format that is not accepted (use JPEG, PNG, WebP, BMP or TIFF)."
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{name}: the image is corrupt or truncated ({exc}).") from None
     return to_rgb_array(image)

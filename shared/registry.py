@@ -16,7 +16,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from shared.runtime import RuntimeOptions, create_session
+from shared.runtime import RuntimeOptions, create_session, providers_in_use
 
 MANIFEST_NAME = "manifest.json"
 EXPORT_HINT = "run `visage models export` (or `python scripts/export_onnx.py`) to build it"
@@ -101,3 +101,8 @@ class ModelRegistry:
             if name not in self._sessions:
                 self._sessions[name] = create_session(self.path(name), self.options)
             return self._sessions[name]
+
+    def providers_in_use(self) -> dict[str, list[str]]:
+        """{model: the execution providers its open session runs on, preferred first}."""
+        with self._lock:
+            return {name: providers_in_use(session) for name, session in sorted(self._sessions.items())}

@@ -18,6 +18,8 @@ from shared.align import (
 )
 from shared.quality import QualityThresholds, estimate_pose, image_blur, laplacian_variance
 
+pytestmark = pytest.mark.device_profile
+
 
 def _similarity(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
     a = math.radians(angle_deg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -28,7 +28,7 @@ from server.attendance.engine import (
     session_status,
 )
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 POLICY = AttendancePolicy()
 
 
@@ -311,7 +311,7 @@ def test_other_zones_are_converted_to_utc():
     seoul = timezone(timedelta(hours=9))
     local = [replace(s, captured_at=s.captured_at.astimezone(seoul)) for s in every_minute("s1", (12, 60))]
     local_plan = SessionPlan(start=T0.astimezone(seoul), end=at(60).astimezone(seoul))
-    assert local[0].captured_at.tzinfo == UTC
+    assert local[0].captured_at.tzinfo == timezone.utc
     assert run(local, session=local_plan) == run(every_minute("s1", (12, 60)))
 
 

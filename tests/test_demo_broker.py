@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +19,7 @@ from server.broker import BrokerError, EmbeddedBroker, free_port, port_free
 from shared.messages import SightingBatch, SightingEvent, topic
 from tests.conftest import wait_until
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import re
 import socket
 import stat
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import pytest
@@ -70,7 +70,7 @@ def make_app(instance):
 
 def test_seeding_twice_finds_the_same_world_and_moves_the_lecture(classroom, tmp_path, registry):
     app = make_app(tmp_path)
-    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     with app.app_context(), get_db(app).session() as session:
         first_logins = seed_accounts(app, session, tmp_path)
         first = seed_school(session, classroom.enrol, start, classroom.duration_s)

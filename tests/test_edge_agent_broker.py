@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -54,7 +54,7 @@ def seed(app, analyzer, device: str) -> dict[str, int]:
     from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, Student
     from server.enrolment.embeddings import to_bytes
 
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     with get_db(app).session() as session:
         room = Classroom(name="Studio")
         students = []

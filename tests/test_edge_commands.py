@@ -3,14 +3,16 @@ the executor keeps going; acknowledgements travel in telemetry and survive the c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from edge.commands import CommandExecutor, CommandRefused, agent_handlers
 from shared.messages import MAX_ACKS, Command, CommandAck, MessageError, Telemetry, check_command
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+pytestmark = pytest.mark.device_profile
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 class Recorder:

@@ -12,7 +12,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import pytest
@@ -22,6 +22,8 @@ from edge.capture import FrameSource
 from edge.config import EdgeConfig
 from shared.messages import Command
 from tests.conftest import data_path, wait_until
+
+pytestmark = pytest.mark.device_profile
 
 FRAME_GAP_S = 0.04  # 25 frames/s, like a camera
 
@@ -104,17 +106,17 @@ def test_live_stream_frames_are_stamped_now_and_survive_a_dropped_connection(cam
     assert source.live
     frames = source.frames()
     try:
-        before = datetime.now(UTC)
+        before = datetime.now(timezone.utc)
         first = [next(frames) for _ in range(5)]
         assert all(frame.shape == (360, 640, 3) for frame, _ in first)
         stamps = [moment for _, moment in first]
         # Live frames carry the wall-clock time they were grabbed, not a position in a file.
         assert before - timedelta(seconds=1) <= stamps[0] and stamps == sorted(stamps)
-        assert stamps[-1] <= datetime.now(UTC)
+        assert stamps[-1] <= datetime.now(timezone.utc)
         camera.drop()  # the camera reboots: the stream ends under the reader
         assert wait_until(lambda: source.reconnects >= 1, 20)
         assert wait_until(lambda: camera.connections >= 2, 20)
-        after_drop = datetime.now(UTC)
+        after_drop = datetime.now(timezone.utc)
         _, moment = next(frames)
         while moment < after_drop:  # a frame grabbed before the drop may still be waiting
             _, moment = next(frames)
@@ -150,7 +152,7 @@ def test_restart_capture_command_reopens_a_live_stream(tmp_path, analyzer, camer
         assert ack is not None and ack.ok and ack.detail == "capture reopening"
         # The agent closed the stream and opened a new one, and keeps processing its frames.
         assert wait_until(lambda: camera.connections == 2, 20)
-        reopened = datetime.now(UTC)
+        reopened = datetime.now(timezone.utc)
         assert wait_until(lambda: sum(moment > reopened for moment in processed) >= 3, timeout=60)
         assert agent.commands.acks()[-1].command_id == "c-restart-1"
         runner.join(120)

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,7 +28,9 @@ from edge.outbox import Outbox
 from edge.telemetry import TelemetryCollector, cpu_temperature_c, model_versions
 from shared.messages import Command, MessageError, SightingBatch, SightingEvent, Status, Telemetry, topic
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+pytestmark = pytest.mark.device_profile
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 DEADLINE_S = 30
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,10 @@ import pytest
 from edge.outbox import Outbox, OutboxFull
 from shared.messages import SightingBatch, SightingEvent
 
+pytestmark = pytest.mark.device_profile
+
 REPO = Path(__file__).resolve().parents[1]
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
 
 def make_event(i: int, student: int | None = 7, thumb: bytes | None = None) -> SightingEvent:
@@ -121,11 +123,11 @@ def test_batches_stay_under_the_payload_limit_with_thumbnails(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta, timezone
     from edge.outbox import Outbox
     from shared.messages import SightingEvent
     box = Outbox(sys.argv[1])
-    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    t0 = datetime(2026, 11, 23, tzinfo=timezone.utc)
     i = 0
     while True:
         box.add([SightingEvent(f"kill-{i + k:08d}", 1, t0 + timedelta(seconds=i + k), 0.9, 3,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -19,10 +19,12 @@ from shared.media import read_image
 from shared.messages import Gallery, GalleryStudent
 from tests.conftest import data_path
 
+pytestmark = pytest.mark.device_profile
+
 DEVICE = "room-101"
 ENROLLED = ("Colin_Powell", "George_W_Bush", "Tony_Blair")  # student ids 1, 2, 3
 STRANGER = "Vladimir_Putin"
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 SHIPPED = float(EMBEDDERS[DEFAULT_EMBEDDER]["strict_threshold"])

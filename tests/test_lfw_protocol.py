@@ -8,6 +8,8 @@ import pytest
 from shared.lfw import PairsFormatError, central_face, fallback_box, read_pairs, score_pairs
 from tests.conftest import data_path
 
+pytestmark = pytest.mark.device_profile
+
 
 def test_dev_test_file():
     root = data_path("lfw_deepfunneled_pairs")

@@ -14,6 +14,8 @@ from shared import media
 from shared.media import MediaError, decode_image, read_image
 from tests.conftest import data_path
 
+pytestmark = pytest.mark.device_profile
+
 
 def _encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buffer = io.BytesIO()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -22,7 +22,9 @@ from shared.messages import (
     Telemetry,
 )
 
-NOW = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
+pytestmark = pytest.mark.device_profile
+
+NOW = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=timezone.utc)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
 
 
@@ -49,6 +51,7 @@ def telemetry() -> Telemetry:
         models={"detector": "mtcnn-1"},
         cpu_temperature_c=61.0,
         uptime_s=3600.5,
+        providers={"mtcnn_pnet": ("TensorrtExecutionProvider", "CPUExecutionProvider")},
     )
 
 
@@ -286,6 +289,11 @@ def test_status_rejections():
         {"stage_ms": [1, 2]},
         {"models": {"detector": 1}},
         {"models": {f"m{i}": "v" for i in range(17)}},
+        {"providers": {"sface": "CPUExecutionProvider"}},
+        {"providers": {"sface": []}},
+        {"providers": {"sface": [1]}},
+        {"providers": {"sface": ["x" * 65]}},
+        {"providers": {f"m{i}": ["CPUExecutionProvider"] for i in range(17)}},
         {"cpu_temperature_c": 500},
         {"uptime_s": -5},
         {"gallery_version": 1.5},

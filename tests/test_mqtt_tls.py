@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -22,6 +22,8 @@ from edge.outbox import Outbox
 from shared.messages import SightingBatch, SightingEvent
 from shared.mqtt_connect import BrokerLogin, apply_login
 from tests.test_mosquitto_config import ACCOUNTS, Broker, _binary
+
+pytestmark = pytest.mark.device_profile
 
 WAIT = 15.0
 
@@ -91,7 +93,7 @@ def broker(tmp_path) -> Iterator[TlsBroker]:
 
 
 def events(count: int) -> list[SightingEvent]:
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     return [
         SightingEvent(event_id=f"tls-{secrets.token_hex(6)}", track_id=n, captured_at=now, score=0.5)
         for n in range(count)

@@ -14,6 +14,8 @@ from shared.media import read_image
 from shared.similarity import calibrate, euclidean_distance, paired_similarity
 from tests.conftest import data_path
 
+pytestmark = pytest.mark.device_profile
+
 
 def _central_embeddings(analyzer, paths, flip=False):
     embeddings = []

@@ -17,6 +17,8 @@ from shared.similarity import (
     threshold_for_far,
 )
 
+pytestmark = pytest.mark.device_profile
+
 
 def test_distances_agree_with_numpy():
     rng = np.random.default_rng(0)

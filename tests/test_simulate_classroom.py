@@ -17,6 +17,8 @@ from edge.simulate import compose_classroom, load_truth
 from edge.simulate.timeline import script_counts
 from tests.conftest import REPO, data_path
 
+pytestmark = pytest.mark.device_profile
+
 SMALL = {"seats": 8, "seconds_per_frame": 30.0, "width": 960, "height": 540}
 
 

@@ -3,7 +3,7 @@ outbox ledger that still lists an event after the broker acknowledged (and the o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import numpy as np
@@ -13,7 +13,9 @@ from edge.capture import CaptureError, FrameSource
 from edge.outbox import Outbox
 from shared.messages import SightingEvent
 
-START = datetime(2026, 3, 2, 8, 57, tzinfo=UTC)
+pytestmark = pytest.mark.device_profile
+
+START = datetime(2026, 3, 2, 8, 57, tzinfo=timezone.utc)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -25,7 +25,7 @@ from edge.simulate.scene import background, desk_layer, draw_body, layout
 from edge.simulate.timeline import Person, Truth, script_counts, script_intervals
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 # The face region of a 250 x 250 LFW (deep-funnelled) photo, and the ellipse kept from it.
 CROP = (40, 210, 45, 205)  # top, bottom, left, right
 FACE_FRACTION = 0.62  # face width / crop width: the crop is scaled so the face gets the seat's size

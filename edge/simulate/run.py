@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -486,12 +486,12 @@ def compose_for_run(faces_dir: str | Path, root: Path, gate: bool = True, **opti
     Tomorrow because the server hands a device the gallery of the session running now or next in
     its room, so a simulated lecture must lie ahead of the wall clock. `gate=False` skips the
     enrolment check (faster; for runs that count deliveries, not statuses)."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from edge.simulate.compose import compose_classroom
 
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, 0, tzinfo=UTC)
+    tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, 0, tzinfo=timezone.utc)
     check = enrolment_gate(Path(faces_dir), root / "gate") if gate else None
     return compose_classroom(faces_dir, root / "class", lecture_start=start, accept_photo=check, **options)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import wraps
 from typing import Any
 
@@ -30,7 +30,7 @@ def iso(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a Z (`2026-01-31T09:00:00.123456Z`); None stays None."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 DATETIME: dict[str, Any] = {"type": "string", "format": "date-time"}

@@ -7,7 +7,7 @@ name such as "Asia/Seoul"; default "UTC"), and "today" is that zone's calendar d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,7 +41,7 @@ def day_bounds(day: date, config: Mapping[str, Any]) -> tuple[datetime, datetime
     tz = zone(config)
     start = datetime.combine(day, time(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def local(value: datetime | None, config: Mapping[str, Any], fmt: str = "%H:%M") -> str:

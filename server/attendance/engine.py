@@ -115,7 +115,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from itertools import pairwise
 from typing import TypeVar
@@ -123,7 +123,7 @@ from typing import TypeVar
 StudentId = str | int
 TrackId = str | int
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
 
@@ -165,7 +165,7 @@ def _utc(name: str, value: datetime) -> datetime:
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got naive {value.isoformat()}")
-    return value.astimezone(UTC)
+    return value.astimezone(timezone.utc)
 
 
 def _us(value: datetime) -> int:

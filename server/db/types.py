@@ -8,7 +8,7 @@ the database is a bug (whose clock is it?), so it is refused instead of guessed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary
@@ -21,14 +21,14 @@ MYSQL_DIALECTS = ("mysql", "mariadb")
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the only kind of datetime the server passes around)."""
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def as_utc(value: datetime) -> datetime:
     """An aware datetime converted to UTC; a naive one is refused (its clock is unknown)."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware (UTC) datetime")
-    return value.astimezone(UTC)
+    return value.astimezone(timezone.utc)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=timezone.utc)
 
 
 # BLOB is 64 KiB on MySQL: too small for a face thumbnail or a photo; MEDIUMBLOB holds 16 MiB.

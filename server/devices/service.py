@@ -67,6 +67,9 @@ def _entry(device: Device, health: DeviceHealth | None, tele: DeviceTelemetry | 
         "faces_per_second": tele.faces_per_second if tele else None,
         "stage_ms": dict(tele.stage_ms or {}) if tele else {},
         "cpu_temperature_c": tele.cpu_temperature_c if tele else None,
+        "providers": dict(tele.providers or {}) if tele else {},
+        "models": dict(tele.models or {}) if tele else {},
+        "runs_on": runs_on(tele.providers if tele else None),
         "telemetry_at": tele.at if tele else None,
         "backlog": _backlog(tele),
     }
@@ -97,7 +100,19 @@ def telemetry_json(row: DeviceTelemetry) -> dict[str, Any]:
         "stage_ms": dict(row.stage_ms or {}),
         "cpu_temperature_c": row.cpu_temperature_c,
         "gallery_version": row.gallery_version,
+        "providers": dict(row.providers or {}),
+        "models": dict(row.models or {}),
     }
+
+
+def runs_on(providers: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """[{provider, models}] grouped by the provider each model runs on first, e.g. TensorRT for six
+    models and CPU for one: what an operator checks after installing a GPU build."""
+    groups: dict[str, list[str]] = {}
+    for model, names in sorted((providers or {}).items()):
+        first = str(names[0]) if isinstance(names, list) and names else "unknown"
+        groups.setdefault(first.removesuffix("ExecutionProvider"), []).append(model)
+    return [{"provider": provider, "models": models} for provider, models in sorted(groups.items())]
 
 
 def rejected(session: Session, device_id: str | None, limit: int) -> list[RejectedMessage]:

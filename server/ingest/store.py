@@ -330,6 +330,8 @@ def _telemetry(
             cpu_temperature_c=report.cpu_temperature_c,
             gallery_version=report.gallery_version,
             uptime_s=report.uptime_s,
+            providers={model: list(names) for model, names in report.providers.items()} or None,
+            models=dict(report.models) or None,
         )
     )
     session.flush()

@@ -12,7 +12,7 @@ Decisions (also in docs/school.md):
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -39,7 +39,7 @@ def instant(value: Any, name: str) -> datetime:
             f"'{name}' {value!r} has no UTC offset, so its clock is unknown: add one, "
             "e.g. 'Z' for UTC or '+09:00'"
         )
-    return parsed.astimezone(UTC)
+    return parsed.astimezone(timezone.utc)
 
 
 def local_date(value: Any, name: str) -> date:
@@ -94,7 +94,7 @@ def weekday(value: Any, name: str = "weekday") -> int:
 def at_local(day: date, start: time, tz: ZoneInfo) -> datetime:
     """`day` at wall-clock `start` in `tz`, as UTC; refuses a time the DST change skips that day."""
     local = datetime.combine(day, start, tzinfo=tz)  # fold=0: the first of two repeated times
-    utc = local.astimezone(UTC)
+    utc = local.astimezone(timezone.utc)
     if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise Invalid(
             f"{start.strftime('%H:%M')} does not exist on {day.isoformat()} in {tz.key} "

@@ -21,14 +21,14 @@ another instructor's course with its own session and student S5.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from PIL import Image
 
 from server.db.models import Classroom, Course, Device, LectureSession, Sighting, Student, User
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 END = START + timedelta(hours=2)
 STEP = timedelta(minutes=2)
 

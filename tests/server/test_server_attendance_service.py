@@ -3,7 +3,7 @@ and a student's own computation agreeing with the full one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -11,7 +11,7 @@ from server.attendance.service import attach_sightings, compute_session
 from server.db.models import Classroom, Course, Device, LectureSession, Sighting, Student
 from tests.server.attendance_seed import build_world
 
-DAY = datetime(2026, 4, 6, tzinfo=UTC)
+DAY = datetime(2026, 4, 6, tzinfo=timezone.utc)
 
 
 def t(hhmm: str) -> datetime:

@@ -3,14 +3,17 @@ messages, and refusal of instructors and anonymous callers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from server.db.models import Classroom, Device, DeviceHealth, DeviceTelemetry, RejectedMessage
 from tests.server.conftest import PASSWORD
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+TRT_FIRST = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+# Two models on TensorRT, the embedder fell back to the CPU: what the page must make visible.
+NEWEST_PROVIDERS = {"mtcnn_pnet": TRT_FIRST, "mtcnn_rnet": TRT_FIRST, "sface": ["CPUExecutionProvider"]}
 
 
 @pytest.fixture
@@ -48,6 +51,8 @@ def fleet(db) -> dict:
                 stage_ms={"detect": 21.5, "embed": 8.25},
                 cpu_temperature_c=61.0 + minutes,
                 gallery_version=7,
+                providers=NEWEST_PROVIDERS if minutes == 0 else None,
+                models={"sface": "0123456789ab"} if minutes == 0 else None,
             )
         )
     db.add(
@@ -93,6 +98,12 @@ def test_status_api_reports_health_and_latest_telemetry(client, fleet, make_user
     assert up["classroom"] == "Hall A"
     assert datetime.fromisoformat(down["last_seen_at"]) == NOW - timedelta(hours=2)
     assert down["fps"] is None and down["backlog"] is None
+    assert up["providers"] == NEWEST_PROVIDERS and up["models"] == {"sface": "0123456789ab"}
+    assert up["runs_on"] == [
+        {"provider": "CPU", "models": ["sface"]},
+        {"provider": "Tensorrt", "models": ["mtcnn_pnet", "mtcnn_rnet"]},
+    ]
+    assert down["runs_on"] == []
 
 
 def test_telemetry_history_since_and_errors(client, fleet, make_user, make_token):
@@ -137,10 +148,13 @@ def test_pages_show_status_alarms_charts_and_rejects(client, fleet, make_user, l
     assert "online" in page and "offline" in page
     assert "900/1000" in page and "backlog over 80 %" in page and "clock skew" in page
     assert "detect 21.5" in page
+    assert "CPU (1)" in page and "Tensorrt (2)" in page
     detail = client.get("/devices/cam-up")
     html = detail.get_data(as_text=True)
     assert detail.status_code == 200
     assert html.count("<polyline") == 3
+    assert "TensorrtExecutionProvider, CUDAExecutionProvider, CPUExecutionProvider" in html
+    assert "0123456789ab" in html
     assert "bad_json" in html and "payload is not JSON" in html and "unknown_device" not in html
     assert client.get("/devices/nope").status_code == 404
 

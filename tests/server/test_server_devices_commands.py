@@ -9,7 +9,7 @@ import queue
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -84,7 +84,7 @@ def test_api_queues_valid_commands_and_refuses_bad_ones(client, db, device, make
     body = response.get_json()
     assert body["status"] == "pending" and body["args"] == {"seconds": 5.0}
     row = command_row(db, body["command_id"])
-    assert row.device_id == device.id and row.expires_at > datetime.now(UTC)
+    assert row.device_id == device.id and row.expires_at > datetime.now(timezone.utc)
     assert db.scalars(select(AuditLog).where(AuditLog.action == "device.command")).first() is not None
 
     for bad, fragment in (
@@ -212,7 +212,7 @@ def test_commands_reach_the_agent_and_its_answers_come_back(
             name="self_destruct",
             args={},
             status="pending",
-            expires_at=datetime.now(UTC) + timedelta(minutes=5),
+            expires_at=datetime.now(timezone.utc) + timedelta(minutes=5),
         )
     )
     db.commit()
@@ -232,7 +232,7 @@ def test_an_expired_command_is_never_sent(db, device, start_ingest):
             name="restart_capture",
             args={},
             status="pending",
-            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+            expires_at=datetime.now(timezone.utc) - timedelta(seconds=1),
         )
     )
     db.commit()
@@ -250,7 +250,7 @@ def test_roster_change_republishes_the_gallery_within_seconds(
     app, client, db, start_ingest, make_user, make_token
 ):
     require_broker()
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     room = Classroom(name=f"R-{secrets.token_hex(3)}")
     cam = Device(device_id=f"cam-{secrets.token_hex(4)}", name="Front", classroom=room)
     enrolled = Student(student_number=secrets.token_hex(4).upper(), name="Kim")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -54,7 +54,7 @@ def receive_retained(name: str) -> bytes:
 
 @pytest.fixture
 def scene(db) -> dict:
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     room = Classroom(name=f"R-{secrets.token_hex(3)}")
     device = Device(device_id=f"cam-{secrets.token_hex(4)}", name="Front", classroom=room)
     student = Student(student_number=secrets.token_hex(4), name="Kim")

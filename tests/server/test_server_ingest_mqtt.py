@@ -7,7 +7,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -63,7 +63,7 @@ def publisher() -> Iterator[Publisher]:
 @pytest.fixture
 def scene(db) -> dict:
     """A device in a room with a lecture running now, and an enrolled student."""
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     room = Classroom(name=f"R-{secrets.token_hex(3)}")
     device = Device(device_id=f"cam-{secrets.token_hex(4)}", name="Front", classroom=room)
     student = Student(student_number=secrets.token_hex(4), name="Kim")
@@ -100,7 +100,7 @@ def make_worker(app) -> Iterator[Callable[..., IngestWorker]]:
 
 
 def batch(device_id: str, ids: list[str], student: int | None = None, score: float = 0.8) -> bytes:
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     events = tuple(
         SightingEvent(event_id=i, track_id=n, captured_at=now, score=score, student_id=student)
         for n, i in enumerate(ids)
@@ -199,7 +199,7 @@ def test_each_bad_message_is_recorded_and_ingest_keeps_going(db, scene, make_wor
 def test_status_and_telemetry_update_the_device(db, scene, make_worker, publisher, app):
     device = scene["device"]
     make_worker()
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     publisher.send(topic(device.device_id, "status"), Status(device.device_id, "online", now, "1.2").encode())
     for n in range(3):
         report = Telemetry(
@@ -212,6 +212,8 @@ def test_status_and_telemetry_update_the_device(db, scene, make_worker, publishe
             stage_ms={"detect": 12.5},
             cpu_temperature_c=55.0,
             gallery_version=4,
+            models={"sface": "0123456789ab"},
+            providers={"sface": ("CUDAExecutionProvider", "CPUExecutionProvider")},
         )
         publisher.send(topic(device.device_id, "telemetry"), report.encode(), qos=0)
     wait_for(
@@ -236,6 +238,8 @@ def test_status_and_telemetry_update_the_device(db, scene, make_worker, publishe
     ).all()
     assert [r.fps for r in rows] == [10, 11, 12] and rows[0].stage_ms == {"detect": 12.5}
     assert rows[-1].gallery_version == 4 and rows[-1].outbox_capacity == 1000
+    assert rows[-1].providers == {"sface": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+    assert rows[-1].models == {"sface": "0123456789ab"}
 
     late = now - timedelta(minutes=10)  # a device clock ten minutes behind
     publisher.send(topic(device.device_id, "status"), Status(device.device_id, "offline", late).encode())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -64,7 +64,12 @@ def test_datetimes_are_utc_aware_with_microseconds(app, db):
     db.commit()
     db.expire_all()
     stored = db.get(User, user.id).created_at
-    assert stored == local and stored.tzinfo == UTC and stored.hour == 9 and stored.microsecond == 123456
+    assert (
+        stored == local
+        and stored.tzinfo == timezone.utc
+        and stored.hour == 9
+        and stored.microsecond == 123456
+    )
 
     db.add(User(email="naive@example.org", display_name="N", role="student", created_at=datetime(2026, 1, 1)))
     with pytest.raises(StatementError, match="naive datetime"):
@@ -78,7 +83,7 @@ def _session_with_sighting(db) -> tuple[Student, Sighting]:
     device = Device(device_id="cam-b101", name="Front camera", classroom=room)
     student = Student(student_number="20260001", name="Kim")
     course = Course(code="CS101", title="Intro", instructor=teacher, students=[student])
-    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
     end = start + timedelta(hours=2)
     lecture = LectureSession(course=course, classroom=room, starts_at=start, ends_at=end)
     sighting = Sighting(
@@ -169,7 +174,7 @@ def test_audit_entries_keep_json_before_and_after(app, db):
     db.expire_all()
     entry = db.scalars(select(AuditLog)).one()
     assert (entry.before, entry.after, entry.entity_id) == ({"name": "김민수"}, {"name": "Kim Minsu"}, "42")
-    assert entry.actor.email == "aud@example.org" and entry.at.tzinfo == UTC
+    assert entry.actor.email == "aud@example.org" and entry.at.tzinfo == timezone.utc
 
 
 def test_downgrading_0009_turns_cancelled_rows_into_failed_ones(new_database_url):

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -168,7 +168,7 @@ def test_the_shipped_configuration_runs_end_to_end(mariadb_url, tmp_path):
         # The broker: anonymous refused; a device publishes its own status but not another's.
         anonymous = Client(broker, None, client_id="anon")
         assert anonymous.connect().is_failure
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         # mosquitto acknowledges a denied QoS 1 publish, drops it and closes the connection.
         forger = login(broker, "dev-a", client_id="dev-a-forger")
         forger.publish(topic("dev-b", "status"), Status("dev-b", "online", now, "forged").encode())

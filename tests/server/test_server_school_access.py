@@ -5,7 +5,7 @@ refused everywhere, anonymous callers get 401 (API) or the sign-in page."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -29,7 +29,7 @@ def world(db, make_user, make_token):
     bob_student = Student(student_number="B-1", name="Ben")
     mine = Course(code="A101", title="Ada's course", instructor_id=ada.id, students=[ada_student])
     theirs = Course(code="B101", title="Bob's course", instructor_id=bob.id, students=[bob_student])
-    start = datetime(2026, 3, 2, 0, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 0, tzinfo=timezone.utc)
     my_session = LectureSession(course=mine, classroom=room, starts_at=start, ends_at=start.replace(hour=1))
     their_session = LectureSession(
         course=theirs, classroom=room, starts_at=start.replace(hour=2), ends_at=start.replace(hour=3)

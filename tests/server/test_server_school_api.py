@@ -3,7 +3,7 @@ on SQLite and MariaDB. Validation errors are 4xx with a sentence and write nothi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -267,11 +267,11 @@ def test_deleting_a_student_erases_every_face_of_theirs_and_is_audited(client, d
     lecture = LectureSession(
         course=course,
         classroom=room,
-        starts_at=datetime(2026, 3, 2, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 3, 2, 3, tzinfo=UTC),
+        starts_at=datetime(2026, 3, 2, 0, tzinfo=timezone.utc),
+        ends_at=datetime(2026, 3, 2, 3, tzinfo=timezone.utc),
     )
     db.add_all([course, device, lecture, face(keep), face(gone), face(gone), face(gone, FaceKind.TEMPLATE)])
-    at = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    at = datetime(2026, 3, 2, 1, tzinfo=timezone.utc)
     db.add_all(
         [
             Sighting(
@@ -403,7 +403,7 @@ def test_course_with_recorded_attendance_is_not_deleted(client, db, people):
     device = Device(device_id="d1", name="d1", classroom=room)
     empty = Course(code="EMPTY", title="Nothing yet")
     used = Course(code="USED", title="Has evidence")
-    start = datetime(2026, 3, 2, 0, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 0, tzinfo=timezone.utc)
     lecture = LectureSession(course=used, classroom=room, starts_at=start, ends_at=start.replace(hour=2))
     db.add_all([empty, used, device, lecture])
     db.flush()

@@ -5,7 +5,7 @@ typed, and the pages carry no inline script (the CSP forbids it). SQLite and Mar
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -119,8 +119,8 @@ def test_sessions_are_scheduled_and_deleted_from_the_course_page(client, db, ada
     db.expire_all()
     lecture = db.scalars(select(LectureSession)).one()
     assert (lecture.starts_at, lecture.ends_at) == (
-        datetime(2030, 3, 2, 0, tzinfo=UTC),
-        datetime(2030, 3, 2, 3, tzinfo=UTC),
+        datetime(2030, 3, 2, 0, tzinfo=timezone.utc),
+        datetime(2030, 3, 2, 3, tzinfo=timezone.utc),
     )
 
     clash = client.post(f"{url}/sessions", data={**one, "start_time": "11:00", "end_time": "13:00"})
@@ -225,7 +225,7 @@ def test_pages_link_the_school_script_and_carry_no_inline_script(client, ada):
 
 
 def test_pages_show_times_in_the_institutions_zone_when_one_is_configured(app, client, db, ada):
-    start = datetime(2030, 3, 2, 0, tzinfo=UTC)
+    start = datetime(2030, 3, 2, 0, tzinfo=timezone.utc)
     db.add(
         LectureSession(
             course_id=ada["course"],

@@ -4,7 +4,7 @@ device's classroom holds at an instant. SQLite and MariaDB."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -64,7 +64,7 @@ def test_one_session_is_stored_in_utc_with_hourly_periods_by_default(client, db,
     assert created["classroom_name"] == "R1" and created["status"] == "scheduled"
     db.expire_all()
     row = db.get(LectureSession, created["id"])
-    assert row.starts_at == datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    assert row.starts_at == datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
     fetched = client.get(f"/api/v1/sessions/{created['id']}", headers=setup["ada"]).get_json()
     assert fetched == created
     entry = db.scalars(select(AuditLog).where(AuditLog.entity_type == "lecture_session")).one()
@@ -369,7 +369,7 @@ def test_listing_by_time_window_and_deleting_only_without_evidence(client, db, s
             device_id=device.id,
             session_id=created[0]["id"],
             track_id="t",
-            captured_at=datetime(2026, 3, 4, 9, 5, tzinfo=UTC),
+            captured_at=datetime(2026, 3, 4, 9, 5, tzinfo=timezone.utc),
         )
     )
     db.commit()
@@ -384,7 +384,7 @@ def test_listing_by_time_window_and_deleting_only_without_evidence(client, db, s
 
 def test_current_session_for_device(db, setup):
     r1, r2 = setup["r1"], setup["r2"]
-    nine = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    nine = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     morning = LectureSession(
         course_id=setup["mine"], classroom_id=r1, starts_at=nine, ends_at=nine + timedelta(hours=2)
     )

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,7 +211,9 @@ class Demo:
             len(self.classroom.enrol),
             self.classroom.video.name,
         )
-        starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=self.classroom.lead_s)
+        starts_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(
+            seconds=self.classroom.lead_s
+        )
         with self.app.app_context(), get_db(self.app).session() as session:
             self.logins = seed_accounts(self.app, session, self.instance)
             self.world = seed_school(session, self.classroom.enrol, starts_at, self.classroom.duration_s)

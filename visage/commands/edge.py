@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 
+from visage.commands import edge_models
 from visage.commands.errors import CommandError
 
 
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--no-mqtt", action="store_true", help="write events to the outbox only")
     run.set_defaults(handler=run_edge)
+    edge_models.register(commands)
 
 
 def run_edge(args: argparse.Namespace) -> int:

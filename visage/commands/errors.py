@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge.simulate.errors import SimulationError
+from shared.bundle import BundleError
 from shared.export.build import ExportError
 from shared.media import MediaError
 from shared.registry import ModelError
@@ -13,7 +14,7 @@ class CommandError(Exception):
     """Input a user must fix, raised by a subcommand; printed as one sentence, exit code 2."""
 
 
-USER_ERRORS = (CommandError, MediaError, ModelError, ExportError, SampleError, SimulationError)
+USER_ERRORS = (CommandError, MediaError, ModelError, ExportError, SampleError, SimulationError, BundleError)
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.detectors import DEFAULT_DETECTOR, DETECTORS
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from visage.commands.errors import CommandError
 
@@ -94,6 +95,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         choices=sorted(EMBEDDERS),
         help=f"face embedder (default {DEFAULT_EMBEDDER}; see docs/face-core.md)",
     )
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=DETECTORS,
+        help=f"face detector (default {DEFAULT_DETECTOR}; see docs/face-core.md, Detectors)",
+    )
 
 
 def _analyzer(args: argparse.Namespace, flip: bool = False, jitter: int = 0):
@@ -106,6 +113,7 @@ def _analyzer(args: argparse.Namespace, flip: bool = False, jitter: int = 0):
         min_face_size=args.min_face,
         flip=flip,
         jitter=jitter,
+        detector=args.detector,
     ).prepare()
 
 

@@ -1,4 +1,5 @@
-"""`visage models export|list`: build models/ from packaged weights and show the manifest."""
+"""`visage models export|list|pack`: build models/ from packaged weights, show the manifest, and pack
+the model bundle devices install (`visage edge models pull --from FILE.tar`, see shared/bundle.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--models-dir", type=Path, default=None)
     listing.add_argument("--json", action="store_true", help="print the manifest as JSON")
     listing.set_defaults(handler=run_list)
+
+    pack = commands.add_parser("pack", help="write the device model bundle as one archive (offline installs)")
+    pack.add_argument("--models-dir", type=Path, default=None, help="the exported models (default: models/)")
+    pack.add_argument("--out", type=Path, default=None, help="archive path (default: ./bundle-VERSION.tar)")
+    pack.add_argument(
+        "--embedder", default=None, help="the embedder the server's galleries use (default: sface)"
+    )
+    pack.add_argument(
+        "--model", dest="names", action="append", default=None, help="only this model (repeatable)"
+    )
+    pack.set_defaults(handler=run_pack)
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,4 +83,20 @@ def run_list(args: argparse.Namespace) -> int:
         return 1
     for name, size, parity, source in rows:
         print(f"{name:18s} {size:>8s}  parity {parity:>9s}  from {source}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from shared.bundle import build_manifest, write_archive
+    from shared.embed import DEFAULT_EMBEDDER
+
+    models_dir = args.models_dir or default_models_dir()
+    manifest = build_manifest(models_dir, args.embedder or DEFAULT_EMBEDDER, args.names)
+    out = args.out or Path(f"bundle-{manifest['version']}.tar")
+    write_archive(models_dir, out, manifest)
+    size = sum(f["bytes"] for f in manifest["files"])
+    print(
+        f"bundle {manifest['version']} (format {manifest['format']}, embedder {manifest['embedder']}): "
+        f"{len(manifest['files'])} files, {size / 1e6:.1f} MB -> {out}"
+    )
     return 0

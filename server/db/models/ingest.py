@@ -58,6 +58,9 @@ class DeviceHealth(Base):
     published_gallery_sha256: Mapped[str | None] = mapped_column(String(64))
     published_gallery_version: Mapped[int | None]
     published_gallery_at: Mapped[datetime | None]
+    # The model bundle announcement last published to the device (server.ingest.models_publisher).
+    published_models_sha256: Mapped[str | None] = mapped_column(String(64))
+    published_models_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship()
 

@@ -78,6 +78,11 @@ class Device(Base):
         ForeignKey("classrooms.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The device's HTTP credential (model bundle downloads): only the SHA-256 of a `vsd_` token is kept
+    # (server.devices.tokens); issuing a new one replaces it, so the old one stops working at once.
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str | None] = mapped_column(String(16))
+    token_issued_at: Mapped[datetime | None]
 
     classroom: Mapped[Classroom | None] = relationship(back_populates="devices")
 
