@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,14 +23,16 @@ from edge.capture import FrameSource
 from edge.commands import CommandExecutor, agent_handlers
 from edge.config import EdgeConfig
 from edge.gallery import GalleryStore
+from edge.models_sync import ModelUpdater
 from edge.outbox import Outbox
 from edge.recognizer import Recognizer
-from edge.telemetry import TelemetryCollector
+from edge.telemetry import TelemetryCollector, model_versions
 from edge.tracker import IouTracker
 from shared.analysis import FaceAnalyzer
 from shared.embed import embedder_id
 from shared.messages import Telemetry
 from shared.quality import QualityThresholds, assess
+from shared.registry import MANIFEST_NAME, ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +56,22 @@ def thumbnail_jpeg(chip: np.ndarray) -> bytes | None:
 class EdgeAgent:
     def __init__(self, config: EdgeConfig, analyzer: FaceAnalyzer | None = None, mqtt: bool = True):
         self.config = config
-        self.analyzer = analyzer or FaceAnalyzer(embedder=config.embedder, min_face_size=config.min_face_size)
+        # The model set: fetched from the server on first start, replaced when it announces another.
+        self.models = ModelUpdater(config.models_path, config.server, self._load_models, config.embedder)
+        if analyzer is None:
+            self.models.ensure()
+        embedder = config.embedder if analyzer is not None else self.models.embedder()
+        self.analyzer = analyzer or self._load_models(self.models.directory, embedder)
         self.thresholds = QualityThresholds(min_face_px=float(config.min_face_size))
         self.outbox = Outbox(config.outbox_path, ledger=config.ledger)
-        self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(config.embedder))
+        self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(embedder))
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
         self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
         self.telemetry = TelemetryCollector(
             config.device_id,
             outbox_stats=lambda: (self.outbox.depth(), self.outbox.inflight()),
             gallery_version=self.gallery.version,
-            manifest_path=config.manifest_path,
+            manifest_path=self._manifest_path(),
         )
         self.publisher = None
         # Server commands (edge.commands); an ack is sent at once in a telemetry message.
@@ -81,11 +89,44 @@ class EdgeAgent:
                 on_command=self.commands,
                 telemetry=self.telemetry_report,
                 gallery_version=self.gallery.version,
+                on_models=self.models.offer,
             )
+
+    def _load_models(self, directory: Path, embedder: str) -> FaceAnalyzer:
+        """An analyzer with its sessions open on the model set in `directory` (at start, and for a new
+        bundle on the updater's thread, so the frame loop never waits for the models to load)."""
+        return FaceAnalyzer(
+            ModelRegistry(directory), embedder=embedder, min_face_size=self.config.min_face_size
+        ).prepare()
+
+    def _manifest_path(self) -> Path | str:
+        """The manifest telemetry reports: the model set in use when `models_dir` is set."""
+        return self.models.directory / MANIFEST_NAME if self.config.models_dir else self.config.manifest_path
+
+    def _take_models(self) -> None:
+        """Switch to a newly installed model set between two frames. Another embedder drops the gallery
+        and the tracks' embeddings: its vectors cannot be compared with theirs."""
+        ready = self.models.take()
+        if ready is None:
+            return
+        self.analyzer = ready.loaded
+        self.telemetry.models = model_versions(ready.directory / MANIFEST_NAME)
+        model = embedder_id(ready.embedder)
+        if model != self.gallery.model:
+            self.gallery.set_model(model)
+            self.recognizer.tracks.clear()
+            if self.publisher is not None:
+                self.publisher.resync_gallery()  # the broker hands over the retained gallery again
+        log.info("now running model bundle %s (embedder %s)", ready.version, model)
 
     def telemetry_report(self) -> Telemetry:
         """The collector's figures plus the latest command acknowledgements."""
-        return dataclasses.replace(self.telemetry.snapshot(), acks=self.commands.acks())
+        return dataclasses.replace(
+            self.telemetry.snapshot(),
+            acks=self.commands.acks(),
+            models_bundle=self.models.version,
+            models_error=self.models.last_error,
+        )
 
     def _telemetry_now(self) -> None:
         if self.publisher is not None:
@@ -141,6 +182,7 @@ class EdgeAgent:
         return stats
 
     def process(self, frame: np.ndarray, captured_at: datetime, stats: RunStats) -> None:
+        self._take_models()
         stats.frames += 1
         stats.first_capture = stats.first_capture or captured_at
         stats.last_capture = captured_at

@@ -7,6 +7,7 @@ Example (TOML):
     start_time = "2026-03-02T09:00:00Z"     # files only: capture time of the first frame
     outbox_path = "/var/lib/visage/outbox.sqlite"
     gallery_path = "/var/lib/visage/gallery.json"
+    models_dir = "/var/lib/visage/models"   # pulled model bundles; default: shared.registry's models/
     thumbnails = false                      # privacy: no face crops leave the device by default
     drain_s = 10                            # files: wait this long at the end to deliver the outbox
     min_face_size = 40
@@ -20,6 +21,12 @@ Example (TOML):
 
     [recognizer]
     margin = 0.025                          # default: the embedder's (shared/embed.py)
+
+    [server]                                # where the model bundle comes from (edge/models_sync.py)
+    url = "https://visage.example.org"
+    token = "vsd_..."                       # `visage server device-token room-101` prints it once
+    ca_certs = "/etc/visage/ca.crt"         # default: the system's CAs
+    timeout_s = 30
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edge.models_sync import ServerSettings
 from edge.mqtt import MqttSettings
 from edge.recognizer import RecognizerSettings
 from shared.messages import DEVICE_ID_PATTERN, parse_time
+from shared.registry import default_models_dir
 
 
 class ConfigError(ValueError):
@@ -60,6 +69,12 @@ class EdgeConfig:
     min_hits: int = 2
     broker: MqttSettings = field(default_factory=MqttSettings)
     recognizer: RecognizerSettings = field(default_factory=RecognizerSettings)
+    models_dir: str | None = None  # where pulled bundles live (edge.models_sync); None: default_models_dir()
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir) if self.models_dir else default_models_dir()
 
 
 def _section(cls: type, data: Any, name: str) -> Any:
@@ -76,6 +91,7 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     data = dict(data)
     broker = _section(MqttSettings, data.pop("broker", {}), "broker")
     recognizer = _section(RecognizerSettings, data.pop("recognizer", {}), "recognizer")
+    server = _section(ServerSettings, data.pop("server", {}), "server")
     if "source" in data:
         data["source"] = str(data["source"])
     if data.get("start_time") is not None:
@@ -91,6 +107,10 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     config.broker.protocol = str(config.broker.protocol)
     if config.min_face_size < 12:
         raise ConfigError("min_face_size must be at least 12 pixels.")
+    config.server = server
+    problem = server.check()
+    if problem is not None:
+        raise ConfigError(problem)
     return config
 
 

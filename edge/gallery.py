@@ -42,6 +42,18 @@ class GalleryStore:
         gallery = self.current
         return None if gallery is None else gallery.version
 
+    def set_model(self, model: str) -> None:
+        """The device now embeds with `model` (a model bundle swap): a gallery of another embedder is
+        dropped at once, never matched against vectors it cannot be compared with."""
+        with self._lock:
+            self.model = model
+            current = self._current
+            if current is not None and current.model != model:
+                self._current = None
+                reason = f"gallery is for model {current.model}, the device now embeds with {model}"
+                self.rejected.append(reason)
+                log.warning("dropping gallery version %d: %s", current.version, reason)
+
     def check(self, gallery: Gallery) -> str | None:
         """Why the gallery must be refused, or None when it is usable."""
         if gallery.device_id != self.device_id:

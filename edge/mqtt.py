@@ -40,7 +40,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.outbox import Outbox
-from shared.messages import Command, Gallery, MessageError, SightingBatch, Status, Telemetry, topic
+from shared.messages import (
+    Command,
+    Gallery,
+    MessageError,
+    ModelsAnnouncement,
+    SightingBatch,
+    Status,
+    Telemetry,
+    topic,
+)
 from shared.mqtt_connect import (
     BrokerLogin,
     RecordingClient,
@@ -92,6 +101,7 @@ class DevicePublisher:
         on_command: Callable[[Command], None] | None = None,
         telemetry: Callable[[], Telemetry] | None = None,
         gallery_version: Callable[[], int | None] | None = None,
+        on_models: Callable[[ModelsAnnouncement], None] | None = None,
     ):
         self.device_id = device_id
         self.outbox = outbox
@@ -103,6 +113,8 @@ class DevicePublisher:
         self.topics = {kind: topic(device_id, kind) for kind in ("status", "telemetry", "sightings")}
         self.gallery_topic = topic(device_id, "gallery")
         self.commands_topic = topic(device_id, "commands")
+        self.on_models = on_models
+        self.models_topic = topic(device_id, "models")  # the model bundle to run (edge.models_sync)
         self.last_error: str | None = None  # why the broker cannot be reached or refused us, if so
         self.rejected: list[tuple[str, str]] = []  # (reason, text) of the last invalid inbound messages
 
@@ -253,7 +265,7 @@ class DevicePublisher:
             flags.session_present,
         )
         client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
-        client.subscribe([(self.gallery_topic, 1), (self.commands_topic, 1)])
+        client.subscribe([(self.gallery_topic, 1), (self.commands_topic, 1), (self.models_topic, 1)])
         self._connected.set()
         self._wake.set()
 
@@ -285,6 +297,10 @@ class DevicePublisher:
                 command = Command.decode(message.payload, self.device_id)
                 if self.on_command is not None:
                     self.on_command(command)
+            elif message.topic == self.models_topic and message.payload:  # empty: a cleared retained one
+                announcement = ModelsAnnouncement.decode(message.payload, self.device_id)
+                if self.on_models is not None:
+                    self.on_models(announcement)
         except MessageError as exc:
             self.rejected = [*self.rejected, (exc.reason, str(exc))][-50:]
             log.warning("rejected message on %s: %s (%s)", message.topic, exc.reason, exc)

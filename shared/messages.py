@@ -12,6 +12,7 @@ Topics (`{device}` matches `DEVICE_ID_PATTERN`):
     visage/v1/devices/{device}/sightings   device -> server, QoS 1, batches of events
     visage/v1/devices/{device}/gallery     server -> device, retained, QoS 1
     visage/v1/devices/{device}/commands    server -> device, QoS 1
+    visage/v1/devices/{device}/models      server -> device, retained, QoS 1 (the model bundle to run)
 
 Times are ISO 8601 with an explicit offset (devices send UTC, `...Z`); naive times are refused.
 Thumbnails are base64 JPEG, at most `MAX_THUMBNAIL_BYTES` decoded, and off by default on devices.
@@ -36,7 +37,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "visage/v1/devices"
-TOPIC_KINDS = ("status", "telemetry", "sightings", "gallery", "commands")
+TOPIC_KINDS = ("status", "telemetry", "sightings", "gallery", "commands", "models")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")  # sightings.event_id is VARCHAR(64)
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -303,9 +304,15 @@ class Telemetry:
     cpu_temperature_c: float | None = None
     uptime_s: float = 0.0
     acks: tuple[CommandAck, ...] = ()  # the device's latest command results (repeated until superseded)
+    models_bundle: str | None = None  # the model bundle in use (edge.models_sync), when installed as one
+    models_error: str | None = None  # why the latest model update failed (the previous set kept running)
 
     def encode(self) -> bytes:
-        extra = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
+        extra: dict[str, Any] = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
+        if self.models_bundle is not None:
+            extra["models_bundle"] = self.models_bundle[:64]
+        if self.models_error is not None:
+            extra["models_error"] = self.models_error[:MAX_MODELS_ERROR]
         return _dump(
             {
                 "schema": SCHEMA_VERSION,
@@ -352,6 +359,8 @@ class Telemetry:
             cpu_temperature_c=_number(data, "cpu_temperature_c", where, -50, 150, optional=True),
             uptime_s=_number(data, "uptime_s", where, 0, 1e10, optional=True) or 0.0,
             acks=_acks(_optional(data, "acks", list, where) or []),
+            models_bundle=_short_text(data, "models_bundle", where, 64),
+            models_error=_short_text(data, "models_error", where, MAX_MODELS_ERROR),
         )
 
 
@@ -574,3 +583,58 @@ def _acks(items: list[Any]) -> tuple[CommandAck, ...]:
     if len(items) > MAX_ACKS:
         raise MessageError("bad_schema", f"telemetry: at most {MAX_ACKS} acks.")
     return tuple(CommandAck.from_json(item, f"telemetry ack {i}") for i, item in enumerate(items))
+
+# ---------------------------------------------------------------- model bundles (server -> device)
+
+MAX_MODELS_ERROR = 200
+BUNDLE_VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+EMBEDDER_ID_PATTERN = re.compile(r"^[a-z0-9_]{1,40}@[A-Za-z0-9_.-]{1,40}$")
+
+
+def _short_text(data: Mapping[str, Any], key: str, where: str, limit: int) -> str | None:
+    value = _optional(data, key, str, where)
+    return None if value is None else value[:limit]
+
+
+@dataclass(frozen=True)
+class ModelsAnnouncement:
+    """The model bundle the server serves now (retained): a device whose set differs fetches it over
+    HTTPS (`GET /api/v1/device/models/manifest`, then each file), checks the manifest's sha256 against
+    `manifest_sha256` and every file against the manifest, and only then swaps it in (shared.bundle)."""
+
+    device_id: str
+    bundle_version: str  # 16 hex, content-addressed (shared.bundle.bundle_version)
+    manifest_sha256: str  # SHA-256 of the manifest bytes the server serves
+    embedder: str  # the embedder id the server's galleries are made with, e.g. sface@2021dec
+    format: int = 1  # the bundle format (shared.bundle.BUNDLE_FORMAT)
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "device_id": self.device_id,
+                "bundle_version": self.bundle_version,
+                "manifest_sha256": self.manifest_sha256,
+                "embedder": self.embedder,
+                "format": self.format,
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str, expected_device: str | None = None) -> ModelsAnnouncement:
+        data = _envelope(payload, expected_device)
+        where = "models"
+        version = _require(data, "bundle_version", str, where)
+        if not BUNDLE_VERSION_PATTERN.match(version):
+            raise MessageError("bad_schema", f"{where}: bundle_version must be 16 lower-case hex digits.")
+        digest = _require(data, "manifest_sha256", str, where)
+        if not SHA256_PATTERN.match(digest):
+            raise MessageError("bad_schema", f"{where}: manifest_sha256 must be 64 lower-case hex digits.")
+        embedder = _require(data, "embedder", str, where)
+        if not EMBEDDER_ID_PATTERN.match(embedder):
+            raise MessageError("bad_schema", f"{where}: embedder must be an id such as sface@2021dec.")
+        fmt = _require(data, "format", int, where)
+        if not 1 <= fmt <= 1000:
+            raise MessageError("bad_schema", f"{where}: format must be from 1 to 1000.")
+        return cls(data["device_id"], version, digest, embedder, fmt)

@@ -184,6 +184,11 @@ class Client:
         info.wait_for_publish(WAIT)
         assert info.is_published()
 
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(WAIT)
+        assert info.is_published()
+
     def receive(self) -> paho.MQTTMessage:
         return self.messages.get(timeout=WAIT)
 
@@ -289,4 +294,27 @@ def test_thousands_of_queued_messages_are_not_dropped(broker):
     ingest = login(broker, "visage-ingest", client_id="ingest-1", persistent=True)
     received = {int(ingest.receive().payload) for _ in range(count)}
     assert received == set(range(count))
+    ingest.close()
+
+
+def test_model_bundle_announcements_reach_only_their_device(broker):
+    # visage-ingest writes the retained announcements; a device reads only its own and forges none.
+    ingest = login(broker, "visage-ingest")
+    for device in ("dev-a", "dev-b"):
+        ingest.publish_retained(f"{ROOT}/{device}/models", f"bundle for {device}".encode())
+    for forger, forged in (("dev-b", f"{ROOT}/dev-a/models"), ("dev-a", f"{ROOT}/dev-a/models")):
+        client = login(broker, forger)
+        client.publish(forged, b"forged")  # acknowledged and dropped (see above)
+        client.close()
+    device = login(broker, "dev-a")
+    for pattern in (f"{ROOT}/dev-a/models", f"{ROOT}/dev-b/models", f"{ROOT}/+/models"):
+        device.subscribe(pattern)
+    first = device.receive()
+    time.sleep(1.0)  # whatever else the broker would deliver arrives meanwhile
+    received = {(first.topic, first.payload, first.retain)}
+    while not device.messages.empty():
+        message = device.messages.get()
+        received.add((message.topic, message.payload, message.retain))
+    assert received == {(f"{ROOT}/dev-a/models", b"bundle for dev-a", True)}
+    device.close()
     ingest.close()

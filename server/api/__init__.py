@@ -22,6 +22,8 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.devices.commands_api",
     "server.jobs.api",
     "server.deepfake.api",
+    "server.devices.models_api",
+    "server.devices.token_api",
 )
 
 

@@ -57,6 +57,7 @@ ERROR_TEXT = {
     415: "Unsupported media type.",
     422: "Well-formed but not processable (e.g. a photo without a face).",
     429: "Too many requests; retry later.",
+    503: "Temporarily unavailable (e.g. the server's models are not exported yet); retry later.",
 }
 
 _CONVERTER_TYPES = {
@@ -84,6 +85,8 @@ class Operation:
     errors: tuple[int, ...]
     tags: tuple[str, ...]
     query: tuple[Schema, ...]
+    # Security schemes other than a user's (e.g. "deviceToken"): the view checks them itself.
+    security: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -110,7 +113,7 @@ class Operation:
             codes.add(400)
         if not self.public:
             codes.add(401)
-            if self.roles:
+            if self.roles or self.security:
                 codes.add(403)
         for code in sorted(codes):
             responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
@@ -119,7 +122,7 @@ class Operation:
             "summary": self.summary,
             "tags": list(self.tags),
             "responses": responses,
-            "security": [] if self.public else [{"bearerAuth": []}, {"sessionCookie": []}],
+            "security": [] if self.public else self._security(),
         }
         if self.description:
             operation["description"] = self.description
@@ -133,6 +136,11 @@ class Operation:
                 "content": {"application/json": {"schema": self.request}},
             }
         return operation
+
+    def _security(self) -> list[Schema]:
+        if self.security:
+            return [{name: []} for name in self.security]
+        return [{"bearerAuth": []}, {"sessionCookie": []}]
 
 
 @dataclass
@@ -187,6 +195,11 @@ class ApiRegistry:
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer"},
                     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "visage_session"},
+                    "deviceToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A device's own token (vsd_...), from `visage server device-token`.",
+                    },
                 },
             },
         }
@@ -213,6 +226,7 @@ def api_route(
     tags: Sequence[str] = (),
     query: Sequence[Schema] = (),
     operation_id: str | None = None,
+    security: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare an API endpoint: route it under /api/v1, guard it, and document it (see module doc)."""
 
@@ -238,9 +252,11 @@ def api_route(
             errors=tuple(errors),
             tags=tuple(tags),
             query=tuple(query),
+            security=tuple(security),
         )
         registry.add(operation)
-        guarded = view if public else role_required(*operation.roles)(view)
+        # `security`: the view checks its own credential (e.g. server.devices.tokens.device_required).
+        guarded = view if public or security else role_required(*operation.roles)(view)
         api.add_url_rule(rule, endpoint=operation.operation_id, view_func=guarded, methods=[operation.method])
         return view
 

@@ -1,6 +1,8 @@
 """Who is calling: Flask-Login sessions for browsers, bearer tokens for scripts and devices, and the
 CSRF rule that goes with each.
 
+* A device's token (`Bearer vsd_...`, server.devices.tokens) signs in no user: only the device
+  endpoints accept it, and every other view treats the request as anonymous (401).
 * A request with `Authorization: Bearer ...` is authenticated by that token only (a session cookie
   it may also carry is ignored); a bad token is a 401 at once, whatever the URL. Such requests
   skip the CSRF check: a browser never attaches that header on its own, so a forged cross-site
@@ -21,6 +23,7 @@ from flask_wtf.csrf import CSRFProtect
 from server.auth.tokens import bearer_token, find_token, touch
 from server.db import db_session
 from server.db.models import User
+from server.devices.tokens import is_device_token
 from server.errors import is_api_request, json_error
 
 login_manager = LoginManager()
@@ -80,7 +83,10 @@ def unauthorized_json(message: str, invalid_token: bool = False) -> Response:
 
 def check_request() -> Response | None:
     """Before every view: refuse bad bearer tokens, and check CSRF on everything else."""
-    if bearer_token(request) is not None:
+    token = bearer_token(request)
+    if is_device_token(token):
+        return None  # a device's token authenticates no user: the device endpoints check it themselves
+    if token is not None:
         if not current_user.is_authenticated:
             return unauthorized_json("invalid, expired or revoked API token", invalid_token=True)
         return None

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.db import get_db
 from server.devices.commands import publish_pending
+from server.ingest.models_publisher import publish_models
 from server.ingest.publisher import publish_galleries
 from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch
 from server.ingest.watch import gallery_watermark
@@ -206,6 +207,10 @@ class IngestWorker:
             self.stats["galleries"] += publish_galleries(self.app, self.client)
         except (DBAPIError, OSError) as exc:  # retried on the next round; ingest goes on
             log.error("gallery publishing failed: %s", exc)
+        try:  # the model bundle announcement travels the same way (server.ingest.models_publisher)
+            self.stats["models"] = self.stats.get("models", 0) + publish_models(self.app, self.client)
+        except (DBAPIError, OSError) as exc:
+            log.error("model bundle announcement failed: %s", exc)
 
     def _poll(self) -> None:
         """Publish queued commands; ask for a gallery round when enrolment or schedule changed."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from visage.commands import ingest, worker
+from visage.commands import device_token, ingest, worker
 from visage.commands.errors import CommandError
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ingest.register_action(commands)
     worker.register_action(commands)
+    device_token.register_action(commands)
 
 
 def load_app() -> Flask:
