@@ -29,9 +29,10 @@ from edge.recognizer import Recognizer
 from edge.telemetry import TelemetryCollector, model_versions
 from edge.tracker import IouTracker
 from shared.analysis import FaceAnalyzer
+from shared.detectors import quality_thresholds
 from shared.embed import embedder_id
 from shared.messages import Telemetry
-from shared.quality import QualityThresholds, assess
+from shared.quality import assess
 from shared.registry import MANIFEST_NAME, ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class EdgeAgent:
             self.models.ensure()
         embedder = config.embedder if analyzer is not None else self.models.embedder()
         self.analyzer = analyzer or self._load_models(self.models.directory, embedder)
-        self.thresholds = QualityThresholds(min_face_px=float(config.min_face_size))
+        self.thresholds = quality_thresholds(config.detector, min_face_px=float(config.min_face_size))
         self.outbox = Outbox(config.outbox_path, ledger=config.ledger)
         self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(embedder))
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
@@ -96,7 +97,10 @@ class EdgeAgent:
         """An analyzer with its sessions open on the model set in `directory` (at start, and for a new
         bundle on the updater's thread, so the frame loop never waits for the models to load)."""
         return FaceAnalyzer(
-            ModelRegistry(directory), embedder=embedder, min_face_size=self.config.min_face_size
+            ModelRegistry(directory),
+            embedder=embedder,
+            min_face_size=self.config.min_face_size,
+            detector=self.config.detector,
         ).prepare()
 
     def _manifest_path(self) -> Path | str:

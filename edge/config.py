@@ -11,6 +11,7 @@ Example (TOML):
     thumbnails = false                      # privacy: no face crops leave the device by default
     drain_s = 10                            # files: wait this long at the end to deliver the outbox
     min_face_size = 40
+    detector = "mtcnn"                      # or "yunet": faster, see docs/face-core.md
 
     [broker]
     host = "mqtt.example.org"
@@ -41,6 +42,7 @@ from typing import Any
 from edge.models_sync import ServerSettings
 from edge.mqtt import MqttSettings
 from edge.recognizer import RecognizerSettings
+from shared.detectors import DETECTORS
 from shared.messages import DEVICE_ID_PATTERN, parse_time
 from shared.registry import default_models_dir
 
@@ -64,6 +66,7 @@ class EdgeConfig:
     drain_s: float = 10.0  # a file that ended: wait this long for the outbox to be delivered
     min_face_size: int = 40
     embedder: str = "sface"
+    detector: str = "mtcnn"  # or "yunet" (shared.detectors; docs/face-core.md, "Detectors")
     manifest_path: str = "models/manifest.json"
     max_age: int = 15
     min_hits: int = 2
@@ -107,6 +110,8 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     config.broker.protocol = str(config.broker.protocol)
     if config.min_face_size < 12:
         raise ConfigError("min_face_size must be at least 12 pixels.")
+    if config.detector not in DETECTORS:
+        raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}, not {config.detector!r}.")
     config.server = server
     problem = server.check()
     if problem is not None:

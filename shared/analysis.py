@@ -12,7 +12,7 @@ import numpy as np
 
 from shared.align import CHIP_SIZE, align_face, jitter_templates
 from shared.detect import Face
-from shared.detectors import DEFAULT_DETECTOR, Detector, load_detector, require_detector
+from shared.detectors import DEFAULT_DETECTOR, Detector, load_detector, quality_thresholds, require_detector
 from shared.embed import DEFAULT_EMBEDDER, Embedder, embedder_name, load_embedder, require_embedder
 from shared.quality import Quality, QualityThresholds, assess
 from shared.registry import ModelRegistry
@@ -44,6 +44,7 @@ class FaceAnalyzer:
         thresholds: QualityThresholds | None = None,
         jitter: int = 0,
         detector: str = DEFAULT_DETECTOR,
+        max_face_size: int | None = None,
     ):
         require_detector(detector)
         require_embedder(embedder)
@@ -52,17 +53,21 @@ class FaceAnalyzer:
         self.embedder_name = embedder
         self.detector_name = detector
         self.min_face_size = min_face_size
+        self.max_face_size = max_face_size  # MTCNN: no pyramid levels for larger faces (camera geometry)
         self.flip = flip
         if jitter < 0:
             raise ValueError("The number of jitters cannot be negative.")
         self.jitter = jitter
         self._jitter_templates = jitter_templates(jitter)
-        self.thresholds = thresholds or QualityThresholds()
+        self.thresholds = thresholds or quality_thresholds(detector)
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
 
     def prepare(self) -> FaceAnalyzer:
-        self._detector = load_detector(self.registry, self.detector_name, min_face_size=self.min_face_size)
+        options = {"min_face_size": self.min_face_size}
+        if self.max_face_size and self.detector_name == "mtcnn":
+            options["max_face_size"] = self.max_face_size
+        self._detector = load_detector(self.registry, self.detector_name, **options)
         self._embedder = load_embedder(self.registry, self.embedder_name)
         return self
 

