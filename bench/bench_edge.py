@@ -1,17 +1,30 @@
-"""Edge agent throughput on a simulated class: FPS and per-stage time of the agent's pipeline (detect
-every frame, track, align + embed only the faces the recognizer still needs) next to the naive
-approach (detect + align + embed + match every face in every frame), on the same frames, one run.
+"""Edge agent throughput on a simulated class of 27-28 faces: the agent with its track-driven detection
+schedule, the agent detecting every frame, a naive loop on the same ONNX models, and facenet-pytorch,
+on the same frames, one run.
 
 The class comes from the simulator (`edge.simulate.compose_classroom`, real LFW photos composed into
 a ceiling-camera lecture, 1280x720): `--frames` consecutive frames (default 60) are taken where the
-most people are in view (20-30 with the default 28 seats). Both contestants match against the same
-gallery, enrolled from the simulator's enrolment photos (other photos than the video's). Timed
-passes alternate agent / naive (`--passes`, default 2), each agent pass with a fresh agent (empty
-tracker); each contestant keeps its fastest pass. Threads pinned to `--threads` (default 2).
+most people are in view (27-28 with the default 28 seats). Contestants:
 
-Last line: one JSON object; `speedup` = naive seconds / agent seconds for the same frames.
+* **agent**: `EdgeAgent.process()` per frame with the default `[detection]` schedule (full-frame MTCNN
+  every `full_every` frames, R-Net/O-Net around live tracks in between; edge/schedule.py), tracker,
+  align + embed only what the recognizer asks for, decision, SQLite outbox;
+* **agent_every_frame**: the same agent with `full_every = 1` (full-frame detection on every frame);
+* **naive**: detect + align + embed + match every face of every frame on the same ONNX models;
+* **facenet-pytorch** (when its venv exists, see bench/README.md): `MTCNN(keep_all=True)(frame)` +
+  `InceptionResnetV1()(faces)` on every frame, in its own process (bench/peers/facenet_worker.py).
 
-    python bench/bench_edge.py [--frames 60] [--passes 2] [--seats 28] [--video DIR]
+The agents and the naive loop match against the same gallery, enrolled from the simulator's
+enrolment photos (other photos than the video's). Timed passes are interleaved (`--passes`,
+default 2), each agent pass with a fresh agent (empty tracker); each contestant keeps its fastest
+pass. Threads pinned to `--threads` (default 2). Recall of each agent against the simulator's truth
+is not measured here (the per-frame detections differ by design); `visage simulate run` scores
+what matters, the attendance (docs/simulator.md).
+
+Last line: one JSON object with FPS and per-stage ms per frame for each contestant and the ratios
+against the agent measured in the same run.
+
+    python bench/bench_edge.py [--frames 60] [--passes 2] [--seats 28] [--full-every 5] [--skip-facenet]
 """
 
 from __future__ import annotations
@@ -70,10 +83,11 @@ def read_frames(video: Path, start: int, count: int) -> list:
     return frames
 
 
-def enrol(analyzer, enrol_dir: Path, threshold: float):
+def enrol(analyzer, enrol_dir: Path):
     """The gallery a device would receive: one student per enrolment folder, 1..n embeddings each."""
     import numpy as np
 
+    from shared.embed import EMBEDDERS, embedder_id
     from shared.media import read_image
     from shared.messages import Gallery, GalleryStudent, gallery_digest
 
@@ -87,20 +101,25 @@ def enrol(analyzer, enrol_dir: Path, threshold: float):
         if vectors:
             students.append(GalleryStudent(student_id, np.asarray(vectors, dtype=np.float32)))
             names[student_id] = folder.name
-    draft = Gallery("bench-cam", 1, 1, "", "dlib_resnet", "cosine", threshold, tuple(students))
+    name = analyzer.embedder_name
+    threshold = float(EMBEDDERS[name]["strict_threshold"])
+    draft = Gallery("bench-cam", 1, 1, "", embedder_id(name), "cosine", threshold, tuple(students))
     return dataclasses.replace(draft, sha256=gallery_digest(draft)), names
 
 
-def agent_pass(analyzer, gallery, frames, tmp: Path, index: int, min_face: int) -> dict:
+def agent_pass(analyzer, gallery, frames, tmp: Path, index: int, min_face: int, full_every: int) -> dict:
     """The agent's own `process()` on every frame; stage times from its `_stage` hook."""
     from edge.agent import EdgeAgent, RunStats
     from edge.config import EdgeConfig
+    from edge.schedule import DetectionSettings
 
     config = EdgeConfig(
         device_id="bench-cam",
-        outbox_path=str(tmp / f"outbox-{index}.sqlite"),
-        gallery_path=str(tmp / f"gallery-{index}.json"),
+        outbox_path=str(tmp / f"outbox-{full_every}-{index}.sqlite"),
+        gallery_path=str(tmp / f"gallery-{full_every}-{index}.json"),
         min_face_size=min_face,
+        embedder=analyzer.embedder_name,
+        detection=DetectionSettings(full_every=full_every),
     )
     agent = EdgeAgent(config, analyzer=analyzer, mqtt=False)
     assert agent.gallery.offer(gallery), agent.gallery.rejected
@@ -117,13 +136,16 @@ def agent_pass(analyzer, gallery, frames, tmp: Path, index: int, min_face: int) 
         agent.process(frame, moment + timedelta(seconds=number), stats)
     elapsed = time.perf_counter() - started
     agent.outbox.close()
+    outbox = tmp / f"outbox-{full_every}-{index}.sqlite"
     return {
         "seconds": elapsed,
         "stages_ms": dict(stages),
         "faces": stats.faces,
         "embeddings": agent.recognizer.embeddings_used,
         "events": stats.events,
-        "decided_students": len(set(_students(tmp / f"outbox-{index}.sqlite"))),
+        "full_detections": stats.full_detections,
+        "regional_detections": stats.regional_detections,
+        "decided_students": len(set(_students(outbox))),
     }
 
 
@@ -175,79 +197,126 @@ def naive_pass(analyzer, gallery, frames, min_face: int) -> dict:
     }
 
 
+def facenet_peer(python: Path, frames, threads: int):
+    """facenet-pytorch's worker (bench_pipeline's), or None when its venv is missing."""
+    from bench.bench_pipeline import FacenetWorker
+    from bench.common import Frame
+
+    if not python.is_file():
+        print(f"facenet-pytorch skipped: {python} not found (bench/README.md sets it up)", flush=True)
+        return None
+    worker = FacenetWorker(python, [Frame(f"frame{k}", image) for k, image in enumerate(frames)], threads)
+    worker.warm([0])
+    return worker
+
+
 def main() -> None:
+    from bench.bench_pipeline import FACENET_PYTHON
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--seats", type=int, default=28)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full-every", type=int, default=None, help="the agent's schedule (default: edge's)")
     parser.add_argument(
         "--min-face", type=int, default=40, help="detector's smallest face (agent default 40)"
     )
     parser.add_argument("--video", type=Path, default=None, help="a folder compose_classroom wrote (reused)")
+    parser.add_argument("--skip-facenet", action="store_true", help="leave facenet-pytorch out")
+    parser.add_argument("--facenet-python", type=Path, default=FACENET_PYTHON, help="python of the peer venv")
     args = parser.parse_args()
     threads = pin_threads(args.threads)
     require_data()
 
+    from edge.schedule import DetectionSettings
     from shared.analysis import FaceAnalyzer
-    from shared.embed import EMBEDDERS
     from shared.registry import ModelRegistry
 
+    full_every = args.full_every or DetectionSettings().full_every
     out_dir = args.video or Path(tempfile.gettempdir()) / f"visage-bench-class-{args.seats}-{args.seed}"
     classroom(out_dir, args.seats, args.seed)
     start, in_view = busiest_window(out_dir, args.frames)
     frames = read_frames(out_dir / "classroom.avi", start, args.frames)
     analyzer = FaceAnalyzer(ModelRegistry(), min_face_size=args.min_face).prepare()
-    gallery, _ = enrol(analyzer, out_dir / "enrol", float(EMBEDDERS["dlib_resnet"]["strict_threshold"]))
+    gallery, _ = enrol(analyzer, out_dir / "enrol")
     print(
         f"{len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]} from {start}, people in view "
-        f"{min(in_view)}-{max(in_view)}; gallery of {len(gallery.students)} students",
+        f"{min(in_view)}-{max(in_view)}; gallery of {len(gallery.students)} students "
+        f"({analyzer.embedder_name}); agent detects the full frame every {full_every} frames",
         flush=True,
     )
     # Warm-up: the first inference of each network allocates its buffers.
     naive_pass(analyzer, gallery, frames[:1], args.min_face)
+    peer = None if args.skip_facenet else facenet_peer(args.facenet_python, frames, threads)
 
-    results: dict[str, list[dict]] = {"agent": [], "naive": []}
-    monitors = {"agent": LoadMonitor(), "naive": LoadMonitor()}
-    with tempfile.TemporaryDirectory() as tmp:
-        for index in range(args.passes):
-            monitors["agent"].begin()
-            results["agent"].append(agent_pass(analyzer, gallery, frames, Path(tmp), index, args.min_face))
-            monitors["agent"].end()
-            monitors["naive"].begin()
-            results["naive"].append(naive_pass(analyzer, gallery, frames, args.min_face))
-            monitors["naive"].end()
-            print(
-                f"pass {index + 1}: agent {len(frames) / results['agent'][-1]['seconds']:.2f} fps, "
-                f"naive {len(frames) / results['naive'][-1]['seconds']:.2f} fps",
-                flush=True,
-            )
+    contestants = {
+        "agent": lambda tmp, i: agent_pass(analyzer, gallery, frames, tmp, i, args.min_face, full_every),
+        "agent_every_frame": lambda tmp, i: agent_pass(analyzer, gallery, frames, tmp, i, args.min_face, 1),
+        "naive": lambda tmp, i: naive_pass(analyzer, gallery, frames, args.min_face),
+    }
+    if peer is not None:
+
+        def facenet(_tmp, _i) -> dict:
+            times, faces = peer.run_pass()
+            return {"seconds": sum(times) / 1000.0, "stages_ms": {}, "faces": sum(faces),
+                    "embeddings": sum(faces)}  # fmt: skip
+
+        contestants["facenet_pytorch"] = facenet
+    results: dict[str, list[dict]] = {name: [] for name in contestants}
+    monitors = {name: LoadMonitor() for name in contestants}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for index in range(args.passes):
+                for name, run in contestants.items():
+                    monitors[name].begin()
+                    results[name].append(run(Path(tmp), index))
+                    monitors[name].end()
+                print(
+                    f"pass {index + 1}: "
+                    + ", ".join(f"{n} {len(frames) / r[-1]['seconds']:.2f} fps" for n, r in results.items()),
+                    flush=True,
+                )
+    finally:
+        if peer is not None:
+            peer.close()
     best = {name: min(runs, key=lambda r: r["seconds"]) for name, runs in results.items()}
     n = len(frames)
     for name, run in best.items():
         stages = "  ".join(f"{k} {v / n:6.1f}" for k, v in sorted(run["stages_ms"].items()))
         print(
-            f"{name:<6} {n / run['seconds']:6.2f} fps  {run['seconds'] * 1000 / n:7.1f} ms/frame  "
-            f"ms/frame by stage: {stages}  faces/frame {run['faces'] / n:.1f}  "
-            f"embeddings/frame {run['embeddings'] / n:.2f}  students recognised {run['decided_students']}"
+            f"{name:<18} {n / run['seconds']:6.2f} fps  {run['seconds'] * 1000 / n:7.1f} ms/frame  "
+            f"by stage: {stages or '-'}  faces/frame {run['faces'] / n:.1f}  "
+            f"embeddings/frame {run['embeddings'] / n:.2f}  students recognised "
+            f"{run.get('decided_students', '-')}"
         )
+    agent_s = best["agent"]["seconds"]
     result = {
-        "agent_fps": round(n / best["agent"]["seconds"], 3),
-        "naive_fps": round(n / best["naive"]["seconds"], 3),
-        "agent_stage_ms_per_frame": {k: round(v / n, 2) for k, v in best["agent"]["stages_ms"].items()},
-        "naive_stage_ms_per_frame": {k: round(v / n, 2) for k, v in best["naive"]["stages_ms"].items()},
+        "fps": {name: round(n / run["seconds"], 3) for name, run in best.items()},
+        "ms_per_frame": {name: round(run["seconds"] * 1000 / n, 1) for name, run in best.items()},
+        "stage_ms_per_frame": {
+            name: {k: round(v / n, 2) for k, v in run["stages_ms"].items()} for name, run in best.items()
+        },
+        "agent_speedup_vs": {name: round(run["seconds"] / agent_s, 2) for name, run in best.items()},
         "faces_per_frame": round(best["naive"]["faces"] / n, 2),
-        "agent_embeddings_per_frame": round(best["agent"]["embeddings"] / n, 3),
-        "naive_embeddings_per_frame": round(best["naive"]["embeddings"] / n, 3),
+        "embeddings_per_frame": {name: round(run["embeddings"] / n, 3) for name, run in best.items()},
+        "students_recognised": {
+            name: run["decided_students"] for name, run in best.items() if "decided_students" in run
+        },
+        "agent_full_detections": best["agent"]["full_detections"],
+        "agent_regional_detections": best["agent"]["regional_detections"],
+        "full_every": full_every,
         "people_in_view": [min(in_view), max(in_view)],
         "frames": n,
+        "resolution": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
         "min_face_px": args.min_face,
         "passes": args.passes,
+        "embedder": analyzer.embedder_name,
+        "facenet_pytorch": peer.info if peer is not None else None,
         "background_cores": {name: monitor.foreign_cores for name, monitor in monitors.items()},
         "machine": machine_info(threads),
         "versions": versions("onnxruntime", "opencv-python-headless", "numpy"),
-        "speedup": round(best["naive"]["seconds"] / best["agent"]["seconds"], 2),
     }
     print(json.dumps(result))
 

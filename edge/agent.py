@@ -26,6 +26,7 @@ from edge.gallery import GalleryStore
 from edge.models_sync import ModelUpdater
 from edge.outbox import Outbox
 from edge.recognizer import Recognizer
+from edge.schedule import DetectionSchedule
 from edge.telemetry import TelemetryCollector, model_versions
 from edge.tracker import IouTracker
 from shared.analysis import FaceAnalyzer
@@ -44,6 +45,8 @@ class RunStats:
     faces: int = 0
     embeddings: int = 0
     events: int = 0
+    full_detections: int = 0  # frames detected over the whole picture (edge.schedule)
+    regional_detections: int = 0  # frames re-detected only around live tracks
     first_capture: datetime | None = None
     last_capture: datetime | None = None
 
@@ -63,16 +66,21 @@ class EdgeAgent:
             self.models.ensure()
         embedder = config.embedder if analyzer is not None else self.models.embedder()
         self.analyzer = analyzer or self._load_models(self.models.directory, embedder)
+        self.analyzer.prepare()
+        for model, providers in self.analyzer.registry.providers_in_use().items():
+            log.info("model %s runs on %s", model, ", ".join(providers))
         self.thresholds = quality_thresholds(config.detector, min_face_px=float(config.min_face_size))
         self.outbox = Outbox(config.outbox_path, ledger=config.ledger)
         self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(embedder))
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
+        self.schedule = DetectionSchedule(config.detection)
         self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
         self.telemetry = TelemetryCollector(
             config.device_id,
             outbox_stats=lambda: (self.outbox.depth(), self.outbox.inflight()),
             gallery_version=self.gallery.version,
             manifest_path=self._manifest_path(),
+            providers=self.analyzer.registry.providers_in_use,
         )
         self.publisher = None
         # Server commands (edge.commands); an ack is sent at once in a telemetry message.
@@ -97,10 +105,11 @@ class EdgeAgent:
         """An analyzer with its sessions open on the model set in `directory` (at start, and for a new
         bundle on the updater's thread, so the frame loop never waits for the models to load)."""
         return FaceAnalyzer(
-            ModelRegistry(directory),
+            ModelRegistry(directory, options=self.config.runtime_options()),
             embedder=embedder,
             min_face_size=self.config.min_face_size,
             detector=self.config.detector,
+            max_face_size=self.config.detection.max_face_size,
         ).prepare()
 
     def _manifest_path(self) -> Path | str:
@@ -115,6 +124,7 @@ class EdgeAgent:
             return
         self.analyzer = ready.loaded
         self.telemetry.models = model_versions(ready.directory / MANIFEST_NAME)
+        self.telemetry.providers = self.analyzer.registry.providers_in_use
         model = embedder_id(ready.embedder)
         if model != self.gallery.model:
             self.gallery.set_model(model)
@@ -182,6 +192,7 @@ class EdgeAgent:
             capture.stop()
             if self.publisher is not None:
                 self.publisher.stop()
+            self.models.close()
             self.outbox.close()
         return stats
 
@@ -191,10 +202,13 @@ class EdgeAgent:
         stats.first_capture = stats.first_capture or captured_at
         stats.last_capture = captured_at
         started = time.perf_counter()
-        faces = [
-            f for f in self.analyzer.detect(frame) if min(f.width, f.height) >= self.config.min_face_size
-        ]
-        self._stage("detect", started)
+        found, kind = self.schedule.detect(self.analyzer.detector, frame, self.tracker)
+        faces = [f for f in found if min(f.width, f.height) >= self.config.min_face_size]
+        if kind == "full":
+            stats.full_detections += 1
+        else:
+            stats.regional_detections += 1
+        self._stage("detect" if kind == "full" else "redetect", started)
         stats.faces += len(faces)
 
         started = time.perf_counter()

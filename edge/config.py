@@ -28,27 +28,72 @@ Example (TOML):
     token = "vsd_..."                       # `visage server device-token room-101` prints it once
     ca_certs = "/etc/visage/ca.crt"         # default: the system's CAs
     timeout_s = 30
+
+    [detection]                             # edge/schedule.py
+    full_every = 5                          # full-frame detection every 5th frame, tracks in between
+    max_face_size = 160                     # px: the largest face this camera sees (default: any)
+
+    [runtime]                               # onnxruntime (shared/runtime.py)
+    providers = ["tensorrt", "cuda", "cpu"] # default "auto": those of the three the build offers
+    tensorrt_fp16 = false
+    tensorrt_workspace_mb = 1024            # engines cached under state_dir/trt-engines
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
+import sys
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # JetPack 6 ships Python 3.10: the same parser, from its backport
+    import tomli as tomllib
+
 from edge.models_sync import ServerSettings
 from edge.mqtt import MqttSettings
 from edge.recognizer import RecognizerSettings
+from edge.schedule import DetectionSettings
 from shared.detectors import DETECTORS
 from shared.messages import DEVICE_ID_PATTERN, parse_time
 from shared.registry import default_models_dir
+from shared.runtime import CudaOptions, ProviderError, RuntimeOptions, TensorrtOptions, resolve_providers
 
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or holds a wrong value."""
+
+
+@dataclass
+class RuntimeSettings:
+    """The `[runtime]` table: execution providers and their options, handed to every model session."""
+
+    providers: str | list[str] = "auto"  # "auto", or names such as ["tensorrt", "cuda", "cpu"]
+    intra_op_threads: int = 0  # 0: onnxruntime's default (one per core)
+    tensorrt_fp16: bool = False
+    tensorrt_workspace_mb: int = 1024
+    tensorrt_engine_cache: bool = True  # engines kept in state_dir/trt-engines (minutes to build)
+    cuda_device_id: int = 0
+
+    def provider_names(self) -> tuple[str, ...]:
+        if isinstance(self.providers, str):
+            return tuple(self.providers.split(","))
+        return tuple(str(name) for name in self.providers)
+
+    def options(self, state_dir: Path) -> RuntimeOptions:
+        return RuntimeOptions(
+            providers=self.provider_names(),
+            intra_op_threads=self.intra_op_threads,
+            tensorrt=TensorrtOptions(
+                engine_cache_dir=str(state_dir / "trt-engines") if self.tensorrt_engine_cache else None,
+                fp16=self.tensorrt_fp16,
+                workspace_mb=self.tensorrt_workspace_mb,
+            ),
+            cuda=CudaOptions(device_id=self.cuda_device_id),
+        )
 
 
 @dataclass
@@ -72,12 +117,22 @@ class EdgeConfig:
     min_hits: int = 2
     broker: MqttSettings = field(default_factory=MqttSettings)
     recognizer: RecognizerSettings = field(default_factory=RecognizerSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    state_dir: str | None = None  # the device's own files (TensorRT engines); default: the outbox's folder
     models_dir: str | None = None  # where pulled bundles live (edge.models_sync); None: default_models_dir()
     server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def models_path(self) -> Path:
         return Path(self.models_dir) if self.models_dir else default_models_dir()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else Path(self.outbox_path).resolve().parent
+
+    def runtime_options(self) -> RuntimeOptions:
+        return self.runtime.options(self.state_path)
 
 
 def _section(cls: type, data: Any, name: str) -> Any:
@@ -94,6 +149,8 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     data = dict(data)
     broker = _section(MqttSettings, data.pop("broker", {}), "broker")
     recognizer = _section(RecognizerSettings, data.pop("recognizer", {}), "recognizer")
+    runtime = _section(RuntimeSettings, data.pop("runtime", {}), "runtime")
+    detection = _section(DetectionSettings, data.pop("detection", {}), "detection")
     server = _section(ServerSettings, data.pop("server", {}), "server")
     if "source" in data:
         data["source"] = str(data["source"])
@@ -102,7 +159,11 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
             data["start_time"] = parse_time(str(data["start_time"]), "start_time")
         except ValueError as exc:
             raise ConfigError(f"start_time: {exc}") from None
-    config = _section(EdgeConfig, {**data, "broker": broker, "recognizer": recognizer}, "top level")
+    config = _section(
+        EdgeConfig,
+        {**data, "broker": broker, "recognizer": recognizer, "runtime": runtime, "detection": detection},
+        "top level",
+    )
     if not isinstance(config.device_id, str) or not DEVICE_ID_PATTERN.match(config.device_id):
         raise ConfigError("device_id must be 1-64 letters, digits, '_' or '-'.")
     if str(config.broker.protocol) not in ("5", "3.1.1"):
@@ -112,11 +173,35 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
         raise ConfigError("min_face_size must be at least 12 pixels.")
     if config.detector not in DETECTORS:
         raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}, not {config.detector!r}.")
+    _check_runtime(config.runtime)
+    problem = config.detection.check()
+    if problem:
+        raise ConfigError(f"[detection] {problem}.")
+    config.detection.region_zooms = tuple(config.detection.region_zooms)
+    if config.detection.max_face_size is not None and config.detection.max_face_size < config.min_face_size:
+        raise ConfigError("[detection] max_face_size must be at least min_face_size.")
     config.server = server
     problem = server.check()
     if problem is not None:
         raise ConfigError(problem)
     return config
+
+
+def _check_runtime(runtime: RuntimeSettings) -> None:
+    names = runtime.providers
+    if not isinstance(names, (str, list)) or not all(isinstance(name, str) for name in names):
+        raise ConfigError('[runtime] providers must be "auto" or a list of names such as ["cuda", "cpu"].')
+    try:
+        resolve_providers(runtime.provider_names())
+    except ProviderError as exc:
+        raise ConfigError(f"[runtime] providers: {exc}") from None
+    for name in ("intra_op_threads", "tensorrt_workspace_mb", "cuda_device_id"):
+        value = getattr(runtime, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 20:
+            raise ConfigError(f"[runtime] {name} must be a whole number from 0 to {1 << 20}.")
+    for name in ("tensorrt_fp16", "tensorrt_engine_cache"):
+        if not isinstance(getattr(runtime, name), bool):
+            raise ConfigError(f"[runtime] {name} must be true or false.")
 
 
 def load_config(path: str | Path) -> EdgeConfig:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -232,7 +232,7 @@ class DevicePublisher:
         return client
 
     def _status(self, state: str) -> bytes:
-        return Status(self.device_id, state, datetime.now(UTC), SOFTWARE).encode()
+        return Status(self.device_id, state, datetime.now(timezone.utc), SOFTWARE).encode()
 
     @property
     def login(self) -> BrokerLogin:
@@ -362,7 +362,7 @@ class DevicePublisher:
             payload = SightingBatch(
                 device_id=self.device_id,
                 batch_id=batch_id,
-                sent_at=datetime.now(UTC),
+                sent_at=datetime.now(timezone.utc),
                 events=tuple(events),
                 gallery_version=self.gallery_version() if self.gallery_version else None,
             ).encode()

@@ -220,16 +220,41 @@ def crop_patches(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 # ---------------------------------------------------------------- pyramid and mosaic
 
 
-def pyramid_scales(image_hw: Sequence[int], min_face_size: int, factor: float) -> list[float]:
-    """Scales that map faces of min_face_size .. image size onto P-Net's 12 px window."""
+def pyramid_scales(
+    image_hw: Sequence[int], min_face_size: int, factor: float, max_face_size: int | None = None
+) -> list[float]:
+    """Scales that map faces of min_face_size .. max_face_size (default: the image) onto P-Net's
+    12 px window. A camera whose faces are never larger than max_face_size skips the levels that
+    only find bigger ones; the level that covers max_face_size itself is kept."""
     scale = CELL / min_face_size
     side = min(image_hw[:2]) * scale
+    smallest = CELL / max_face_size if max_face_size else 0.0
     scales = []
     while side >= CELL:
         scales.append(scale)
+        if scale <= smallest:
+            break
         scale *= factor
         side *= factor
     return scales
+
+
+def region_proposals(boxes: np.ndarray, shifts: Sequence[float], zooms: Sequence[float]) -> np.ndarray:
+    """Square R-Net proposals (N x 5, score 1) around known face boxes: each box squared, shifted by
+    fractions of its side along x and y and zoomed, so a face that moved or grew since the box was
+    seen is still mostly inside one of them (R-Net's regression does the rest)."""
+    boxes = square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    side = (boxes[:, 2] - boxes[:, 0])[:, None]
+    cx = ((boxes[:, 0] + boxes[:, 2]) / 2)[:, None]
+    cy = ((boxes[:, 1] + boxes[:, 3]) / 2)[:, None]
+    out = []
+    for zoom in zooms:
+        half = side * zoom / 2
+        for dx in shifts:
+            for dy in shifts:
+                x, y = cx + dx * side, cy + dy * side
+                out.append(np.concatenate([x - half, y - half, x + half, y + half, np.ones_like(x)], axis=1))
+    return np.concatenate(out, axis=0) if out else np.zeros((0, 5))
 
 
 def level_shape(image_hw: Sequence[int], scale: float) -> tuple[int, int]:
@@ -349,6 +374,7 @@ class MTCNN:
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
         scale_factor: float = 0.709,
         *,
+        max_face_size: int | None = None,
         mosaic: bool | None = None,
         max_mosaic_pixels: int = 2_000_000,
         chunk: int = 256,
@@ -360,7 +386,12 @@ class MTCNN:
         if len(thresholds) != 3:
             raise ValueError("thresholds must hold three values: P-Net, R-Net, O-Net.")
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        if max_face_size is not None and max_face_size < min_face_size:
+            raise ValueError(
+                f"max_face_size ({max_face_size}) must be at least min_face_size ({min_face_size})."
+            )
         self.min_face_size = int(min_face_size)
+        self.max_face_size = int(max_face_size) if max_face_size else None
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)
         self.mosaic = _accelerated(pnet) if mosaic is None else bool(mosaic)
@@ -382,12 +413,29 @@ class MTCNN:
         boxes = self.refine(image_f, boxes)
         return self.finish(image_f, boxes)
 
+    def redetect(
+        self,
+        image_rgb: np.ndarray,
+        boxes: np.ndarray,
+        shifts: Sequence[float] = (-0.15, 0.0, 0.15),
+        zooms: Sequence[float] = (1.0, 1.25),
+    ) -> list[Face]:
+        """Faces near known boxes (a tracker's predictions): R-Net and O-Net on proposals around each
+        box, no P-Net pyramid. A small fraction of a full detection's cost; faces far from every box
+        are not found, so a caller still runs `detect` from time to time."""
+        _check_image(image_rgb)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return []
+        image_f = image_rgb.astype(np.float32)
+        return self.finish(image_f, self.refine(image_f, region_proposals(boxes, shifts, zooms)))
+
     # The three stages are public so the exporter can feed R-Net/O-Net parity checks real crops.
 
     def propose(self, image: np.ndarray) -> np.ndarray:
         """Stage 1: squared P-Net candidates (N x 5: box, score) after NMS within and across scales."""
         image_f = image.astype(np.float32, copy=False)
-        scales = pyramid_scales(image_f.shape, self.min_face_size, self.scale_factor)
+        scales = pyramid_scales(image_f.shape, self.min_face_size, self.scale_factor, self.max_face_size)
         if not scales:
             return np.zeros((0, 5), dtype=np.float64)
         maps = self._pnet_maps(build_pyramid(image_f, scales))

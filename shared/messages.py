@@ -30,7 +30,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -112,13 +112,13 @@ def parse_time(value: Any, where: str) -> datetime:
         raise MessageError("bad_schema", f"{where}: '{value}' is not an ISO 8601 time.") from None
     if parsed.tzinfo is None:
         raise MessageError("bad_schema", f"{where}: '{value}' has no UTC offset.")
-    return parsed.astimezone(UTC)
+    return parsed.astimezone(timezone.utc)
 
 
 def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("Times in messages must be timezone-aware (UTC).")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _envelope(payload: bytes | str, expected_device: str | None) -> dict[str, Any]:
@@ -304,11 +304,16 @@ class Telemetry:
     cpu_temperature_c: float | None = None
     uptime_s: float = 0.0
     acks: tuple[CommandAck, ...] = ()  # the device's latest command results (repeated until superseded)
+    # {model: the execution providers its session runs on, preferred first}: a GPU device that fell
+    # back to its CPU shows here
+    providers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     models_bundle: str | None = None  # the model bundle in use (edge.models_sync), when installed as one
     models_error: str | None = None  # why the latest model update failed (the previous set kept running)
 
     def encode(self) -> bytes:
         extra: dict[str, Any] = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
+        if self.providers:
+            extra["providers"] = {model: list(names) for model, names in self.providers.items()}
         if self.models_bundle is not None:
             extra["models_bundle"] = self.models_bundle[:64]
         if self.models_error is not None:
@@ -359,9 +364,25 @@ class Telemetry:
             cpu_temperature_c=_number(data, "cpu_temperature_c", where, -50, 150, optional=True),
             uptime_s=_number(data, "uptime_s", where, 0, 1e10, optional=True) or 0.0,
             acks=_acks(_optional(data, "acks", list, where) or []),
+            providers=_providers(_optional(data, "providers", dict, where) or {}, where),
             models_bundle=_short_text(data, "models_bundle", where, 64),
             models_error=_short_text(data, "models_error", where, MAX_MODELS_ERROR),
         )
+
+
+def _providers(value: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:
+    if len(value) > 16 or not all(
+        isinstance(model, str)
+        and len(model) <= 64
+        and isinstance(names, list)
+        and 0 < len(names) <= 8
+        and all(isinstance(name, str) and 0 < len(name) <= 64 for name in names)
+        for model, names in value.items()
+    ):
+        raise MessageError(
+            "bad_schema", f"{where}: providers must map up to 16 model names to lists of 1-8 provider names."
+        )
+    return {model: tuple(names) for model, names in value.items()}
 
 
 # ---------------------------------------------------------------- server -> device
@@ -583,6 +604,7 @@ def _acks(items: list[Any]) -> tuple[CommandAck, ...]:
     if len(items) > MAX_ACKS:
         raise MessageError("bad_schema", f"telemetry: at most {MAX_ACKS} acks.")
     return tuple(CommandAck.from_json(item, f"telemetry ack {i}") for i, item in enumerate(items))
+
 
 # ---------------------------------------------------------------- model bundles (server -> device)
 

@@ -64,6 +64,7 @@ class Simulation:
         tag: str | None = None,
         share_group: str | None = None,
         embedder: str = DEFAULT_EMBEDDER,
+        detection: dict[str, Any] | None = None,
     ):
         """`realtime_s`: play the video paced over this many wall seconds (frames falling behind are
         skipped, as a camera would); None plays every frame as fast as the agent can.
@@ -79,6 +80,7 @@ class Simulation:
             raise SimulationError("realtime_s must leave at least one frame per second of wall time.")
         self.realtime_s = realtime_s
         self.embedder = embedder
+        self.detection = dict(detection or {})  # the edge's [detection] table (edge/schedule.py)
         self.tag = tag or secrets.token_hex(3)
         self.worker_id = f"sim-{self.tag}"
         self.share_group = _free_name("sim-ingest") if share_group is None else share_group
@@ -226,6 +228,7 @@ class Simulation:
                 "reconnect_max_s": 2.0,
             },
             "recognizer": EDGE_RECOGNIZER,
+            "detection": self.detection,
         }
         path = self.work_dir / "edge.json"
         path.write_text(json.dumps(config, indent=1))
@@ -290,6 +293,15 @@ class Simulation:
             raise SimulationError(f"the edge agent did not finish the video in {timeout_s:.0f} s.") from None
         if code != 0:
             raise SimulationError(f"the edge agent exited with {code}; see {self.work_dir / 'edge.log'}.")
+
+    def edge_detection(self) -> dict[str, Any]:
+        """The schedule the edge ran with and how many frames each pass took (its summary line)."""
+        summary: dict[str, Any] = {}
+        for line in (self.work_dir / "edge.log").read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"full_detections"' in line:
+                summary = json.loads(line)
+        keys = ("full_detections", "regional_detections")
+        return {**self.detection, **{key: summary.get(key) for key in keys}}
 
     # ------------------------------------------------------------ delivery
 
@@ -446,6 +458,7 @@ def run_simulation(
     seconds_per_frame: float = 10.0,
     timeout_s: float = 1800.0,
     embedder: str = DEFAULT_EMBEDDER,
+    detection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compose a class (`compose_for_run`), run the whole system on it, return the scored attendance.
 
@@ -458,7 +471,9 @@ def run_simulation(
         truth = compose_for_run(faces_dir, root, seed=seed, seats=seats, seconds_per_frame=seconds_per_frame)
         composed = time.monotonic() - began
         url = database_url or f"sqlite:///{root / 'visage.db'}"
-        sim = Simulation(truth, url, broker=broker, work_dir=root / "run", embedder=embedder)
+        sim = Simulation(
+            truth, url, broker=broker, work_dir=root / "run", embedder=embedder, detection=detection
+        )
         try:
             sim.prepare()
             sim.start_ingest()
@@ -474,6 +489,7 @@ def run_simulation(
                     "compose_s": round(composed, 1),
                     "edge_s": round(played, 1),
                     "embedder": embedder,
+                    "detection": sim.edge_detection(),
                 }
             )
         finally:

@@ -42,6 +42,8 @@ def run_edge(args: argparse.Namespace) -> int:
         "faces": stats.faces,
         "embeddings": stats.embeddings,
         "events": stats.events,
+        "full_detections": stats.full_detections,
+        "regional_detections": stats.regional_detections,
     }
     print(json.dumps(summary))
     return 0

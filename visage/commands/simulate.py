@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--embedder", default="sface", help="face embedder of server and device (sface, dlib_resnet, fused)"
     )
+    run.add_argument(
+        "--full-every",
+        type=int,
+        default=None,
+        help="device: full-frame detection every N frames, tracks in between (default: the edge's, 5)",
+    )
     run.set_defaults(handler=run_run)
 
 
@@ -92,6 +98,7 @@ def run_run(args: argparse.Namespace) -> int:
     result = run_simulation(
         args.faces, seed=args.seed, database_url=args.database_url, broker=broker, work_dir=args.work_dir,
         seats=args.seats, seconds_per_frame=args.seconds_per_frame, embedder=args.embedder,
+        detection={"full_every": args.full_every} if args.full_every else None,
     )  # fmt: skip
     print(json.dumps(result))
     return 0
