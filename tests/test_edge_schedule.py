@@ -152,7 +152,9 @@ def test_detection_config_errors_are_sentences(tmp_path, detection, fragment):
 
 def test_detection_config_defaults_and_values(tmp_path):
     path = tmp_path / "edge.json"
-    path.write_text(json.dumps({"device_id": "room-101", "detection": {"full_every": 8, "max_face_size": 200}}))
+    path.write_text(
+        json.dumps({"device_id": "room-101", "detection": {"full_every": 8, "max_face_size": 200}})
+    )
     config = load_config(path)
     assert config.detection.full_every == 8 and config.detection.max_face_size == 200
     path.write_text(json.dumps({"device_id": "room-101"}))
