@@ -48,6 +48,10 @@ FILES_PATH = "/api/v1/device/models/files/"
 USER_AGENT = "visage-edge/1"
 
 
+class AnnouncementSuperseded(BundleError):
+    """The server serves another bundle than the announcement named: its own announcement follows."""
+
+
 @dataclass
 class ServerSettings:
     """The `[server]` table of the edge config: where the model bundle comes from."""
@@ -157,7 +161,7 @@ def pull(settings: ServerSettings, models_dir: Path, expected_sha256: str | None
     client = BundleClient(settings)
     raw = client.manifest()
     if expected_sha256 is not None and manifest_sha256(raw) != expected_sha256:
-        raise BundleError(
+        raise AnnouncementSuperseded(
             "The server's bundle manifest is not the announced one (it changed since): waiting for its "
             "next announcement."
         )
@@ -209,7 +213,8 @@ class ModelUpdater(Generic[T]):
     update downloads and verifies into staging, swaps `current`, then calls `prepare(folder, embedder)`
     (loading the sessions off the agent's loop); if that fails, `current` goes back to the previous
     set. The agent collects the result with `take()` at a frame boundary. Failures are logged and kept
-    in `last_error` (sent in telemetry); the models in use keep running."""
+    in `last_error` (sent in telemetry); the models in use keep running, and the update is tried again
+    after `retry_s`, doubling up to `retry_max_s` (a server that was down comes back by itself)."""
 
     def __init__(
         self,
@@ -217,6 +222,8 @@ class ModelUpdater(Generic[T]):
         server: ServerSettings,
         prepare: Callable[[Path, str], T],
         default_embedder: str,
+        retry_s: float = 60.0,
+        retry_max_s: float = 900.0,
     ):
         self.models_dir = models_dir
         self.server = server
@@ -229,6 +236,10 @@ class ModelUpdater(Generic[T]):
         self._ready: ReadyModels[T] | None = None
         self._warned_unconfigured = False
         self.threads: list[threading.Thread] = []
+        self.retry_s, self.retry_max_s = retry_s, retry_max_s
+        self._delay = retry_s
+        self._timer: threading.Timer | None = None
+        self._closed = threading.Event()
 
     @property
     def directory(self) -> Path:
@@ -288,8 +299,21 @@ class ModelUpdater(Generic[T]):
         for thread in list(self.threads):
             thread.join(timeout_s)
 
-    def _start(self, announcement: ModelsAnnouncement | None) -> None:
+    def close(self) -> None:
+        """No more updates or retries (the agent stops)."""
+        self._closed.set()
         with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _start(self, announcement: ModelsAnnouncement | None) -> None:
+        if self._closed.is_set():
+            return
+        with self._lock:
+            if self._timer is not None:  # this attempt replaces a pending retry
+                self._timer.cancel()
+                self._timer = None
             if self._busy:
                 self._queued = announcement or self._queued
                 return
@@ -317,9 +341,13 @@ class ModelUpdater(Generic[T]):
             result = pull(
                 self.server, self.models_dir, announcement.manifest_sha256 if announcement else None
             )
-        except BundleError as exc:
-            self._failed(str(exc))
+        except AnnouncementSuperseded as exc:
+            log.info("%s", exc)  # not a failure: the newer bundle's announcement is on its way
             return
+        except BundleError as exc:
+            self._failed(str(exc), announcement)
+            return
+        self._succeeded()
         if not result.changed:
             self.last_error = None
             return
@@ -332,7 +360,8 @@ class ModelUpdater(Generic[T]):
             with install_lock(self.models_dir):
                 point_current(self.models_dir, previous)
             self._failed(
-                f"bundle {version} installed but could not be loaded ({exc}); went back to the previous set"
+                f"bundle {version} installed but could not be loaded ({exc}); went back to the previous set",
+                announcement,
             )
             return
         with self._lock:
@@ -342,7 +371,30 @@ class ModelUpdater(Generic[T]):
             "model bundle %s ready (%d files downloaded, embedder %s)", version, result.downloaded, embedder
         )
 
-    def _failed(self, reason: str) -> None:
+    def _succeeded(self) -> None:
+        """The server answered with a bundle that verified: no retry is due any more."""
+        self._delay = self.retry_s
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _failed(self, reason: str, announcement: ModelsAnnouncement | None) -> None:
         self.last_error = reason
         current = self.version or "the exporter's models"
-        log.error("model update failed: %s Still running on %s.", reason, current)
+        log.error(
+            "model update failed: %s Still running on %s; trying again in %.0f s.",
+            reason,
+            current,
+            self._delay,
+        )
+        if self._closed.is_set():
+            return
+        timer = threading.Timer(self._delay, self._start, args=(announcement,))
+        timer.daemon = True
+        self._delay = min(self._delay * 2, self.retry_max_s)
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = timer
+        timer.start()

@@ -67,6 +67,10 @@ DEFAULTS: dict[str, Any] = {
     # Rate limiting by client address depends on this being right.
     "TRUSTED_PROXIES": 0,
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
+    # The model bundle devices download (server/devices/models_bundle.py): the exported models folder
+    # (None: VISAGE_MODELS_DIR, else the repository's models/) and which of its models (None: all).
+    "MODELS_DIR": None,
+    "DEVICE_MODELS": None,
 }
 
 

@@ -209,6 +209,7 @@ def test_first_start_pulls_the_models_then_runs_on_them(tmp_path, real_server, c
         report = agent.telemetry_report()
         assert report.models_bundle == real_server.manifest["version"] and report.models_error is None
     finally:
+        agent.models.close()
         agent.outbox.close()
 
     # Restarted with the server gone: it runs on what it has and says so in one log line.
@@ -221,6 +222,7 @@ def test_first_start_pulls_the_models_then_runs_on_them(tmp_path, real_server, c
         assert "Cannot reach the model server" in caplog.text and "Still running on" in caplog.text
         assert agent.telemetry_report().models_error.startswith("Cannot reach the model server")
     finally:
+        agent.models.close()
         agent.outbox.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,6 +110,7 @@ def agent(tmp_path, server) -> Iterator[EdgeAgent]:
     assert instance.publisher.wait_connected(10)
     yield instance
     instance.publisher.stop()
+    instance.models.close()
     instance.outbox.close()
     forget(device)
 
@@ -163,6 +165,7 @@ def test_an_announced_bundle_with_another_embedder_is_swapped_in_and_drops_the_o
     try:
         assert restarted.analyzer.embedder_name == "sface" and restarted.gallery.current is None
     finally:
+        restarted.models.close()
         restarted.outbox.close()
 
 
@@ -210,3 +213,39 @@ def test_a_device_without_a_server_logs_the_announcement_and_keeps_running(tmp_p
     updater.offer(message)
     updater.offer(message)
     assert caplog.text.count("no [server] url is configured") == 1 and updater.threads == []
+
+
+def test_a_failed_update_is_tried_again_until_the_server_is_fixed(tmp_path, caplog):
+    from edge.models_sync import ModelUpdater, ServerSettings
+    from tests.bundle_support import fake_models
+
+    server = BundleServer(fake_models(tmp_path / "server-models"))
+    loaded: list[tuple[Path, str]] = []
+    updater = ModelUpdater(
+        tmp_path / "device-models",
+        ServerSettings(url=server.url, token=TOKEN, timeout_s=5),
+        lambda folder, embedder: loaded.append((folder, embedder)) or "analyzer",
+        "sface",
+        retry_s=0.3,
+        retry_max_s=0.6,
+    )
+    try:
+        server.faults.tamper.add("sface.onnx")
+        message = ModelsAnnouncement(
+            "room-1", server.manifest["version"], manifest_sha256(server.raw), "sface@2021dec"
+        )
+        updater.offer(message)
+        assert wait_until(lambda: caplog.text.count("trying again in") >= 2, WAIT)  # failed, retried, failed
+        assert updater.version is None and "does not match" in updater.last_error
+        server.faults.tamper.clear()  # fixed: the next retry installs it, no new announcement needed
+        assert wait_until(lambda: updater.version == server.manifest["version"], WAIT)
+        assert wait_until(lambda: not updater.updating, WAIT)
+        ready = updater.take()
+        assert ready is not None and ready.loaded == "analyzer" and ready.embedder == "sface"
+        assert loaded == [(active_dir(tmp_path / "device-models"), "sface")] and updater.last_error is None
+        attempts = len(server.requests)
+        time.sleep(1.5)
+        assert len(server.requests) == attempts  # no retry is left once it succeeded
+    finally:
+        updater.close()
+        server.close()

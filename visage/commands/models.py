@@ -71,9 +71,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from shared.bundle import active_dir
     from shared.export.build import manifest_rows
 
-    manifest = read_manifest(args.models_dir or default_models_dir())
+    manifest = read_manifest(active_dir(args.models_dir or default_models_dir()))  # a device's `current` too
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
