@@ -140,6 +140,7 @@ class EdgeAgent:
             acks=self.commands.acks(),
             models_bundle=self.models.version,
             models_error=self.models.last_error,
+            capture_error=self._capture.last_error if self._capture is not None else None,
         )
 
     def _telemetry_now(self) -> None:

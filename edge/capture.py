@@ -43,6 +43,19 @@ def parse_source(source: str | int) -> str | int:
     return int(text) if text.isdigit() else text
 
 
+def redacted(source: str | int) -> str:
+    """The source as logs and telemetry may show it: a URL's password replaced by ***."""
+    text = str(source)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    userinfo, at, host = rest.partition("@")
+    if not at or "/" in userinfo:
+        return text
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else text
+
+
 def is_live(source: str | int) -> bool:
     return isinstance(source, int) or str(source).lower().startswith(LIVE_PREFIXES)
 
@@ -80,6 +93,9 @@ class FrameSource:
         self.sleep = sleep
         self.dropped = 0
         self.reconnects = 0
+        # Why a live source gives no frames right now (None while frames flow): sent in telemetry, so
+        # a camera that never opens is visible on the devices page while the agent keeps retrying.
+        self.last_error: str | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -148,7 +164,10 @@ class FrameSource:
         while not self._stop.is_set():
             capture = self.opener(self.source)
             if not capture.isOpened():
-                log.warning("cannot open %s; retrying in %.0f s", self.source, delay)
+                self.last_error = (
+                    f"cannot open the camera {redacted(self.source)}; retrying every {delay:.0f} s"
+                )
+                log.warning("cannot open %s; retrying in %.0f s", redacted(self.source), delay)
                 capture.release()
                 self.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
@@ -156,10 +175,14 @@ class FrameSource:
             while not self._stop.is_set():
                 ok, frame = capture.read()
                 if not ok:
-                    log.warning("stream %s dropped; reconnecting", self.source)
+                    self.last_error = (
+                        f"the camera {redacted(self.source)} stopped sending frames; reconnecting"
+                    )
+                    log.warning("stream %s dropped; reconnecting", redacted(self.source))
                     self.reconnects += 1
                     break
                 delay = self.reconnect_min_s  # a frame arrived: the next failure starts the backoff again
+                self.last_error = None
                 with ready:
                     if latest[0] is not None:
                         self.dropped += 1

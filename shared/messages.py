@@ -309,6 +309,7 @@ class Telemetry:
     providers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     models_bundle: str | None = None  # the model bundle in use (edge.models_sync), when installed as one
     models_error: str | None = None  # why the latest model update failed (the previous set kept running)
+    capture_error: str | None = None  # why the camera gives no frames now (the agent keeps retrying)
 
     def encode(self) -> bytes:
         extra: dict[str, Any] = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
@@ -318,6 +319,8 @@ class Telemetry:
             extra["models_bundle"] = self.models_bundle[:64]
         if self.models_error is not None:
             extra["models_error"] = self.models_error[:MAX_MODELS_ERROR]
+        if self.capture_error is not None:
+            extra["capture_error"] = self.capture_error[:MAX_MODELS_ERROR]
         return _dump(
             {
                 "schema": SCHEMA_VERSION,
@@ -367,6 +370,7 @@ class Telemetry:
             providers=_providers(_optional(data, "providers", dict, where) or {}, where),
             models_bundle=_short_text(data, "models_bundle", where, 64),
             models_error=_short_text(data, "models_error", where, MAX_MODELS_ERROR),
+            capture_error=_short_text(data, "capture_error", where, MAX_MODELS_ERROR),
         )
 
 

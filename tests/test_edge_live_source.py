@@ -163,3 +163,49 @@ def test_restart_capture_command_reopens_a_live_stream(tmp_path, analyzer, camer
         if agent._capture is not None:
             agent._capture.stop()
         runner.join(10)
+
+
+def test_a_camera_that_never_opens_is_reported_not_fatal(tmp_path, analyzer):
+    """No camera answers: the agent keeps retrying (it must not exit: the camera may come back), and
+    says why in its telemetry, with the URL's password masked."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = EdgeConfig(
+        device_id="dev-nocam",
+        source=f"http://viewer:s3cret@127.0.0.1:{port}/stream.mjpg",
+        outbox_path=str(tmp_path / "outbox.sqlite"),
+        gallery_path=str(tmp_path / "gallery.json"),
+    )
+    agent = EdgeAgent(config, analyzer=analyzer, mqtt=False)
+    assert agent.telemetry_report().capture_error is None
+    runner = threading.Thread(target=agent.run, daemon=True)
+    runner.start()
+    try:
+        assert wait_until(lambda: agent.telemetry_report().capture_error is not None, timeout=30)
+        problem = agent.telemetry_report().capture_error
+        assert problem.startswith(f"cannot open the camera http://viewer:***@127.0.0.1:{port}/stream.mjpg")
+        assert "s3cret" not in problem
+        assert runner.is_alive()  # still retrying, not exited
+    finally:
+        if agent._capture is not None:
+            agent._capture.stop()
+        runner.join(40)
+    assert not runner.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("rtsp://admin:pa:ss@cam.local/s1", "rtsp://admin:***@cam.local/s1"),
+        ("rtsp://cam.local/s1", "rtsp://cam.local/s1"),
+        ("rtsp://admin@cam.local/s1", "rtsp://admin@cam.local/s1"),
+        ("0", "0"),
+    ],
+)
+def test_sources_are_shown_without_passwords(source, shown):
+    from edge.capture import redacted
+
+    assert redacted(source) == shown

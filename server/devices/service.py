@@ -69,6 +69,8 @@ def _entry(device: Device, health: DeviceHealth | None, tele: DeviceTelemetry | 
         "cpu_temperature_c": tele.cpu_temperature_c if tele else None,
         "providers": dict(tele.providers or {}) if tele else {},
         "models": dict(tele.models or {}) if tele else {},
+        "models_bundle": tele.models_bundle if tele else None,
+        "problems": [p for p in (tele.capture_error, tele.models_error) if p] if tele else [],
         "runs_on": runs_on(tele.providers if tele else None),
         "telemetry_at": tele.at if tele else None,
         "backlog": _backlog(tele),
@@ -102,6 +104,9 @@ def telemetry_json(row: DeviceTelemetry) -> dict[str, Any]:
         "gallery_version": row.gallery_version,
         "providers": dict(row.providers or {}),
         "models": dict(row.models or {}),
+        "models_bundle": row.models_bundle,
+        "models_error": row.models_error,
+        "capture_error": row.capture_error,
     }
 
 

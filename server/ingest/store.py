@@ -332,6 +332,9 @@ def _telemetry(
             uptime_s=report.uptime_s,
             providers={model: list(names) for model, names in report.providers.items()} or None,
             models=dict(report.models) or None,
+            models_bundle=report.models_bundle,
+            models_error=report.models_error,
+            capture_error=report.capture_error,
         )
     )
     session.flush()

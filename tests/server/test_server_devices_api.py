@@ -53,6 +53,10 @@ def fleet(db) -> dict:
                 gallery_version=7,
                 providers=NEWEST_PROVIDERS if minutes == 0 else None,
                 models={"sface": "0123456789ab"} if minutes == 0 else None,
+                models_bundle="909d1c8c7117a3d0" if minutes == 0 else None,
+                capture_error="cannot open the camera rtsp://cam:***@10.0.0.5/s; retrying every 30 s"
+                if minutes == 0
+                else None,
             )
         )
     db.add(
@@ -104,6 +108,9 @@ def test_status_api_reports_health_and_latest_telemetry(client, fleet, make_user
         {"provider": "Tensorrt", "models": ["mtcnn_pnet", "mtcnn_rnet"]},
     ]
     assert down["runs_on"] == []
+    assert up["models_bundle"] == "909d1c8c7117a3d0"
+    assert up["problems"] == ["cannot open the camera rtsp://cam:***@10.0.0.5/s; retrying every 30 s"]
+    assert down["problems"] == []
 
 
 def test_telemetry_history_since_and_errors(client, fleet, make_user, make_token):
@@ -149,12 +156,14 @@ def test_pages_show_status_alarms_charts_and_rejects(client, fleet, make_user, l
     assert "900/1000" in page and "backlog over 80 %" in page and "clock skew" in page
     assert "detect 21.5" in page
     assert "CPU (1)" in page and "Tensorrt (2)" in page
+    assert "cannot open the camera rtsp://cam:***@10.0.0.5/s" in page
     detail = client.get("/devices/cam-up")
     html = detail.get_data(as_text=True)
     assert detail.status_code == 200
     assert html.count("<polyline") == 3
     assert "TensorrtExecutionProvider, CUDAExecutionProvider, CPUExecutionProvider" in html
-    assert "0123456789ab" in html
+    assert "0123456789ab" in html and "909d1c8c7117a3d0" in html
+    assert "cannot open the camera" in html
     assert "bad_json" in html and "payload is not JSON" in html and "unknown_device" not in html
     assert client.get("/devices/nope").status_code == 404
 

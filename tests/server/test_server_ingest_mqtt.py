@@ -214,6 +214,8 @@ def test_status_and_telemetry_update_the_device(db, scene, make_worker, publishe
             gallery_version=4,
             models={"sface": "0123456789ab"},
             providers={"sface": ("CUDAExecutionProvider", "CPUExecutionProvider")},
+            models_bundle="909d1c8c7117a3d0",
+            models_error="model update failed: sface.onnx does not match the manifest" if n == 2 else None,
         )
         publisher.send(topic(device.device_id, "telemetry"), report.encode(), qos=0)
     wait_for(
@@ -240,6 +242,12 @@ def test_status_and_telemetry_update_the_device(db, scene, make_worker, publishe
     assert rows[-1].gallery_version == 4 and rows[-1].outbox_capacity == 1000
     assert rows[-1].providers == {"sface": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
     assert rows[-1].models == {"sface": "0123456789ab"}
+    assert [r.models_bundle for r in rows] == ["909d1c8c7117a3d0"] * 3
+    assert [r.models_error for r in rows] == [
+        None,
+        None,
+        "model update failed: sface.onnx does not match the manifest",
+    ]
 
     late = now - timedelta(minutes=10)  # a device clock ten minutes behind
     publisher.send(topic(device.device_id, "status"), Status(device.device_id, "offline", late).encode())

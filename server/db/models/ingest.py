@@ -86,5 +86,8 @@ class DeviceTelemetry(Base):
     # {model: [execution providers in use, preferred first]}: a GPU device on its CPU shows here.
     providers: Mapped[dict[str, Any] | None]
     models: Mapped[dict[str, Any] | None]  # {model: first 12 hex of its sha256}
+    models_bundle: Mapped[str | None] = mapped_column(String(64))  # the bundle version in use
+    models_error: Mapped[str | None] = mapped_column(String(255))  # why the last model update failed
+    capture_error: Mapped[str | None] = mapped_column(String(255))  # why the camera gives no frames
 
     device: Mapped[Device] = relationship()
