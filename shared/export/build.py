@@ -13,7 +13,7 @@ import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def _entry(onnx_path: Path, source: dict[str, str], parity: dict[str, Any]) -> d
         "parity": parity,
         "exporter": EXPORTER_VERSION,
         "exported_with": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
-        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
