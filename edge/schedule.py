@@ -4,8 +4,10 @@ With a full classroom in view, full-frame MTCNN (the P-Net pyramid over 1280x720
 agent's time, yet between two frames almost every face is where the tracker predicts it. So:
 
 * a **full** detection every `full_every` frames, on the first frame, whenever no track is alive,
-  and on the frame after a regional pass lost more than `lost_fraction` of the tracks it looked for
-  (someone turned away or left: the tracker lost confidence);
+  on the frame after a regional pass lost more than `lost_fraction` of the tracks it looked for
+  (many people turned away or left: the tracker lost confidence), and before any track would be
+  dropped (its misses reached the tracker's `max_age`): a face hidden for a moment is searched for
+  over the whole frame before its track ends, not re-found later as a new track;
 * otherwise a **regional** pass: R-Net and O-Net on proposals around each live track's predicted
   box (`MTCNN.redetect`), a few milliseconds per face. A face entering the room is picked up by the
   next full pass, at most `full_every - 1` frames later.
@@ -73,9 +75,13 @@ class DetectionSchedule:
         """The faces of this frame and which pass found them ("full" or "regional")."""
         s = self.settings
         looked_for = [t for t in tracker.tracks.values() if t.misses <= s.max_track_misses]
+        # A track the tracker drops if this frame misses it again gets a full pass first: a face is
+        # never given up (and later re-found as a new, unknown track) on a regional pass alone.
+        expiring = any(t.misses >= tracker.max_age for t in tracker.tracks.values())
         full = (
             not hasattr(detector, "redetect")
             or self._force_full
+            or expiring
             or not looked_for
             or self._since_full + 1 >= s.full_every
         )

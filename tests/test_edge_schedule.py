@@ -159,3 +159,23 @@ def test_detection_config_defaults_and_values(tmp_path):
     assert config.detection.full_every == 8 and config.detection.max_face_size == 200
     path.write_text(json.dumps({"device_id": "room-101"}))
     assert load_config(path).detection == DetectionSettings()
+
+
+def test_a_track_about_to_be_dropped_gets_a_full_pass_first(mtcnn, photo, full):
+    """One face hidden (a hand, a turned head): the regional pass misses it; before the tracker would
+    drop its track, the whole frame is searched, even when the lost fraction alone would not ask."""
+    hidden = photo.copy()
+    x1, y1, x2, y2 = (int(v) for v in full[0].box)
+    hidden[max(y1, 0) : y2, max(x1, 0) : x2] = 0
+    # max_track_misses 1: after one miss a track is no longer looked for regionally, so only the full
+    # pass before its expiry can find the face again
+    schedule = DetectionSchedule(DetectionSettings(full_every=50, lost_fraction=1.0, max_track_misses=1))
+    tracker = IouTracker(max_age=2, min_hits=1)
+    kinds = []
+    for image in (photo, hidden, hidden, photo, photo):
+        faces, kind = schedule.detect(mtcnn, image, tracker)
+        tracker.update([f.box for f in faces])
+        kinds.append(kind)
+    # misses 1, 2 on the regional passes; at 2 (= max_age) the next frame is full and finds the face
+    assert kinds == ["full", "regional", "regional", "full", "regional"]
+    assert len(tracker.tracks) == len(full)  # the hidden face's track survived: found again in time
