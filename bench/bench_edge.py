@@ -226,6 +226,14 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=None, help="a folder compose_classroom wrote (reused)")
     parser.add_argument("--skip-facenet", action="store_true", help="leave facenet-pytorch out")
     parser.add_argument("--facenet-python", type=Path, default=FACENET_PYTHON, help="python of the peer venv")
+    parser.add_argument(
+        "--providers",
+        default="cpu",
+        help="onnxruntime providers of every contestant on ONNX, e.g. tensorrt,cuda,cpu on a GPU machine",
+    )
+    parser.add_argument(
+        "--height", type=int, default=None, help="resize frames to this height (1080 for 1080p)"
+    )
     args = parser.parse_args()
     threads = pin_threads(args.threads)
     require_data()
@@ -233,13 +241,21 @@ def main() -> None:
     from edge.schedule import DetectionSettings
     from shared.analysis import FaceAnalyzer
     from shared.registry import ModelRegistry
+    from shared.runtime import RuntimeOptions
 
     full_every = args.full_every or DetectionSettings().full_every
     out_dir = args.video or Path(tempfile.gettempdir()) / f"visage-bench-class-{args.seats}-{args.seed}"
     classroom(out_dir, args.seats, args.seed)
     start, in_view = busiest_window(out_dir, args.frames)
     frames = read_frames(out_dir / "classroom.avi", start, args.frames)
-    analyzer = FaceAnalyzer(ModelRegistry(), min_face_size=args.min_face).prepare()
+    if args.height:
+        import cv2
+
+        scale = args.height / frames[0].shape[0]
+        size = (round(frames[0].shape[1] * scale), args.height)
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]
+    options = RuntimeOptions(providers=tuple(args.providers.split(",")), intra_op_threads=threads)
+    analyzer = FaceAnalyzer(ModelRegistry(options=options), min_face_size=args.min_face).prepare()
     gallery, _ = enrol(analyzer, out_dir / "enrol")
     print(
         f"{len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]} from {start}, people in view "
@@ -313,6 +329,7 @@ def main() -> None:
         "min_face_px": args.min_face,
         "passes": args.passes,
         "embedder": analyzer.embedder_name,
+        "providers": analyzer.registry.providers_in_use(),
         "facenet_pytorch": peer.info if peer is not None else None,
         "background_cores": {name: monitor.foreign_cores for name, monitor in monitors.items()},
         "machine": machine_info(threads),
