@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.bundle import build_manifest, encode_manifest
+from shared.bundle import active_dir, build_manifest, encode_manifest
 from shared.registry import default_models_dir, read_manifest, sha256_file, write_manifest
 
 FAKE_MODELS = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "sface", "dlib_resnet")
@@ -155,3 +155,19 @@ class BundleServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """`visage ARGV` in this process: (exit code, stdout, stderr)."""
+    from visage.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(models_dir: Path) -> dict[str, str]:
+    """Every file of the set in use and its sha256 (what 'untouched' means), plus where `current` points."""
+    folder = active_dir(models_dir)
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    return {"current": str(folder), **files}

@@ -23,9 +23,16 @@ from edge.config import load_config
 from edge.models_sync import ServerSettings, pull
 from shared.bundle import BUNDLE_FORMAT, BundleError, active_dir, encode_manifest, installed_version
 from shared.registry import sha256_file
-from tests.bundle_support import TOKEN, BundleServer, fake_models, real_models, rewrite_model
+from tests.bundle_support import (
+    TOKEN,
+    BundleServer,
+    fake_models,
+    real_models,
+    rewrite_model,
+    run_cli,
+    snapshot,
+)
 from tests.test_mqtt_tls import make_ca, make_server_cert
-from visage.cli import main
 
 pytestmark = pytest.mark.device_profile
 
@@ -54,20 +61,6 @@ def edge_config(tmp_path: Path, url: str, token: str = TOKEN, **server: object) 
     return path
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(models_dir: Path) -> dict[str, str]:
-    folder = active_dir(models_dir)
-    return {
-        "current": str(folder),
-        **{p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()},
-    }
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +71,7 @@ def closed_port() -> int:
 def installed(tmp_path, server, capsys) -> Path:
     """The device pulled version 1 from the server into its empty models folder."""
     config = edge_config(tmp_path, server.url)
-    code, out, err = run(capsys, "edge", "models", "pull", "--config", str(config))
+    code, out, err = run_cli(capsys, "edge", "models", "pull", "--config", str(config))
     assert code == 0, err
     result = json.loads(out)
     assert result["changed"] and result["downloaded"] == 5 and result["version"] == server.manifest["version"]
@@ -90,12 +83,12 @@ def test_pull_into_an_empty_folder_then_only_what_changed(installed, tmp_path, s
         assert sha256_file(active_dir(installed) / entry["name"]) == entry["sha256"]
     assert sorted(server.file_requests()) == sorted(server.files)
     server.requests.clear()
-    code, out, _ = run(capsys, "edge", "models", "pull", "--config", str(tmp_path / "edge.json"))
+    code, out, _ = run_cli(capsys, "edge", "models", "pull", "--config", str(tmp_path / "edge.json"))
     assert code == 0 and json.loads(out)["changed"] is False and server.file_requests() == []
 
     rewrite_model(server.models_dir, "mtcnn_onet", b"onet v2" * 300)  # a re-export of one model
     server.refresh()
-    code, out, _ = run(capsys, "edge", "models", "pull", "--config", str(tmp_path / "edge.json"))
+    code, out, _ = run_cli(capsys, "edge", "models", "pull", "--config", str(tmp_path / "edge.json"))
     assert code == 0 and json.loads(out)["downloaded"] == 1
     assert server.file_requests() == ["mtcnn_onet.onnx"]  # the other four came from the set in use
     assert installed_version(installed) == server.manifest["version"]
@@ -129,7 +122,7 @@ def test_a_failed_pull_leaves_the_installed_set_untouched(
         config = edge_config(tmp_path, server.url, token="vsd_" + "x" * 43)
     else:
         config = edge_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
-    code, out, err = run(capsys, "edge", "models", "pull", "--config", str(config))
+    code, out, err = run_cli(capsys, "edge", "models", "pull", "--config", str(config))
     assert code == 2 and out == ""
     assert sentence in err and err.startswith("visage: ") and err.count("\n") == 1, err
     assert snapshot(installed) == before
@@ -152,11 +145,11 @@ def test_tls_with_the_configured_ca(tmp_path, capsys):
     server = BundleServer(fake_models(tmp_path / "server-models"), certfile=cert, keyfile=key)
     try:
         config = edge_config(tmp_path, server.url)  # system CAs only: the private CA is not trusted
-        code, _, err = run(capsys, "edge", "models", "pull", "--config", str(config))
+        code, _, err = run_cli(capsys, "edge", "models", "pull", "--config", str(config))
         assert code == 2 and "TLS: the certificate of the model server" in err and "ca_certs" in err
         assert not (tmp_path / "device-models" / "current").exists()
         config = edge_config(tmp_path, server.url, ca_certs=str(ca_cert))
-        code, out, err = run(capsys, "edge", "models", "pull", "--config", str(config))
+        code, out, err = run_cli(capsys, "edge", "models", "pull", "--config", str(config))
         assert code == 0, err
         assert json.loads(out)["version"] == server.manifest["version"]
     finally:
@@ -172,10 +165,10 @@ def test_config_refuses_a_bad_server_table(tmp_path, capsys):
     ]:
         path = tmp_path / "bad.json"
         path.write_text(json.dumps({"device_id": "room-101", "server": server}))
-        code, _, err = run(capsys, "edge", "models", "pull", "--config", str(path))
+        code, _, err = run_cli(capsys, "edge", "models", "pull", "--config", str(path))
         assert code == 2 and sentence in err, err
     path.write_text(json.dumps({"device_id": "room-101"}))
-    code, _, err = run(capsys, "edge", "models", "pull", "--config", str(path))
+    code, _, err = run_cli(capsys, "edge", "models", "pull", "--config", str(path))
     assert code == 2 and "has no [server] url" in err
     config = load_config(edge_config(tmp_path, "https://visage.example.org"))
     assert (
@@ -228,7 +221,7 @@ def test_first_start_pulls_the_models_then_runs_on_them(tmp_path, real_server, c
 
 def test_first_start_without_models_and_without_the_server_exits_2(tmp_path, capsys):
     config = edge_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
-    code, out, err = run(capsys, "edge", "run", "--config", str(config), "--no-mqtt", "--max-frames", "1")
+    code, out, err = run_cli(capsys, "edge", "run", "--config", str(config), "--no-mqtt", "--max-frames", "1")
     assert code == 2 and out == ""
     assert err.startswith("visage: No models in") and "Cannot reach the model server" in err
     assert err.count("\n") == 1

@@ -27,24 +27,10 @@ from shared.bundle import (
     parse_manifest,
 )
 from shared.messages import MessageError, ModelsAnnouncement, parse_topic, topic
-from shared.registry import ModelRegistry, sha256_file
-from tests.bundle_support import FAKE_MODELS, fake_models, rewrite_model
-from visage.cli import main
+from shared.registry import ModelRegistry
+from tests.bundle_support import FAKE_MODELS, fake_models, rewrite_model, run_cli, snapshot
 
 pytestmark = pytest.mark.device_profile
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(models_dir: Path) -> dict[str, str]:
-    """Every file of the set in use and its sha256 (what 'untouched' means), plus where `current` points."""
-    folder = active_dir(models_dir)
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
-    return {"current": str(folder), **files}
 
 
 def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
@@ -68,9 +54,11 @@ def installed(tmp_path, capsys) -> Path:
     """A device models folder with version 1 of the fake models installed from a packed archive."""
     source = fake_models(tmp_path / "export-v1")
     archive = tmp_path / "v1.tar"
-    assert run(capsys, "models", "pack", "--models-dir", str(source), "--out", str(archive))[0] == 0
+    assert run_cli(capsys, "models", "pack", "--models-dir", str(source), "--out", str(archive))[0] == 0
     device = tmp_path / "device-models"
-    code, _, err = run(capsys, "edge", "models", "pull", "--from", str(archive), "--models-dir", str(device))
+    code, _, err = run_cli(
+        capsys, "edge", "models", "pull", "--from", str(archive), "--models-dir", str(device)
+    )
     assert code == 0, err
     return device
 
@@ -98,7 +86,7 @@ def test_a_file_that_does_not_match_its_manifest_is_never_packed(tmp_path, capsy
     (folder / "sface.onnx").write_bytes(b"corrupted on disk")
     with pytest.raises(BundleError, match="does not match its manifest"):
         build_manifest(folder, "sface")
-    code, _, err = run(
+    code, _, err = run_cli(
         capsys, "models", "pack", "--models-dir", str(folder), "--out", str(tmp_path / "b.tar")
     )
     assert code == 2 and "sface.onnx does not match its manifest entry" in err
@@ -119,15 +107,16 @@ def test_pack_and_pull_roundtrip(installed, tmp_path, capsys):
     assert not list(installed.glob(".staging-*"))
 
     # The same archive again changes nothing; a new export installs beside it and becomes current.
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys, "edge", "models", "pull", "--from", str(tmp_path / "v1.tar"), "--models-dir", str(installed)
     )
     assert code == 0 and json.loads(out)["changed"] is False
     rewrite_model(source, "sface", b"sface v2" * 100)
     assert (
-        run(capsys, "models", "pack", "--models-dir", str(source), "--out", str(tmp_path / "v2.tar"))[0] == 0
+        run_cli(capsys, "models", "pack", "--models-dir", str(source), "--out", str(tmp_path / "v2.tar"))[0]
+        == 0
     )
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys, "edge", "models", "pull", "--from", str(tmp_path / "v2.tar"), "--models-dir", str(installed)
     )
     assert code == 0 and json.loads(out)["changed"] is True
@@ -173,7 +162,7 @@ def test_a_bad_archive_leaves_the_installed_set_untouched(installed, tmp_path, c
     source = fake_models(tmp_path / "export-v2", seed=2)
     manifest, members = bundle_members(source)
     archive = write_tar(tmp_path / "bad.tar", fault(manifest, members))
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "edge", "models", "pull", "--from", str(archive), "--models-dir", str(installed)
     )
     assert code == 2 and out == ""
@@ -187,7 +176,7 @@ def test_a_truncated_archive_leaves_the_installed_set_untouched(installed, tmp_p
     before = snapshot(installed)
     source = fake_models(tmp_path / "export-v2", seed=2, sizes={"sface": 200_000})
     full = tmp_path / "v2.tar"
-    assert run(capsys, "models", "pack", "--models-dir", str(source), "--out", str(full))[0] == 0
+    assert run_cli(capsys, "models", "pack", "--models-dir", str(source), "--out", str(full))[0] == 0
     data = full.read_bytes()
     with tarfile.open(full) as archive:
         last = archive.getmembers()[-1]
@@ -196,12 +185,12 @@ def test_a_truncated_archive_leaves_the_installed_set_untouched(installed, tmp_p
     for cut in (len(data) // 2, last.offset_data + last.size - 10, 700):
         truncated = tmp_path / f"cut-{cut}.tar"
         truncated.write_bytes(data[:cut])
-        code, _, err = run(
+        code, _, err = run_cli(
             capsys, "edge", "models", "pull", "--from", str(truncated), "--models-dir", str(installed)
         )
         assert code == 2 and "visage: " in err, err
         assert snapshot(installed) == before
-    code, _, err = run(
+    code, _, err = run_cli(
         capsys, "edge", "models", "pull", "--from", str(tmp_path / "nope.tar"), "--models-dir", str(installed)
     )
     assert code == 2 and "does not exist" in err

@@ -98,13 +98,23 @@ def opencv_reference() -> Path:
     return target
 
 
+def run_opencv_reference(script: str, *args: str, what: str) -> None:
+    """Run `script` (argv: `args`) in a child Python that imports the reference OpenCV 4.x first;
+    `what` names the check in the error when it fails."""
+    target = opencv_reference()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", script, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"OpenCV's {what} failed: {result.stderr[-400:]}")
+
+
 def opencv_reference_features(published: Path, chips_rgb: np.ndarray) -> np.ndarray:
     """FaceRecognizerSF.feature() of OpenCV 4.x on each chip (fed BGR, as OpenCV callers do).
 
     OpenCV 4.x is installed with `pip install --no-deps --target` into the cache and run in a child
     process, so the project's own OpenCV (5.x) is untouched.
     """
-    target = opencv_reference()
     script = (
         "import sys, numpy as np, cv2\n"
         "chips = np.load(sys.argv[2])\n"
@@ -116,15 +126,8 @@ def opencv_reference_features(published: Path, chips_rgb: np.ndarray) -> np.ndar
     with tempfile.TemporaryDirectory() as tmp:
         chips_file, out_file = Path(tmp) / "chips.npy", Path(tmp) / "features.npy"
         np.save(chips_file, np.asarray(chips_rgb, dtype=np.uint8))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(published), str(chips_file), str(out_file)],
-            capture_output=True, text=True, timeout=600, env=env, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"OpenCV's FaceRecognizerSF failed on the published SFace: {result.stderr[-400:]}"
-            )
+        what = "FaceRecognizerSF on the published SFace"
+        run_opencv_reference(script, str(published), str(chips_file), str(out_file), what=what)
         return np.load(out_file)
 
 

@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,7 @@ import onnx
 from onnx import numpy_helper
 
 from shared.export.onnx_io import staged_file
-from shared.export.sface import OPENCV_REFERENCE, opencv_reference
+from shared.export.sface import OPENCV_REFERENCE, run_opencv_reference
 from shared.export.wheel_files import WheelMember
 from shared.runtime import RuntimeOptions, create_session
 from shared.yunet import INPUT_NAME, OUTPUT_NAMES, YuNet
@@ -124,7 +121,6 @@ def raw_parity(published: onnx.ModelProto, optimised_path: Path, images_rgb: lis
 
 def opencv_reference_faces(published: Path, images_rgb: list[np.ndarray]) -> list[np.ndarray]:
     """`cv2.FaceDetectorYN` of OpenCV 4.x on each photo (fed BGR at its own size): (N, 15) rows each."""
-    target = opencv_reference()
     script = (
         "import sys, numpy as np, cv2\n"
         "images = np.load(sys.argv[2], allow_pickle=False)\n"
@@ -142,15 +138,11 @@ def opencv_reference_faces(published: Path, images_rgb: list[np.ndarray]) -> lis
     with tempfile.TemporaryDirectory() as tmp:
         images_file, out_file = Path(tmp) / "images.npz", Path(tmp) / "faces.npz"
         np.savez(images_file, **{f"i{k}": image for k, image in enumerate(images_rgb)})
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(published), str(images_file), str(out_file)],
-            capture_output=True, text=True, timeout=600, env=env, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise YuNetExportError(
-                f"OpenCV's FaceDetectorYN failed on the published YuNet: {result.stderr[-400:]}"
-            )
+        try:
+            what = "FaceDetectorYN on the published YuNet"
+            run_opencv_reference(script, str(published), str(images_file), str(out_file), what=what)
+        except RuntimeError as exc:
+            raise YuNetExportError(str(exc)) from None
         with np.load(out_file) as faces:
             return [faces[f"i{k}"] for k in range(len(images_rgb))]
 
