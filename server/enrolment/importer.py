@@ -38,6 +38,7 @@ from server.enrolment.archive import PhotoArchive
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.faces import PhotoVerdict
 from server.enrolment.roster_csv import CsvStudent, StudentsCsv
+from server.school.access import visible_student_ids
 
 _NUMBERED = re.compile(r"(.+)_\d+")
 
@@ -89,6 +90,7 @@ def run_import(
         raise EnrolmentError("send a students CSV ('students'), a zip of photos ('photos'), or both")
     rows = students_csv.students if students_csv else []
     existing = find_students(session, [row.student_number for row in rows])
+    refuse_hidden_students(session, actor, existing)
     roster = {student.student_number.upper(): student for student in course.students}
     known = {row.student_number for row in rows} | set(roster)
     enrolled = enrolled_hashes(session, {**roster, **existing})
@@ -245,6 +247,22 @@ def apply_roster(
             }
         )
     return report_rows, added, students
+
+
+def refuse_hidden_students(session: Session, actor: User | None, existing: dict[str, Student]) -> None:
+    """An instructor's CSV may name only new students or students they already see: a number that
+    belongs to another instructor's student fails the whole import (nothing written), naming only
+    the numbers from the CSV, never the name, email or photos on record."""
+    if actor is None:
+        return
+    allowed = visible_student_ids(session, actor, [student.id for student in existing.values()])
+    hidden = sorted(number for number, student in existing.items() if student.id not in allowed)
+    if hidden:
+        shown = ", ".join(hidden[:20]) + (f" and {len(hidden) - 20} more" if len(hidden) > 20 else "")
+        raise EnrolmentError(
+            f"{len(hidden)} student number(s) of the CSV are taken by students outside your courses: "
+            f"{shown}; an administrator can add them to this course; nothing was imported"
+        )
 
 
 def find_students(session: Session, numbers: list[str]) -> dict[str, Student]:

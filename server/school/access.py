@@ -1,12 +1,17 @@
 """Who may see what. Administrators see everything; an instructor sees the courses they teach,
 the students on those courses' rosters, and those courses' sessions. Anything else looks like
-it does not exist (404), so ids of other instructors' courses reveal nothing.
+it does not exist (404), so ids of other instructors' courses reveal nothing. The same holds for
+student numbers: an instructor can put on a roster only students they already see (or create
+there); another instructor's student is an unknown number to them, and only an administrator
+adds a student to a second instructor's course.
 
 Role checks (instructor vs album user) happen before, in the route decorators; these functions
 decide visibility among the rows a permitted role may reach.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
@@ -60,3 +65,11 @@ def session_for(db: Session, user: User, session_id: int) -> LectureSession:
     if lecture is None or not (is_admin(user) or lecture.course.instructor_id == user.id):
         raise NotFound(f"no lecture session with id {session_id}")
     return lecture
+
+
+def visible_student_ids(db: Session, user: User, ids: Iterable[int]) -> set[int]:
+    """The ids among `ids` of students `user` may see (all of them for an administrator)."""
+    ids = set(ids)
+    if is_admin(user) or not ids:
+        return ids
+    return set(db.scalars(select(Student.id).where(Student.id.in_(ids), teaches(user.id))))

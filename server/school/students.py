@@ -29,7 +29,7 @@ from server.db.models import (
     UnknownFaceReview,
     User,
 )
-from server.school.access import course_for, is_admin
+from server.school.access import course_for, is_admin, visible_student_ids
 from server.school.errors import Conflict, Forbidden, Invalid
 from server.school.fields import (
     STUDENT_NUMBER,
@@ -94,7 +94,7 @@ def create_student(db: Session, actor: User, body: Mapping[str, Any]) -> Student
     db.flush()
     record(db, actor, "student.create", "student", student.id, after=state(student))
     if course is not None:
-        add_to_roster(db, actor, course, [number])
+        enrol(db, actor, course, [student])  # new, so no one else's: the creator may enrol them
     return student
 
 
@@ -174,8 +174,11 @@ def roster_numbers(body: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(number.upper() for number in numbers))
 
 
-def find_students(db: Session, numbers: Sequence[str]) -> list[Student]:
-    """The students with `numbers`, in that order; any unknown number fails the whole request."""
+def find_students(db: Session, numbers: Sequence[str], actor: User | None = None) -> list[Student]:
+    """The students with `numbers`, in that order; any unknown number fails the whole request.
+
+    With an instructor as `actor`, a student they may not see counts as unknown, with the same
+    answer as a number nobody has: the refusal reveals nothing about other instructors' students."""
     wellformed = [number for number in numbers if STUDENT_NUMBER.fullmatch(number)]
     found: dict[str, Student] = {}
     for start in range(0, len(wellformed), 500):  # keep the IN list a reasonable size
@@ -184,6 +187,9 @@ def find_students(db: Session, numbers: Sequence[str]) -> list[Student]:
             (s.student_number, s)
             for s in db.scalars(select(Student).where(Student.student_number.in_(chunk)))
         )
+    if actor is not None:
+        allowed = visible_student_ids(db, actor, [student.id for student in found.values()])
+        found = {number: student for number, student in found.items() if student.id in allowed}
     unknown = [number for number in numbers if number not in found]
     if unknown:
         shown = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
@@ -195,8 +201,13 @@ def find_students(db: Session, numbers: Sequence[str]) -> list[Student]:
 
 
 def add_to_roster(db: Session, actor: User, course: Course, numbers: Sequence[str]) -> RosterChange:
-    """Enrol the students with `numbers` in `course`, all or none (unknown numbers change nothing)."""
-    students = find_students(db, [number.upper() for number in numbers])
+    """Enrol the students with `numbers` in `course`, all or none (unknown numbers change nothing).
+    An instructor may add only students they already see (`find_students`)."""
+    return enrol(db, actor, course, find_students(db, [number.upper() for number in numbers], actor))
+
+
+def enrol(db: Session, actor: User, course: Course, students: Sequence[Student]) -> RosterChange:
+    """Put `students` (already checked to be the actor's to add) on `course`'s roster."""
     enrolled = {student.id for student in course.students}
     change = RosterChange()
     for student in students:
@@ -209,7 +220,7 @@ def add_to_roster(db: Session, actor: User, course: Course, numbers: Sequence[st
 
 def remove_from_roster(db: Session, actor: User, course: Course, numbers: Sequence[str]) -> RosterChange:
     """Take the students with `numbers` off `course`'s roster (their faces and history stay)."""
-    students = find_students(db, [number.upper() for number in numbers])
+    students = find_students(db, [number.upper() for number in numbers], actor)
     enrolled = {student.id for student in course.students}
     change = RosterChange()
     for student in students:

@@ -168,6 +168,23 @@ def test_zip_with_path_traversal_is_refused_and_nothing_written(client, db, scho
     assert snapshot(db) == before
 
 
+def test_a_csv_naming_another_instructors_student_is_refused_without_revealing_them(client, db, school):
+    """Bob's student B-1 in Ada's CSV: the import must not put Ben on Ada's roster (and then let her
+    enrol or read his photos), nor show his name or email on record; nothing is written."""
+    before = snapshot(db)
+    csv = "student_number,name,email\nS001,Ariel Sharon,\nB-1,Someone Else,x@example.org\n".encode()
+    archive = make_zip({"B-1.jpg": lfw("Colin_Powell", 1)})
+    response = post_import(client, school.ada_token, school.a101, csv, archive)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert "B-1" in error and "outside your courses" in error and "nothing was imported" in error
+    assert "Ben" not in response.get_data(as_text=True)
+    assert snapshot(db) == before
+    # Bob importing his own student is fine (he sees Ben)
+    ok = post_import(client, school.bob_token, school.b101, "student_number,name\nB-1,Ben\n".encode())
+    assert ok.status_code == 200, ok.get_json()
+
+
 def test_zip_bomb_is_refused_and_nothing_written(client, db, school):
     before = snapshot(db)
     bomb = make_zip({"S001.jpg": b"\0" * (64 * 1024 * 1024)})

@@ -219,9 +219,19 @@ def roster_numbers(db, course_id: int) -> list[str]:
 def test_roster_changes_are_batched_all_or_nothing_and_audited(client, db, people):
     ada, ada_h = people["ada"]
     course = Course(code="CS101", title="Intro", instructor_id=ada.id)
-    db.add(course)
+    # Ada's students from her other course: an instructor adds only students she already sees
+    db.add_all(
+        [
+            course,
+            Course(
+                code="CS100",
+                title="Before",
+                instructor_id=ada.id,
+                students=make_students(db, "S1", "S2", "S3", "S4"),
+            ),
+        ]
+    )
     db.commit()
-    make_students(db, "S1", "S2", "S3", "S4")
     url = f"/api/v1/courses/{course.id}/roster"
 
     unknown = client.post(url, json={"student_numbers": ["S1", "S2", "NOPE", "bad number"]}, headers=ada_h)
@@ -421,3 +431,45 @@ def test_course_with_recorded_attendance_is_not_deleted(client, db, people):
     assert [c.code for c in db.scalars(select(Course))] == ["USED"]
     assert count(db, LectureSession) == 1
     assert audit_actions(db, "course")[-1] == "course.delete"
+
+
+def test_an_instructor_cannot_pull_another_instructors_student_onto_her_roster(client, db, people):
+    """The roster pivot: Bob's student number is as unknown to Ada as a number nobody has (same
+    status, same answer), so she can neither enrol Ben nor learn that the number exists; after
+    that, every route to Ben is still closed to her. An administrator can add Ben to her course."""
+    ada, ada_h = people["ada"]
+    bob, _ = people["bob"]
+    _, admin_h = people["admin"]
+    ben = Student(student_number="B-7", name="Ben", email="ben@school.example")
+    mine = Course(code="A101", title="Ada's", instructor_id=ada.id)
+    db.add_all([mine, Course(code="B101", title="Bob's", instructor_id=bob.id, students=[ben])])
+    db.commit()
+    url = f"/api/v1/courses/{mine.id}/roster"
+
+    answers = {}
+    for number in ("B-7", "NOBODY-HAS-THIS"):
+        response = client.post(url, json={"student_numbers": [number]}, headers=ada_h)
+        body = response.get_json()
+        assert body["unknown_student_numbers"] == [number]
+        answers[number] = (response.status_code, body["error"].replace(number, "N"), sorted(body))
+    assert answers["B-7"] == answers["NOBODY-HAS-THIS"]  # indistinguishable
+    assert answers["B-7"][0] == 400
+    assert roster_numbers(db, mine.id) == []
+    for path in (f"/api/v1/students/{ben.id}", f"/api/v1/students/{ben.id}/photos"):
+        assert client.get(path, headers=ada_h).status_code == 404, path
+    assert client.patch(f"/api/v1/students/{ben.id}", json={"name": "X"}, headers=ada_h).status_code == 404
+    assert "Ben" not in client.get("/api/v1/students", headers=ada_h).get_data(as_text=True)
+    # creating a student with Ben's number does not hand Ben over either
+    created = client.post(
+        "/api/v1/students",
+        json={"student_number": "B-7", "name": "Fake", "course_id": mine.id},
+        headers=ada_h,
+    )
+    assert created.status_code == 409 and "Ben" not in created.get_data(as_text=True)
+    assert roster_numbers(db, mine.id) == []
+
+    # an administrator may enrol Ben in Ada's course too; then Ada sees him
+    assert client.post(url, json={"student_numbers": ["B-7"]}, headers=admin_h).status_code == 200
+    assert roster_numbers(db, mine.id) == ["B-7"]
+    for path in (f"/api/v1/students/{ben.id}", f"/api/v1/students/{ben.id}/photos"):
+        assert client.get(path, headers=ada_h).status_code == 200, path
