@@ -23,7 +23,8 @@ def admin(client, make_user, login):
 
 @pytest.fixture
 def ada(client, db, make_user, login):
-    """Ada, signed in, teaching CS101 (roster S1, Yuna) in a school with rooms R1 and R2."""
+    """Ada, signed in, teaching CS101 (roster S1, Yuna) and CS100 (roster S2, Jisoo: a student she
+    sees, so she may add her to CS101) in a school with rooms R1 and R2."""
     user = make_user("instructor", email="ada@school.example", display_name="Ada")
     course = Course(
         code="CS101",
@@ -31,9 +32,9 @@ def ada(client, db, make_user, login):
         instructor_id=user.id,
         students=[Student(student_number="S1", name="Yuna")],
     )
-    db.add_all(
-        [course, Student(student_number="S2", name="Jisoo"), Classroom(name="R1"), Classroom(name="R2")]
-    )
+    jisoo = Student(student_number="S2", name="Jisoo")
+    earlier = Course(code="CS100", title="Before", instructor_id=user.id, students=[jisoo])
+    db.add_all([course, earlier, Classroom(name="R1"), Classroom(name="R2")])
     db.commit()
     login(client, "ada@school.example", PASSWORD)
     return {"user": user, "course": course.id}
