@@ -94,3 +94,11 @@ def authenticate(session: Session, passwords: Passwords, email: str, password: s
         user.password_hash = passwords.hash(password)
     user.last_login_at = utcnow()
     return user
+
+
+def set_password(session: Session, passwords: Passwords, user: User, password: str) -> None:
+    """A new password for `user`; every session of the account ends (a stolen cookie with it). The
+    caller commits."""
+    check_password(password)
+    user.password_hash = passwords.hash(password)
+    user.end_sessions()

@@ -15,3 +15,11 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """No fields but the CSRF token: signing out is a POST so that another site cannot do it for you."""
+
+
+class PasswordForm(FlaskForm):
+    """Change one's own password: the current one proves it is the account holder at the keyboard."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])

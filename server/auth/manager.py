@@ -14,6 +14,7 @@ CSRF rule that goes with each.
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
 
 from flask import Flask, Request, Response, current_app, flash, g, redirect, request, url_for
@@ -42,11 +43,15 @@ def init_app(app: Flask) -> None:
 def load_session_user(user_id: str) -> User | None:
     if bearer_token(request) is not None:
         return None  # a bearer request is authenticated by its token alone
+    number, _, nonce = user_id.partition(":")
     try:
-        user = db_session.get(User, int(user_id))
-    except ValueError:
+        user = db_session.get(User, int(number))
+    except (ValueError, OverflowError):
         return None
-    return user if user is not None and user.active else None
+    if user is None or not user.active or not nonce:
+        return None
+    # a cookie from before a sign-out or a password change carries an old nonce: refused
+    return user if hmac.compare_digest(nonce.encode(), user.session_nonce.encode()) else None
 
 
 @login_manager.request_loader

@@ -5,13 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug import Response
 
-from server.auth.accounts import authenticate, normalize_email
-from server.auth.forms import LoginForm, LogoutForm
+from server.audit import record
+from server.auth.accounts import AccountError, authenticate, normalize_email, set_password
+from server.auth.forms import LoginForm, LogoutForm, PasswordForm
 from server.auth.passwords import passwords
 from server.auth.ratelimit import LoginLimit
+from server.auth.tokens import bearer_token
 from server.db import db_session
 
 bp = Blueprint("auth", __name__)
@@ -29,7 +31,7 @@ def login() -> Response | str | tuple[str, int]:
     email = normalize_email(form.email.data or "")
     ip = request.remote_addr or "unknown"
     limit = LoginLimit.from_config(current_app.config)
-    wait = limit.retry_after(db_session, email, ip)
+    wait = limit.reserve(db_session, email, ip)  # before the password check: atomic under bursts
     if wait is not None:
         minutes = max(1, round(wait / 60))
         flash(f"Too many failed sign-ins. Try again in about {minutes} minute(s).", "error")
@@ -37,8 +39,7 @@ def login() -> Response | str | tuple[str, int]:
 
     user = authenticate(db_session, passwords(), email, form.password.data or "")
     if user is None:
-        limit.record_failure(db_session, email, ip)
-        db_session.commit()
+        db_session.commit()  # the reserved place stays: it is this failure
         flash("Wrong email or password.", "error")
         return render_template("auth/login.html", form=form), 401
 
@@ -54,10 +55,49 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     form = LogoutForm()
     form.validate_on_submit()  # CSRF was already checked for every POST; this just consumes the form
+    if current_user.is_authenticated and bearer_token(request) is None:
+        current_user.end_sessions()  # a copy of the cookie taken before is dead too
+        db_session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Response | str | tuple[str, int]:
+    """Change one's own password. Every other session of the account ends (a new nonce); this
+    browser is signed in again with the new one."""
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/password.html", form=form), 400 if request.method == "POST" else 200
+    user = current_user._get_current_object()
+    hasher = passwords()
+    limit, ip = LoginLimit.from_config(current_app.config), request.remote_addr or "unknown"
+    if limit.reserve(db_session, user.email, ip) is not None:  # the sign-in limit guards guesses here too
+        form.current.errors.append("Too many wrong passwords. Try again later.")
+        return render_template("auth/password.html", form=form), 429
+    if not hasher.verify(user.password_hash, form.current.data or ""):
+        db_session.commit()
+        form.current.errors.append("That is not your current password.")
+        return render_template("auth/password.html", form=form), 400
+    limit.clear(db_session, user.email, ip)
+    if form.new.data != form.confirm.data:
+        form.confirm.errors.append("The two new passwords differ.")
+        return render_template("auth/password.html", form=form), 400
+    try:
+        set_password(db_session, hasher, user, form.new.data or "")
+    except AccountError as exc:
+        form.new.errors.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        return render_template("auth/password.html", form=form), 400
+    record(db_session, user, "user.password", "user", user.id)
+    db_session.commit()
+    session.clear()
+    login_user(user)  # the new nonce: this browser stays signed in, every other session is gone
+    session.permanent = True
+    flash("Password changed. Other sessions of your account are signed out.", "info")
+    return redirect(url_for("web.home"))
 
 
 def safe_next(target: str | None) -> str:

@@ -51,6 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     user.set_defaults(handler=run_create_user)
 
+    reset = commands.add_parser(
+        "set-password", help="set an account's password (ends every session of the account)"
+    )
+    reset.add_argument("--email", required=True)
+    reset.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
+    reset.set_defaults(handler=run_set_password, no_password=False)
+
     token = commands.add_parser("create-token", help="create an API token for an account (printed once)")
     token.add_argument("--email", required=True, help="the account the token acts as")
     token.add_argument("--name", required=True, help="what the token is for, e.g. 'camera room 101'")
@@ -177,6 +186,32 @@ def run_create_user(args: argparse.Namespace) -> int:
             except AccountError as exc:
                 raise CommandError(str(exc)) from exc
             print(f"created {user.role.value} account {user.email} (id {user.id})")
+    return 0
+
+
+def run_set_password(args: argparse.Namespace) -> int:
+    """An administrator's reset (a forgotten password, a leaked one): signed-in copies are ended."""
+    from server.audit import record
+    from server.auth.accounts import AccountError, find_user, set_password
+    from server.auth.passwords import passwords
+    from server.db import get_db
+
+    password = read_password(args)
+    assert password is not None
+    app = load_app()
+    with database_errors(app):
+        require_schema(app)
+        with get_db(app).session() as session:
+            user = find_user(session, args.email)
+            if user is None:
+                raise CommandError(f"no account with email {args.email.strip().lower()}")
+            try:
+                set_password(session, passwords(app), user, password)
+            except AccountError as exc:
+                raise CommandError(str(exc)) from exc
+            record(session, None, "user.password", "user", user.id)
+            session.commit()
+            print(f"password of {user.email} set; every session of the account has ended")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
@@ -26,6 +28,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of the id a session cookie carries: a new one (sign-out, password change) ends every
+    # session of the account, including copies of the cookie taken before (migration 0013).
+    session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -45,7 +50,11 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_nonce}"
+
+    def end_sessions(self) -> None:
+        """Invalidate every session of this account (the caller commits)."""
+        self.session_nonce = secrets.token_hex(16)
 
     def has_role(self, *roles: Role | str) -> bool:
         """True when the user holds one of `roles`; an administrator holds them all."""
