@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import album, deepfake, enrolment, errors, headers, jobs, logs, metrics
+from server import album, bodyread, deepfake, enrolment, errors, headers, jobs, logs, metrics
 from server.api import register_api
 from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+    bodyread.init_app(app)  # a request body that stops arriving frees its thread (408)
 
     logs.init_app(app)  # first: the request id exists before any other hook logs
     metrics.init_app(app)

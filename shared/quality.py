@@ -132,5 +132,6 @@ def image_blur(image: np.ndarray, long_side: int = 1024) -> float:
     height, width = image.shape[:2]
     scale = long_side / max(height, width)
     if scale < 1.0:
-        image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))  # never a 0-pixel side
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return laplacian_variance(image)

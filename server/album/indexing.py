@@ -27,6 +27,7 @@ from server.db.types import utcnow
 from server.enrolment.embeddings import to_bytes
 from server.enrolment.faces import face_analyzer, shrink
 from server.jobs import JobContext, job_handler
+from server.media_policy import upload_shape
 from server.storage import Storage, StorageError, storage
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.media import MediaError, decode_image
@@ -114,7 +115,8 @@ def index_photo(
 ) -> int | None:
     """Analyse one photo and store its faces; the number of faces, or None when it failed."""
     try:
-        image = decode_image(store.get(photo.storage_key), name=photo.filename)
+        # The upload's shape check again: a photo stored before it existed fails with a sentence.
+        image = decode_image(store.get(photo.storage_key), name=photo.filename, shape=upload_shape(app))
     except (StorageError, MediaError) as exc:
         photo.status, photo.error, photo.indexed_at = "failed", str(exc), utcnow()
         return None

@@ -1,7 +1,8 @@
 """Taking photos into the album: check each file, keep the original unchanged, make a thumbnail.
 
 A file becomes a photo only when it decodes completely as an image (`shared.media.decode_image`:
-not an image, truncated, decompression bomb, empty or oversized files are refused with the reason).
+not an image, truncated, decompression bomb, empty or oversized files, and pictures too small or too
+elongated to analyse (`server.media_policy`) are refused with the reason).
 The original bytes are stored as they came (EXIF and all: it is the user's photo); the thumbnail and
 every face box use the EXIF-oriented picture, which is what people see. A file whose SHA-256 the
 user already has is recognised as a duplicate and points at the existing photo.
@@ -26,10 +27,10 @@ from sqlalchemy.orm import Session
 from server.db.models import Album, AlbumPhoto, User
 from server.enrolment.archive import PhotoArchive
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.faces import megabytes
 from server.enrolment.uploads import Upload, display_name
+from server.media_policy import over_limit
 from server.storage import Storage, StorageError
-from shared.media import MediaError, decode_image
+from shared.media import MediaError, ShapeLimits, decode_image
 
 FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
@@ -109,6 +110,7 @@ def add_photos(
     album: Album | None,
     max_bytes: int,
     thumbnail_px: int,
+    shape: ShapeLimits | None = None,
 ) -> list[Outcome]:
     """Store each acceptable upload as a new photo of `owner` (in `album`, if given)."""
     uploads = list(uploads)
@@ -121,7 +123,9 @@ def add_photos(
     }
     outcomes = []
     for upload, digest in zip(uploads, digests, strict=True):
-        outcome = add_photo(session, written, owner, upload, digest, known, album, max_bytes, thumbnail_px)
+        outcome = add_photo(
+            session, written, owner, upload, digest, known, album, max_bytes, thumbnail_px, shape
+        )
         if outcome.status == "stored" and outcome.photo is not None:
             known[digest] = outcome.photo
         outcomes.append(outcome)
@@ -139,17 +143,17 @@ def add_photo(
     album: Album | None,
     max_bytes: int,
     thumbnail_px: int,
+    shape: ShapeLimits | None = None,
 ) -> Outcome:
     name = upload.filename
     if not upload.data:
         return Outcome(name, "rejected", "the file is empty (0 bytes)")
-    if len(upload.data) > max_bytes:
-        size, most = megabytes(len(upload.data)), megabytes(max_bytes)
-        return Outcome(name, "rejected", f"the file is {size}, more than the {most} limit for a photo")
+    if upload.full_size > max_bytes:
+        return Outcome(name, "rejected", f"the file is {over_limit(upload.full_size, max_bytes)} for a photo")
     if digest in known:
         return Outcome(name, "duplicate", "you already have this photo", known[digest])
     try:
-        image = decode_image(upload.data, name=name)
+        image = decode_image(upload.data, name=name, shape=shape)
     except MediaError as exc:
         return Outcome(name, "rejected", str(exc).removeprefix(f"{name}: ").rstrip("."))
     extension, content_type = image_format(upload.data)

@@ -28,8 +28,9 @@ from server.album.faceindex import model_of, owner_index
 from server.album.photos import thumbnail
 from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPhoto, AlbumSearch, User
 from server.enrolment.embeddings import as_json, from_bytes
-from server.enrolment.faces import face_analyzer, megabytes, shrink
+from server.enrolment.faces import face_analyzer, shrink
 from server.enrolment.uploads import Upload
+from server.media_policy import over_limit, upload_shape
 from shared.embed import require_embedder
 from shared.media import MediaError, decode_image
 
@@ -62,14 +63,12 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
     max_bytes = int(app.config.get("ALBUM_MAX_PHOTO_BYTES"))
     if not upload.data:
         raise AlbumError(f"{upload.filename}: the key photo is empty (0 bytes)")
-    if len(upload.data) > max_bytes:
+    if upload.full_size > max_bytes:
         raise AlbumError(
-            f"{upload.filename}: the key photo is {megabytes(len(upload.data))}, more than the "
-            f"{megabytes(max_bytes)} limit",
-            status=413,
+            f"{upload.filename}: the key photo is {over_limit(upload.full_size, max_bytes)}", status=413
         )
     try:
-        image = decode_image(upload.data, name=upload.filename)
+        image = decode_image(upload.data, name=upload.filename, shape=upload_shape(app))
     except MediaError as exc:
         raise AlbumError(str(exc).rstrip("."), status=422) from None
     small = shrink(image, int(app.config.get("ALBUM_MAX_SIDE_PX", 1600)))

@@ -29,6 +29,7 @@ from server.album.settings import setting
 from server.db.models import Album, AlbumFace, AlbumPerson, AlbumPhoto, AlbumSearch, User
 from server.enrolment.archive import PhotoArchive
 from server.enrolment.uploads import Upload
+from server.media_policy import upload_shape
 from server.storage import StorageError, storage
 
 PENDING_DELETES = "album.pending_deletes"
@@ -87,6 +88,7 @@ def upload(
             album=album,
             max_bytes=int(setting("ALBUM_MAX_PHOTO_BYTES")),
             thumbnail_px=int(setting("ALBUM_THUMBNAIL_PX")),
+            shape=upload_shape(),
         )
         result = UploadResult(outcomes + skipped, written)
         stored = [outcome.photo.id for outcome in result.of("stored") if outcome.photo is not None]

@@ -2,7 +2,8 @@
 own checks, cancel or delete them, and describe them as JSON.
 
 An upload is judged on what can be judged at once (empty, too large, not an image or a video by its
-magic bytes): those are refused in the response and never stored. Everything else becomes a check
+magic bytes, an image whose header is unreadable or whose shape is outside `server.media_policy`):
+those are refused in the response and never stored. Everything else becomes a check
 and a `deepfake.score` job; what only decoding can tell (a truncated MP4, a video whose header
 claims four hours) fails that job with a sentence the result page shows.
 """
@@ -23,14 +24,14 @@ from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import utcnow
 from server.deepfake.settings import setting
-from server.enrolment.faces import megabytes
 from server.enrolment.uploads import Upload
 from server.jobs import store as job_store
 from server.jobs import submit_job
+from server.media_policy import over_limit, upload_shape
 from server.storage import storage
 from shared.deepfake.pipeline import NOTE, VERDICTS
 from shared.deepfake.video import sniff_bytes
-from shared.media import MediaError
+from shared.media import MediaError, image_header
 
 JOB_KIND = "deepfake.score"
 EXTENSIONS = {"image": ".img", "video": ".vid"}
@@ -51,14 +52,20 @@ def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
     limit = int(setting("DEEPFAKE_MAX_FILE_BYTES"))
     if not upload.data:
         return None, Refusal(upload.filename, f"{upload.filename}: the file is empty (0 bytes).", 400)
-    if len(upload.data) > limit:
+    if upload.full_size > limit:
         return None, Refusal(
-            upload.filename, f"{upload.filename}: more than the {megabytes(limit)} limit for one file.", 413
+            upload.filename, f"{upload.filename}: {over_limit(upload.full_size, limit)} for one file.", 413
         )
     try:
-        return sniff_bytes(upload.data[:64], upload.filename), None
+        kind = sniff_bytes(upload.data[:64], upload.filename)
     except MediaError as error:
         return None, Refusal(upload.filename, str(error), 415)
+    if kind == "image":
+        try:  # the header only: the pixels are decoded by the job
+            image_header(upload.data, upload.filename, upload_shape())
+        except MediaError as error:
+            return None, Refusal(upload.filename, str(error), 422)
+    return kind, None
 
 
 def submit_checks(

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, abort, request
 
 from server.deepfake.settings import setting
-from server.enrolment.faces import megabytes
+from server.media_policy import over_limit
 
 LIMITED: set[str] = set()
 
@@ -33,6 +33,6 @@ def enforce(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     if request.content_length is not None and request.content_length > ceiling:
         abort(
             413,
-            f"The upload is {megabytes(request.content_length)}, more than the {megabytes(ceiling)} limit "
-            "for one request: send fewer or smaller files.",
+            f"The upload is {over_limit(request.content_length, ceiling)} for one request: "
+            "send fewer or smaller files.",
         )

@@ -6,8 +6,13 @@ like this is broken or hostile rather than a photo that happens to be bad:
 * more than `max_members` entries;
 * a member whose name is absolute (`/x.jpg`, `C:\\x.jpg`) or climbs out of the archive (`../x.jpg`),
   or that is a symbolic link;
-* a zip bomb: more than `max_total` bytes once inflated, or a member over 1 MiB that inflates more
-  than `max_ratio` times its compressed size (photos hardly compress).
+* members whose bytes overlap or are shared: two directory entries pointing at the same local
+  header, or one member's header and data reaching into another's or into the directory. A zip
+  like that makes one small compressed member inflate once per entry (4,000 entries pointing at
+  one 1 MB member: 4 GB from 209 kB); no zip tool writes one;
+* a zip bomb: more than `max_total` bytes once inflated, a member over 1 MiB that inflates more
+  than `max_ratio` times its compressed size (photos hardly compress), or members that together
+  inflate past 1 MiB and more than `max_ratio` times the whole archive (many small bombs).
 The sizes are those the archive declares, checked before inflating anything; Python's zipfile never
 inflates a member past its declared size (and then fails its CRC check), and reads are capped too.
 
@@ -18,8 +23,10 @@ archives (never opened), files that are not photos by their extension.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -27,11 +34,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from server.enrolment.errors import EnrolmentError, TooLarge
+from server.media_policy import mebibytes, over_limit
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz"})
 RATIO_FLOOR = 1024 * 1024  # members smaller than this are never called bombs, whatever their ratio
 _DRIVE = re.compile(r"^[A-Za-z]:")
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name and extra field lengths
+LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
 class ArchiveError(EnrolmentError):
@@ -74,6 +84,7 @@ class PhotoArchive:
                 f"the zip has {len(infos)} entries, more than the {max_members} allowed: split it"
             )
         self.max_member_bytes = max_member_bytes
+        check_extents(data, infos, self._zip.start_dir)
         total = 0
         entries: list[Entry] = []
         for info in infos:
@@ -88,8 +99,10 @@ class PhotoArchive:
                 continue
             entries.append(classify(name, info, max_member_bytes))
         if total > max_total:
-            raise TooLarge(
-                f"the zip holds {total} bytes once inflated, more than the {max_total} byte limit: split it"
+            raise TooLarge(f"the zip holds {over_limit(total, max_total)} once inflated: split it")
+        if total > RATIO_FLOOR and total > max_ratio * len(data):
+            raise ArchiveError(
+                f"the zip's members inflate {total} bytes from {len(data)}: refused as a zip bomb"
             )
         self.entries = entries
 
@@ -104,8 +117,31 @@ class PhotoArchive:
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, zlib.error, EOFError, OSError) as exc:
             raise EnrolmentError(f"could not be read from the zip ({exc})") from None
         if len(data) > self.max_member_bytes:
-            raise EnrolmentError(f"larger than the {self.max_member_bytes} byte limit for a photo")
+            raise EnrolmentError(f"larger than the {mebibytes(self.max_member_bytes)} limit for a photo")
         return data
+
+
+def check_extents(data: bytes, infos: list[zipfile.ZipInfo], directory: int) -> None:
+    """ArchiveError unless every member's bytes (local header, name, extra field, compressed data)
+    lie apart from every other member's and before the central directory."""
+    spans: list[tuple[int, int, str]] = []
+    for info in infos:
+        start = info.header_offset
+        header = data[start : start + LOCAL_HEADER.size] if start >= 0 else b""
+        if len(header) < LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+            raise ArchiveError(f"zip member {info.filename!r} has no local header where the directory says")
+        _signature, name_length, extra_length = LOCAL_HEADER.unpack(header)
+        end = start + LOCAL_HEADER.size + name_length + extra_length + info.compress_size
+        if end > directory:
+            raise ArchiveError(f"zip member {info.filename!r} runs into the zip's directory: refused")
+        spans.append((start, end, info.filename))
+    spans.sort()
+    for (_start, end, name), (start, _end, other) in itertools.pairwise(spans):
+        if start < end:
+            raise ArchiveError(
+                f"zip members {name!r} and {other!r} share the same bytes: refused (a zip whose entries "
+                "overlap inflates one member many times)"
+            )
 
 
 def check_name(info: zipfile.ZipInfo) -> str:
@@ -135,6 +171,6 @@ def classify(name: str, info: zipfile.ZipInfo, max_member_bytes: int) -> Entry:
         return Entry(
             name,
             info,
-            error=f"{info.file_size} bytes, more than the {max_member_bytes} byte limit for a photo",
+            error=f"the file is {over_limit(info.file_size, max_member_bytes)} for a photo",
         )
     return Entry(name, info)

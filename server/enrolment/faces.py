@@ -27,9 +27,10 @@ from PIL import Image
 
 from server.enrolment.errors import ModelsUnavailable
 from server.extensions import build_once
+from server.media_policy import over_limit
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.embed import DEFAULT_EMBEDDER
-from shared.media import MediaError, decode_image
+from shared.media import MediaError, ShapeLimits, decode_image
 from shared.quality import QualityThresholds, assess
 from shared.registry import ModelError, ModelRegistry
 
@@ -89,16 +90,17 @@ def analyze_photo(
     max_bytes: int,
     max_side: int = 1600,
     thumbnail_px: int | None = 112,
+    shape: ShapeLimits | None = None,
+    size: int | None = None,
 ) -> PhotoVerdict:
-    """Decode (safely), find the faces, apply the strict gate, embed the one accepted face."""
-    if len(data) > max_bytes:
-        return PhotoVerdict.rejected(
-            filename,
-            data,
-            f"the file is {megabytes(len(data))}, more than the {megabytes(max_bytes)} limit for a photo",
-        )
+    """Decode (safely), find the faces, apply the strict gate, embed the one accepted face.
+
+    `size`: the file's whole size when `data` was cut short at the cap (the refusal names it)."""
+    size = len(data) if size is None else size
+    if size > max_bytes:
+        return PhotoVerdict.rejected(filename, data, f"the file is {over_limit(size, max_bytes)} for a photo")
     try:
-        image = decode_image(data, name=filename)
+        image = decode_image(data, name=filename, shape=shape)
     except MediaError as exc:
         return PhotoVerdict.rejected(filename, data, str(exc).removeprefix(f"{filename}: "))
     image = shrink(image, max_side)
@@ -160,7 +162,3 @@ def face_thumbnail(chip: np.ndarray, size: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(chip).resize((size, size), Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
-
-
-def megabytes(count: int) -> str:
-    return f"{count / (1024 * 1024):.1f} MB"

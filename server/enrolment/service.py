@@ -20,6 +20,7 @@ from server.enrolment.importer import ImportSettings, run_import
 from server.enrolment.roster_csv import parse_students_csv
 from server.enrolment.settings import setting
 from server.enrolment.uploads import Upload
+from server.media_policy import upload_shape
 from shared.embed import require_embedder
 
 
@@ -37,7 +38,8 @@ def match_threshold() -> float:
     return value if value is not None else float(require_embedder(model())["threshold"])
 
 
-def analyze(data: bytes, filename: str) -> PhotoVerdict:
+def analyze(data: bytes, filename: str, size: int | None = None) -> PhotoVerdict:
+    """The face gate's verdict with this app's settings (`size`: see `analyze_photo`)."""
     return analyze_photo(
         face_analyzer(),
         data,
@@ -45,19 +47,21 @@ def analyze(data: bytes, filename: str) -> PhotoVerdict:
         max_bytes=int(setting("ENROLMENT_MAX_PHOTO_BYTES")),
         max_side=int(setting("ENROLMENT_MAX_SIDE_PX")),
         thumbnail_px=int(setting("ENROLMENT_THUMBNAIL_PX")) if setting("ENROLMENT_THUMBNAILS") else None,
+        shape=upload_shape(),
+        size=size,
     )
 
 
-def screen(session: Session, student_id: int, items: list[tuple[bytes, str]]) -> list[PhotoVerdict]:
-    """The face gate's verdict on each (data, filename), skipping files the student already has."""
+def screen(session: Session, student_id: int, uploads: list[Upload]) -> list[PhotoVerdict]:
+    """The face gate's verdict on each upload, skipping files the student already has."""
     known = photos.enrolled_hashes(session, student_id)
     verdicts = []
-    for data, filename in items:
-        digest = hashlib.sha256(data).hexdigest()
+    for upload in uploads:
+        digest = hashlib.sha256(upload.data).hexdigest()
         if digest in known:
-            verdicts.append(PhotoVerdict.already_enrolled(filename, digest))
+            verdicts.append(PhotoVerdict.already_enrolled(upload.filename, digest))
         else:
-            verdicts.append(analyze(data, filename))
+            verdicts.append(analyze(upload.data, upload.filename, upload.size))
     return verdicts
 
 
@@ -82,7 +86,7 @@ def upload_photos(session: Session, student: Student, uploads: list[Upload], act
     most = int(setting("ENROLMENT_MAX_FILES_PER_UPLOAD"))
     if len(uploads) > most:
         raise EnrolmentError(f"{len(uploads)} files in one request: send at most {most} photos at a time")
-    verdicts = screen(session, student.id, [(upload.data, upload.filename) for upload in uploads])
+    verdicts = screen(session, student.id, uploads)
     outcomes = photos.enrol(
         session,
         student,

@@ -9,13 +9,14 @@ Werkzeug at the same limit.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, abort, current_app, request
 
-from server.enrolment.faces import megabytes
 from server.enrolment.settings import setting
+from server.media_policy import over_limit
 
 LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {}
 """endpoint -> (setting holding its byte limit, what the request carries, for the message)."""
@@ -39,15 +40,23 @@ def enforce_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -
     if request.content_length is not None and request.content_length > ceiling:
         abort(
             413,
-            f"The upload is {megabytes(request.content_length)}, more than the {megabytes(ceiling)} limit "
-            f"for {what}: send fewer or smaller files.",
+            f"The upload is {over_limit(request.content_length, ceiling)} for {what}: "
+            "send fewer or smaller files.",
         )
 
 
 @dataclass(frozen=True)
 class Upload:
+    """One uploaded file. `data` may stop one byte past a cap (see `files_in_request`); `size` is
+    then the file's whole size, so that a refusal names the real figure."""
+
     filename: str
     data: bytes
+    size: int | None = None
+
+    @property
+    def full_size(self) -> int:
+        return len(self.data) if self.size is None else self.size
 
 
 def display_name(filename: str | None, fallback: str) -> str:
@@ -68,5 +77,15 @@ def files_in_request(fields: tuple[str, ...] | None = None, cap: int | None = No
             data = storage.stream.read() if cap is None else storage.stream.read(cap + 1)
             if not storage.filename and not data:
                 continue  # a file input left empty in a browser form
-            uploads.append(Upload(display_name(storage.filename, f"{field}-{index}"), data))
+            size = stream_size(storage.stream, len(data)) if cap is not None and len(data) > cap else None
+            uploads.append(Upload(display_name(storage.filename, f"{field}-{index}"), data, size))
     return uploads
+
+
+def stream_size(stream: IO[bytes], read: int) -> int:
+    """The whole size of an uploaded file's stream (Werkzeug spools it to memory or a temporary
+    file, both seekable) without reading it; `read` when the stream cannot tell."""
+    try:
+        return max(read, stream.seek(0, io.SEEK_END))
+    except (AttributeError, OSError, ValueError):
+        return read

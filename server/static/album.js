@@ -6,7 +6,7 @@
   var CONCURRENT = 3;
   var csrf = (document.querySelector("meta[name=csrf-token]") || {}).content || "";
 
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
+  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MiB"; }
 
   function cell(row, text, css) {
     var td = document.createElement("td");

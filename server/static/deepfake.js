@@ -80,7 +80,7 @@
       item.appendChild(state);
       list.appendChild(item);
       if (file.size > maxBytes) {
-        state.textContent = " refused: larger than " + (maxBytes / 1048576).toFixed(0) + " MB";
+        state.textContent = " refused: larger than " + (maxBytes / 1048576).toFixed(0) + " MiB";
         item.classList.add("field-error");
         return;
       }

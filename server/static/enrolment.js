@@ -2,8 +2,18 @@
 "use strict";
 
 (function () {
-  function megabytes(bytes) {
-    return (bytes / 1048576).toFixed(1) + " MB";
+  function megabytes(bytes, decimals) {
+    return (bytes / 1048576).toFixed(decimals === undefined ? 1 : decimals) + " MiB";
+  }
+
+  // A size and its limit, with enough decimals that they never read the same (server.media_policy).
+  function overLimit(size, limit) {
+    for (var decimals = 1; decimals <= 3; decimals++) {
+      if (megabytes(size, decimals) !== megabytes(limit, decimals)) {
+        return megabytes(size, decimals) + " selected, more than the " + megabytes(limit, decimals) + " limit";
+      }
+    }
+    return size + " bytes selected, more than the " + limit + " byte limit";
   }
 
   function selectedFiles(form) {
@@ -27,7 +37,7 @@
         return files.length + " files selected: send at most " + maxFiles + " at a time.";
       }
       if (total > maxBytes) {
-        return megabytes(total) + " selected, more than the " + megabytes(maxBytes) + " limit: send fewer or smaller files.";
+        return overLimit(total, maxBytes) + ": send fewer or smaller files.";
       }
       return "";
     }

@@ -3,8 +3,9 @@
 Uploads are untrusted. Before FFmpeg (inside OpenCV) parses a byte, `sniff` looks at the file's
 magic bytes and accepts only image formats and video containers it knows; audio files and
 anything else (a renamed text file) are refused with a sentence. A video is then opened and its
-header checked against limits (size, duration, frame size) before a frame is decoded, so a file
-whose header claims four hours is refused at once rather than decoded for minutes.
+header checked against limits (size, duration, frame size, and `shared.media.UPLOAD_SHAPE` like
+any uploaded picture) before a frame is decoded, so a file whose header claims four hours is
+refused at once rather than decoded for minutes.
 
 Frames are sampled by presentation time, not by frame number: the targets are the centres of
 `count` equal slices of the duration, and each target takes the first frame shown at or after
@@ -27,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shared.media import MediaError, read_image
+from shared.media import UPLOAD_SHAPE, MediaError, check_shape, read_image
 
 MAX_VIDEO_BYTES = int(os.environ.get("VISAGE_DEEPFAKE_MAX_VIDEO_BYTES", 512 * 1024 * 1024))
 MAX_VIDEO_SECONDS = float(os.environ.get("VISAGE_DEEPFAKE_MAX_VIDEO_SECONDS", 600))
@@ -206,6 +207,7 @@ def _check_limits(info: VideoInfo, name: str) -> None:
             f"{name}: the video lasts {_clock(info.duration_s)}, more than the {_clock(MAX_VIDEO_SECONDS)} "
             "limit; cut the part to check and upload that."
         )
+    check_shape(info.width, info.height, name, UPLOAD_SHAPE)  # frames a detector can scale
 
 
 def _clock(seconds: float) -> str:
@@ -304,7 +306,7 @@ def load_media(
     kind = sniff(path)
     if kind == "image":
         try:
-            image = read_image(path)
+            image = read_image(path, shape=UPLOAD_SHAPE)
         except MediaError as exc:  # its messages name the full path; ours name the file
             raise MediaError(str(exc).replace(str(path), path.name)) from None
         height, width = image.shape[:2]

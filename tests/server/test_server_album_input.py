@@ -148,7 +148,7 @@ def test_a_huge_upload_is_refused_before_it_is_read(app, client, db, users):
     big = ("huge.jpg", photo()[1] + bytes(2 * 1024 * 1024))
     response = upload(client, users.alice_token, big)
     assert response.status_code == 413
-    assert "more than the 1.0 MB limit" in response.get_json()["error"]
+    assert "more than the 1.0 MiB limit" in response.get_json()["error"]
     assert_nothing_stored(app, db)
 
 

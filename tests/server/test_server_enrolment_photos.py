@@ -197,7 +197,7 @@ def test_uploads_over_the_limits_are_refused(app, client, db, school, login):
     assert len(big) > 200_000
     response = upload(client, school.ada_token, school.ann, ("obama.jpg", big))
     assert response.status_code == 413
-    assert "more than the 0.2 MB limit for one upload of photos" in response.get_json()["error"]
+    assert "more than the 0.2 MiB limit for one upload of photos" in response.get_json()["error"]
 
     login(client, "ada@school.example", PASSWORD)
     token = csrf_token_from(client.get(f"/students/{school.ann}/photos").get_data(as_text=True))
@@ -210,7 +210,7 @@ def test_uploads_over_the_limits_are_refused(app, client, db, school, login):
     app.config["ENROLMENT_MAX_PHOTO_BYTES"] = 100_000
     per_photo = upload(client, school.ada_token, school.ann, ("obama.jpg", big))
     assert per_photo.status_code == 422
-    assert "more than the 0.1 MB limit for a photo" in per_photo.get_json()["rejected"][0]["reason"]
+    assert "more than the 0.1 MiB limit for a photo" in per_photo.get_json()["rejected"][0]["reason"]
     assert count(db, FaceTemplate) == 0
 
 

@@ -110,7 +110,7 @@ def test_zip_members_are_classified_and_read_in_memory():
         ".DS_Store": "hidden or system file",
         "more.zip": "nested archive (not opened)",
         "notes.txt": "not a photo (.txt)",
-        "big.jpg": "2048 bytes, more than the 2000 byte limit for a photo",
+        "big.jpg": "the file is 2,048 bytes, more than the 2,000-byte limit for a photo",
     }
     photos = list(archive.photos())
     assert [entry.name for entry in photos] == ["S001.jpg", "class/S002/front.JPG"]

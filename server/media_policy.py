@@ -1,0 +1,50 @@
+"""What every upload path (album photos and zips, enrolment photos and imports, deepfake files)
+applies the same way: the shape a picture must have, and how sizes are written in refusals.
+
+Shape: settings IMAGE_MIN_SIDE (pixels) and IMAGE_MAX_ASPECT (longer side over shorter side); their
+environment variables VISAGE_IMAGE_MIN_SIDE / VISAGE_IMAGE_MAX_ASPECT are the ones `shared.media`
+reads too, so the deepfake job (shared code, no app) applies the same limits as the upload did.
+
+Sizes: limits are binary (30 MiB = 31,457,280 bytes) and written as such. A refusal names two
+sizes; they are printed with as many decimals as it takes for them to differ, then in bytes, so that
+a message never reads "30.0 MB, more than the 30.0 MB limit".
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from shared.media import UPLOAD_SHAPE, ShapeLimits
+
+MiB = 1024 * 1024
+
+
+def upload_shape(app: Flask | None = None) -> ShapeLimits:
+    """The app's (default: the current app's) shape limits for uploaded pictures."""
+    config = (app or current_app).config
+    return ShapeLimits(
+        int(config.get("IMAGE_MIN_SIDE", UPLOAD_SHAPE.min_side)),
+        float(config.get("IMAGE_MAX_ASPECT", UPLOAD_SHAPE.max_aspect)),
+    )
+
+
+def mebibytes(count: int, decimals: int = 1) -> str:
+    """`count` bytes in MiB: 32505856 -> '31.0 MiB'."""
+    return f"{count / MiB:.{decimals}f} MiB"
+
+
+def size_and_limit(size: int, limit: int) -> tuple[str, str]:
+    """`size` and `limit` written so that they read differently whenever they differ."""
+    for decimals in (1, 2, 3):
+        if mebibytes(size, decimals) != mebibytes(limit, decimals):
+            return mebibytes(size, decimals), mebibytes(limit, decimals)
+    return f"{size:,} bytes", f"{limit:,} bytes"
+
+
+def over_limit(size: int, limit: int) -> str:
+    """'31.0 MiB, more than the 30.0 MiB limit' or, for sizes that differ by a few bytes,
+    '2,048 bytes, more than the 2,000-byte limit' (the caller adds what the limit is for)."""
+    size_text, limit_text = size_and_limit(size, limit)
+    if limit_text.endswith(" bytes"):
+        return f"{size_text}, more than the {limit:,}-byte limit"
+    return f"{size_text}, more than the {limit_text} limit"
