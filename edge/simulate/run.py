@@ -47,6 +47,9 @@ REPO = Path(__file__).resolve().parents[2]
 # within ~20 s of simulated time instead of the 15 frames (150 s here) a 25 fps camera needs.
 EDGE_RECOGNIZER = {"embed_every": 2, "repeat_s": 30.0}
 EDGE_MAX_AGE = 2
+# A simulated lecture is tomorrow at 09:00 UTC (`compose_for_run`): its capture times lead the wall
+# clock by up to ~1.5 days, beyond ingest's default 1 day (INGEST_MAX_AHEAD_SECONDS, docs/mqtt.md).
+SIMULATED_AHEAD_S = 3 * 86_400
 
 
 def _free_name(prefix: str) -> str:
@@ -108,6 +111,7 @@ class Simulation:
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": self.secret,
             "INGEST_GALLERY_PUBLISH_SECONDS": 5,
+            "INGEST_MAX_AHEAD_SECONDS": SIMULATED_AHEAD_S,
             "GALLERY_MODEL": self.embedder,
         }
 
@@ -119,6 +123,7 @@ class Simulation:
                 "VISAGE_INSTANCE_PATH": str(self.work_dir / "instance"),
                 "VISAGE_SECRET_KEY": self.secret,
                 "VISAGE_INGEST_GALLERY_PUBLISH_SECONDS": "5",
+                "VISAGE_INGEST_MAX_AHEAD_SECONDS": str(SIMULATED_AHEAD_S),
                 "VISAGE_GALLERY_MODEL": self.embedder,
                 "PYTHONUNBUFFERED": "1",
             }

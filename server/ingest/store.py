@@ -17,6 +17,10 @@ Decisions (see docs in the package and the issue):
   both directions beyond `max_clock_skew_s` set `clock_skew_exceeded` for operators to check.
 * Status is applied in arrival order, not by the payload's time: a Last Will is composed when the
   device connects, so its `at` is older than the "online" it supersedes.
+* Device times outside `IngestSettings.window` (a clock reset to 1970, set to 2100) are refused
+  as `implausible_time`; integers beyond their columns as `out_of_range` (shared.messages).
+* Event ids are compared in lower case (the decoder lower-cases them): MariaDB's unique key
+  ignores case, so a case variant of a stored id is the same event there and must be here too.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from server.config import ConfigError
 from server.db.models import (
     Device,
     DeviceHealth,
@@ -41,23 +46,72 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.devices.commands import apply_acks
-from shared.messages import MessageError, SightingBatch, Status, Telemetry, parse_topic
+from shared.messages import (
+    EARLIEST_TIME,
+    MessageError,
+    SightingBatch,
+    Status,
+    Telemetry,
+    TimeWindow,
+    parse_time,
+    parse_topic,
+)
 
 PAYLOAD_HEAD_BYTES = 1024
 ID_CHUNK = 500  # ids per IN (...) query
 
 
+MAX_WINDOW_S = 10 * 365 * 86_400.0  # beyond ten years a window setting is a typo
+
+
 @dataclass(frozen=True)
 class IngestSettings:
+    """Ingest's settings (`INGEST_*` in the app config; docs/mqtt.md lists them).
+
+    The time window: a device time (`sent_at`, telemetry `at`, `captured_at`, an ack's `at`) may
+    lead arrival by `max_ahead_s` (1 day); a send time may trail it by `max_sent_age_s` (30 days:
+    messages wait in the broker while ingest is down, over a weekend and more); an event time may
+    not be older than `earliest` (2000-01-01, the floor of any clock that was ever set)."""
+
     max_clock_skew_s: float = 120.0
     telemetry_keep: int = 10_000  # newest telemetry rows kept per device
+    max_ahead_s: float = 86_400.0
+    max_sent_age_s: float = 30 * 86_400.0
+    earliest: datetime = EARLIEST_TIME
+
+    def __post_init__(self) -> None:
+        for name in ("max_ahead_s", "max_sent_age_s"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_WINDOW_S:
+                raise ValueError(
+                    f"ingest setting {name} must be 0 to {MAX_WINDOW_S:.0f} seconds, not {value}"
+                )
+        if (
+            not datetime(1970, 1, 1, tzinfo=timezone.utc)
+            <= self.earliest
+            <= datetime(2100, 1, 1, tzinfo=timezone.utc)
+        ):
+            raise ValueError(f"ingest setting earliest must be a time from 1970 to 2100, not {self.earliest}")
 
     @classmethod
     def from_config(cls, config: Any) -> IngestSettings:
-        return cls(
-            max_clock_skew_s=float(config.get("INGEST_MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_s)),
-            telemetry_keep=int(config.get("INGEST_TELEMETRY_KEEP", cls.telemetry_keep)),
-        )
+        earliest = config.get("INGEST_EARLIEST_TIME")
+        try:
+            return cls(
+                max_clock_skew_s=float(config.get("INGEST_MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_s)),
+                telemetry_keep=int(config.get("INGEST_TELEMETRY_KEEP", cls.telemetry_keep)),
+                max_ahead_s=float(config.get("INGEST_MAX_AHEAD_SECONDS", cls.max_ahead_s)),
+                max_sent_age_s=float(config.get("INGEST_MAX_SENT_AGE_SECONDS", cls.max_sent_age_s)),
+                earliest=cls.earliest
+                if earliest is None
+                else parse_time(str(earliest), "INGEST_EARLIEST_TIME"),
+            )
+        except (TypeError, ValueError) as exc:  # MessageError is a ValueError too
+            raise ConfigError(f"bad ingest setting: {exc}") from exc
+
+    def window(self, received_at: datetime) -> TimeWindow:
+        """The device times believed for a message that arrived at `received_at`."""
+        return TimeWindow(received_at, self.max_ahead_s, self.max_sent_age_s, self.earliest)
 
 
 @dataclass(frozen=True)
@@ -91,7 +145,7 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
     """Write `messages` (and the rejections among them) in `session`; the caller commits."""
     decoded: list[tuple[Incoming, str | None, str | None, Any, MessageError | None]] = []
     for message in messages:
-        device, kind, parsed, error = _decode(message)
+        device, kind, parsed, error = _decode(message, settings)
         decoded.append((message, device, kind, parsed, error))
     devices = _devices(session, {d for _, d, _, p, _ in decoded if p is not None})
     known_events = _stored_events(
@@ -152,20 +206,31 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
     return outcomes
 
 
-def _decode(message: Incoming) -> tuple[str | None, str | None, Any, MessageError | None]:
+def _decode(
+    message: Incoming, settings: IngestSettings
+) -> tuple[str | None, str | None, Any, MessageError | None]:
     """(device, kind, parsed payload, error): the contract's validation, nothing else."""
     device = kind = None
     try:
         device, kind = parse_topic(message.topic)
-        reader = {"sightings": SightingBatch, "status": Status, "telemetry": Telemetry}.get(kind)
+        if kind == "status":
+            return device, kind, Status.decode(message.payload, expected_device=device), None
+        reader = {"sightings": SightingBatch, "telemetry": Telemetry}.get(kind)
         if reader is None:
             raise MessageError("bad_topic", f"ingest does not read '{kind}' topics.")
-        return device, kind, reader.decode(message.payload, expected_device=device), None
+        window = settings.window(message.received_at)
+        return device, kind, reader.decode(message.payload, expected_device=device, window=window), None
     except MessageError as exc:
-        if device is None:  # keep what the topic names, for the reject log
-            parts = message.topic.split("/")
-            device = parts[3][:64] if len(parts) > 3 else None
-        return device, kind, None, exc
+        return device or topic_device(message.topic), kind, None, exc
+    except Exception as exc:  # a decoder bug: refused and recorded, never the end of ingest
+        error = MessageError("internal_error", f"decoding failed ({exc.__class__.__name__}).")
+        return device or topic_device(message.topic), kind, None, error
+
+
+def topic_device(topic: str) -> str | None:
+    """What a topic names as its device, even when it is not a valid Visage topic (reject log)."""
+    parts = topic.split("/")
+    return parts[3][:64] if len(parts) > 3 else None
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -195,7 +260,9 @@ def _stored_events(session: Session, event_ids: list[str]) -> dict[str, tuple]:
     )
     for chunk in _chunks(sorted(set(event_ids))):
         for row in session.execute(select(*columns).where(Sighting.event_id.in_(chunk))):
-            stored[row[0]] = tuple(row[1:])
+            # MariaDB matches ids of any case (a row stored before ids were lower-cased): keyed in
+            # lower case, it is found as the duplicate it is instead of breaking the unique key.
+            stored[row[0].lower()] = tuple(row[1:])
     return stored
 
 
@@ -360,13 +427,23 @@ def prune_telemetry(session: Session, device_pk: int, keep: int) -> None:
         )
 
 
+def record_rejection(session: Session, message: Incoming, reason: str, detail: str) -> None:
+    """Add a reject-log row for `message` (the worker's last resort; the caller commits)."""
+    _reject(session, message, reason, detail, topic_device(message.topic))
+
+
+def _storable(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters that any database can store (no unpaired surrogates)."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _reject(session: Session, message: Incoming, reason: str, detail: str, device: str | None) -> None:
     session.add(
         RejectedMessage(
-            topic=message.topic[:255],
-            device_id=device[:64] if device else None,
+            topic=_storable(message.topic, 255),
+            device_id=_storable(device, 64) if device else None,
             reason=reason,
-            detail=detail[:2000],
+            detail=_storable(detail, 2000),
             received_at=message.received_at,
             payload_size=len(message.payload),
             payload_head=bytes(message.payload[:PAYLOAD_HEAD_BYTES]),

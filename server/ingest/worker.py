@@ -14,6 +14,13 @@ writes them in one transaction and, after the commit, acknowledges each (manual 
 A crash between receipt and commit leaves them unacknowledged, and the broker redelivers them to
 the session; idempotent inserts make that harmless. Acks are only sent on the connection that
 received the message: after a reconnect the broker redelivers the unacknowledged ones anyway.
+
+No single message can stop the loop (`_commit`). When a batch fails, a database that does not
+answer `SELECT 1`, a lost connection, a lock timeout or a deadlock is an outage: wait and retry,
+acknowledging nothing. A failure while the database answers is the data's fault (or a race with
+another worker): the batch is retried twice, then each message alone, and one that still fails
+alone is recorded in the reject log as `internal_error` (with the exception class) and
+acknowledged. A persistent session would otherwise hand the same poison message to every restart.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from flask import Flask
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from server.db import get_db
 from server.devices.commands import publish_pending
 from server.ingest.models_publisher import publish_models
 from server.ingest.publisher import publish_galleries
-from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch
+from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch, record_rejection
 from server.ingest.watch import gallery_watermark
 from shared.messages import TOPIC_ROOT
 from shared.mqtt_connect import BrokerLogin, apply_login, describe_connect_error, describe_refusal
@@ -41,6 +49,13 @@ from shared.mqtt_connect import BrokerLogin, apply_login, describe_connect_error
 log = logging.getLogger(__name__)
 
 KINDS = ("sightings", "status", "telemetry")
+ATTEMPTS = 3  # tries of a failing batch (then of each of its messages) while the database answers
+OUTAGE_WAIT_S = 2.0
+# Driver error codes retried like an outage whatever `SELECT 1` says: MariaDB's lock wait timeout
+# and deadlock, and its client's connection errors (2000-2999: gone away, lost, cannot connect).
+# SQLite says "database is locked" (after its 30 s busy timeout).
+BUSY_CODES = (1205, 1213)
+CLIENT_CODES = range(2000, 3000)
 
 
 def subscriptions(
@@ -189,7 +204,7 @@ class IngestWorker:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # unacknowledged messages stay with the broker for the next run
+        except BaseException as exc:  # unacknowledged messages stay with the broker for the next run
             log.exception("ingest processing failed")
             self.failure = exc
             self.failed.set()
@@ -252,30 +267,77 @@ class IngestWorker:
                     self.queue.task_done()
 
     def _store(self, batch: list[Incoming]) -> None:
-        """Commit the batch, then acknowledge it; retry while the database is unavailable."""
-        attempt = 0
-        while True:
-            try:
-                with self.database.session() as session:
-                    outcomes = process_batch(session, batch, self.settings)
-                    session.commit()
-                break
-            except IntegrityError:
-                # Another worker inserted some of these event ids meanwhile: reading them again
-                # turns them into duplicates on the next attempt.
-                attempt += 1
-                if attempt > 3:
-                    raise
-            except DBAPIError as exc:
-                if self._stopping.is_set():
-                    return  # unacknowledged: the broker redelivers them
-                log.error("database unavailable (%s); retrying in 2 s", exc.orig)
-                time.sleep(2)
+        """Commit the batch, then acknowledge it (nothing is acknowledged when stopping mid-outage)."""
+        outcomes = self._commit(batch)
+        if outcomes is None:
+            return  # unacknowledged: the broker redelivers them
         self._count(outcomes)
         for message in batch:
             token: _Ack = message.token
             if token is not None and token.qos > 0 and token.generation == self._generation:
                 self.client.ack(token.mid, token.qos)
+
+    def _commit(self, batch: list[Incoming]) -> list[Outcome] | None:
+        """The outcomes of `batch`, committed; None when stopping during an outage (module doc)."""
+        failures = 0
+        while True:
+            try:
+                with self.database.session() as session:
+                    outcomes = process_batch(session, batch, self.settings)
+                    session.commit()
+                return outcomes
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return None
+                if _transient(exc) or not self._database_answers():
+                    log.error("database unavailable (%s); retrying in %g s", _cause(exc), OUTAGE_WAIT_S)
+                    time.sleep(OUTAGE_WAIT_S)
+                    continue
+                failures += 1
+                if failures < ATTEMPTS:  # e.g. another worker inserted some of these event ids
+                    continue
+                if len(batch) > 1:
+                    log.warning("a batch of %d failed (%s); storing them one by one", len(batch), _cause(exc))
+                    return self._one_by_one(batch)
+                return self._refuse(batch[0], exc)
+
+    def _one_by_one(self, batch: list[Incoming]) -> list[Outcome] | None:
+        outcomes: list[Outcome] = []
+        for message in batch:
+            single = self._commit([message])
+            if single is None:
+                return None
+            outcomes += single
+        return outcomes
+
+    def _refuse(self, message: Incoming, exc: Exception) -> list[Outcome] | None:
+        """Record a message that cannot be stored as `internal_error`, so that it is acknowledged
+        instead of stopping ingest at every redelivery."""
+        detail = f"ingest could not store this message ({exc.__class__.__name__}: {_cause(exc)})"
+        log.error("refusing %s: %s", message.topic, detail)
+        while True:
+            try:
+                with self.database.session() as session:
+                    record_rejection(session, message, "internal_error", detail)
+                    session.commit()
+                break
+            except Exception as second:
+                if self._stopping.is_set():
+                    return None
+                if _transient(second) or not self._database_answers():
+                    time.sleep(OUTAGE_WAIT_S)
+                    continue
+                log.exception("could not record the refusal of %s either; acknowledging it", message.topic)
+                break
+        return [Outcome(message, "rejected", "internal_error")]
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
 
     def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -283,3 +345,22 @@ class IngestWorker:
             self.stats["inserted"] += outcome.inserted
             if outcome.result == "rejected":
                 log.warning("rejected %s: %s", outcome.message.topic, outcome.reason)
+
+
+def _cause(exc: BaseException) -> str:
+    """The driver's message of a database error (without SQLAlchemy's SQL and parameters), cut short."""
+    return str(getattr(exc, "orig", None) or exc)[:300]
+
+
+def _transient(exc: Exception) -> bool:
+    """A lost connection, a lock timeout or a deadlock: not the data's fault, whatever the database
+    answers a moment later."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return (
+        exc.connection_invalidated
+        or code in BUSY_CODES
+        or (isinstance(code, int) and code in CLIENT_CODES)
+        or "database is locked" in str(exc.orig)
+    )

@@ -299,8 +299,12 @@ def test_a_crash_between_receipt_and_commit_loses_nothing(db, scene, make_worker
     device = scene["device"]
     payloads = [batch(device.device_id, [f"ev-crash-{n:03d}-{secrets.token_hex(3)}"]) for n in range(20)]
 
+    class Killed(BaseException):
+        """A process dying (SIGKILL, power loss): not an error that the worker's guard may absorb,
+        which records a message that fails with an Exception as refused (test_server_ingest_poison)."""
+
     def crash(*args, **kwargs):
-        raise RuntimeError("simulated crash before the commit")
+        raise Killed("simulated crash before the commit")
 
     monkeypatch.setattr(worker_module, "process_batch", crash)
     worker = make_worker("crashy")

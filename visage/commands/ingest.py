@@ -70,16 +70,21 @@ def run_ingest(args: argparse.Namespace) -> int:
     port = args.broker_port or int(app.config.get("MQTT_PORT", 1883))
     if args.batch_size < 1:
         raise CommandError("--batch-size must be at least 1")
-    worker = IngestWorker(
-        app,
-        args.worker_id,
-        host=host,
-        port=port,
-        batch_size=args.batch_size,
-        login=broker_login(args, app.config),
-        group=args.share_group,
-        devices=args.device,
-    )
+    from server.config import ConfigError
+
+    try:
+        worker = IngestWorker(
+            app,
+            args.worker_id,
+            host=host,
+            port=port,
+            batch_size=args.batch_size,
+            login=broker_login(args, app.config),
+            group=args.share_group,
+            devices=args.device,
+        )
+    except ConfigError as exc:  # an INGEST_* setting out of range (server.ingest.store.IngestSettings)
+        raise CommandError(str(exc)) from exc
     try:
         worker.start()
     except ConnectionError as exc:  # already one sentence (shared.mqtt_connect)

@@ -19,7 +19,8 @@ from server.db.types import BigId, Blob, utcnow
 
 class RejectedMessage(Base):
     """A message ingest refused, and why (`reason` is `shared.messages.MessageError.reason` or one of
-    ingest's own: unknown_device, unknown_student, replay). Kept for diagnosis, not reprocessed."""
+    ingest's own: unknown_device, unknown_student, replay, internal_error; docs/mqtt.md lists them).
+    Kept for diagnosis, not reprocessed."""
 
     __tablename__ = "rejected_messages"
     __table_args__ = (
