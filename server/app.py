@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import album, bodyread, deepfake, enrolment, errors, headers, jobs, logs, metrics
+from server import album, bodyread, deepfake, enrolment, errors, headers, jobs, logs, metrics, routing
 from server.api import register_api
 from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     instance_path = Path(overrides.pop("INSTANCE_PATH", None) or default_instance_path())
     instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask("server", instance_path=str(instance_path))
+    routing.init_app(app)  # bounded <int:...> ids, before any rule is added
     app.config.update(load_config(instance_path, overrides))
     ensure_secret_key(app.config, instance_path)
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.album.errors import NotFound
 from server.db.models import Album, AlbumFace, AlbumPerson, AlbumPhoto, AlbumSearch, User
+from server.db.types import INT_MAX
 
 Row = TypeVar("Row", Album, AlbumPhoto, AlbumFace, AlbumPerson, AlbumSearch)
 
@@ -17,7 +18,10 @@ WHAT = {Album: "album", AlbumPhoto: "photo", AlbumFace: "face", AlbumPerson: "pe
 
 
 def owned(session: Session, user: User, model: type[Row], row_id: int) -> Row:
-    """The row if `user` owns it; NotFound otherwise."""
+    """The row if `user` owns it; NotFound otherwise (also for an id no INT key can hold, which
+    would reach SQL from a form or body and make the driver raise)."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= INT_MAX:
+        raise NotFound(f"you have no {WHAT[model]} with id {str(row_id)[:30]}")
     row = session.get(model, row_id)
     if row is None or row.owner_id != user.id:
         raise NotFound(f"you have no {WHAT[model]} with id {row_id}")

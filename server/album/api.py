@@ -24,11 +24,12 @@ from server.album.serialize import (
     search_json,
 )
 from server.album.settings import setting
-from server.api.io import DATETIME, error_response, json_body, service_errors
+from server.api.io import DATETIME, error_response, json_body, query_int, service_errors
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
+from server.db.types import INT_MAX
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
 from server.storage import StorageMissing, storage
@@ -287,12 +288,12 @@ def _quote(name: str) -> str:
 def list_album_photos() -> dict[str, Any]:
     """Your photos, newest first (optionally one album's), 100 per page by default."""
     query = select(AlbumPhoto).where(AlbumPhoto.owner_id == current_user.id)
-    album_id = request.args.get("album_id", type=int)
+    album_id = query_int("album_id", None, 1, INT_MAX)
     if album_id is not None:
         access.album_for(db_session, current_user, album_id)
         query = query.where(AlbumPhoto.album_id == album_id)
-    page = max(1, request.args.get("page", 1, type=int))
-    per_page = min(500, max(1, request.args.get("per_page", 100, type=int)))
+    page = max(1, query_int("page", 1, -INT_MAX, INT_MAX))  # out of 1..500: clamped, as always
+    per_page = min(500, max(1, query_int("per_page", 100, -INT_MAX, INT_MAX)))
     total = db_session.scalar(select(func.count()).select_from(query.subquery()))
     photos = db_session.scalars(
         query.order_by(AlbumPhoto.created_at.desc(), AlbumPhoto.id.desc())

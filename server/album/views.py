@@ -20,10 +20,12 @@ from werkzeug import Response
 from server.album import access, people, search, service
 from server.album.errors import AlbumError
 from server.album.settings import setting
+from server.api.io import query_int
 from server.auth.decorators import role_required
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
+from server.db.types import INT_MAX
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
 
@@ -74,7 +76,7 @@ def app_limits() -> dict[str, Any]:
 @bp.get("")
 @album_page
 def library() -> str:
-    album_id = request.args.get("album", type=int)
+    album_id = query_int("album", None, 1, INT_MAX)
     album = mine(lambda: access.album_for(db_session, current_user, album_id)) if album_id else None
     query = select(AlbumPhoto).where(AlbumPhoto.owner_id == current_user.id)
     if album is not None:
@@ -245,7 +247,7 @@ limit("album.start_search", "ALBUM_MAX_PHOTO_BYTES", "a key photo")
 @album_page
 def search_results(search_id: int) -> str | tuple[str, int]:
     found = mine(lambda: access.search_for(db_session, current_user, search_id))
-    number = request.args.get("face", type=int)
+    number = query_int("face", None, 0, INT_MAX)
     results = None
     if number is not None:
         try:

@@ -1,5 +1,11 @@
-"""Small helpers for API views: reading a JSON body, writing datetimes, turning service errors
-into JSON answers."""
+"""Small helpers for API views: reading a JSON body and integer query parameters, writing
+datetimes, turning service errors into JSON answers.
+
+Integers from a request are bounded here before they reach SQL (issue 14): beyond 2^63-1 SQLite's
+driver raises OverflowError and MariaDB refuses the statement, which answered 500. A JSON body is
+parsed with the same bounded parser as MQTT payloads (`shared.messages.load_json`: nesting, size)
+and refused when any integer in it is beyond 64 bits; `query_int` reads a query parameter within
+the range its column allows; `int_text` reads a form field."""
 
 from __future__ import annotations
 
@@ -7,23 +13,78 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import wraps
-from typing import Any
+from typing import Any, overload
 
 from flask import Response, abort, request
 from sqlalchemy.exc import IntegrityError
 
 from server.db import db_session
+from server.db.types import BIGINT_MAX
 from server.errors import json_error
+from shared.messages import MessageError, load_json
+
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024  # API bodies are ids, names and lists of them: kilobytes
+MAX_INT_DIGITS = 20  # the longest an integer within 64 bits can be written ("-" and 19 digits)
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 saying what is wrong with it."""
+    """The request's JSON object, or a 4xx saying what is wrong with it: not JSON, nested deeper
+    than 16 levels, larger than 4 MiB, or holding an integer beyond 64 bits."""
     if not request.is_json:
         abort(415, "send the body as JSON with 'Content-Type: application/json'")
-    body = request.get_json(silent=True)
+    try:
+        body = load_json(request.get_data(cache=True), limit=MAX_JSON_BODY_BYTES)
+    except MessageError as exc:
+        abort(413 if exc.reason == "oversized" else 400, f"the request body is not usable JSON: {exc}")
     if not isinstance(body, dict):
         abort(400, "the request body must be a JSON object")
+    where = _beyond_64_bits(body)
+    if where is not None:
+        abort(400, f"'{where}' is out of range: integers in a request are at most {BIGINT_MAX} in size")
     return body
+
+
+def _beyond_64_bits(body: dict[str, Any]) -> str | None:
+    """The path of the first integer beyond signed 64 bits in `body`, or None (iterative: the
+    nesting is bounded anyway)."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, int) and not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+            return path[:80]
+    return None
+
+
+def int_text(raw: str | None) -> int | None:
+    """The integer a form or query string spells in ASCII digits (an optional '-'), or None.
+
+    `str.isdigit()` is true for '²', which `int()` refuses, and `int()` refuses more than 4,300
+    digits: both raised ValueError in views that checked `isdigit()` first (500)."""
+    text = (raw or "").strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or len(digits) > MAX_INT_DIGITS or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(text)
+
+
+@overload
+def query_int(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def query_int(name: str, default: None, low: int, high: int) -> int | None: ...
+def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    """Query parameter `name` as an integer from `low` to `high` (`default` when absent or empty),
+    or a 400 naming the range."""
+    raw = request.args.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = int_text(raw)
+    if value is None or not low <= value <= high:
+        abort(400, f"'{name}' must be a whole number from {low} to {high}")
+    return value
 
 
 def iso(value: datetime | None) -> str | None:

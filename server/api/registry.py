@@ -41,6 +41,7 @@ from flask import Blueprint
 import shared
 from server.auth.decorators import role_required
 from server.db.enums import Role
+from server.db.types import BIGINT_MAX, INT_MAX
 
 Schema = dict[str, Any]
 
@@ -61,7 +62,8 @@ ERROR_TEXT = {
 }
 
 _CONVERTER_TYPES = {
-    "int": {"type": "integer"},
+    "int": {"type": "integer", "minimum": 0, "maximum": INT_MAX},  # server.routing
+    "bigid": {"type": "integer", "format": "int64", "minimum": 0, "maximum": BIGINT_MAX},
     "float": {"type": "number"},
     "uuid": {"type": "string", "format": "uuid"},
 }

@@ -381,7 +381,7 @@ def export_course_csv(course_id: int) -> Response:
 
 
 @api_route(
-    "/sightings/<int:sighting_id>/thumbnail",
+    "/sightings/<bigid:sighting_id>/thumbnail",
     "GET",
     roles=INSTRUCTOR,
     errors=[404],

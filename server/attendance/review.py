@@ -27,7 +27,7 @@ from server.attendance.service import SessionReport, compute_session, plan_for, 
 from server.audit import record
 from server.db.enums import AttendanceStatus, ReviewDecision, SessionStatus
 from server.db.models import AttendanceOverride, LectureSession, Sighting, Student, UnknownFaceReview, User
-from server.db.types import utcnow
+from server.db.types import INT_MAX, utcnow
 
 ENTITY = "lecture_session"
 MAX_REASON = 1000
@@ -69,8 +69,9 @@ def parse_reason(value: Any, *, required: bool, field: str = "reason") -> str | 
 
 
 def parse_id(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ReviewError(f"'{field}' must be a positive integer id (got {value!r})")
+    """A row id (INT key: 1 to 2^31-1; a bigger one would reach SQL and make the driver raise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT_MAX:
+        raise ReviewError(f"'{field}' must be a positive integer id up to {INT_MAX} (got {str(value)[:30]})")
     return value
 
 

@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug import Response
 
+from server.api.io import int_text
 from server.attendance import clock, review
 from server.attendance.access import review_or_404, session_or_404, student_of
 from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
@@ -142,7 +143,8 @@ def _form_int(name: str) -> Any:
     value = request.form.get(name, "").strip()
     if value == "":
         return None
-    return int(value) if value.isdigit() else value
+    number = int_text(value)  # not int(): '²'.isdigit() is true, and 5,000 digits raise
+    return value if number is None else number
 
 
 # ----------------------------------------------------------------------------- changes

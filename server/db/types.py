@@ -58,3 +58,9 @@ Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), *MYSQL_DIALECTS)
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; MySQL gets a 64-bit key for big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# What an integer column holds on both databases: INT on MariaDB is 32-bit (SQLite's INTEGER is
+# 64-bit), BIGINT 64-bit. An integer from a request is checked against these before it reaches
+# SQL: beyond them SQLite's driver raises OverflowError and MariaDB an out-of-range error.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1

@@ -4,14 +4,15 @@ user (administrators included) gets 404 for its id."""
 
 from __future__ import annotations
 
-from flask import Response, abort, request
+from flask import Response, abort
 from flask_login import current_user
 
-from server.api.io import DATETIME, NULLABLE_DATETIME
+from server.api.io import DATETIME, NULLABLE_DATETIME, query_int
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.deepfake import DeepfakeFace
+from server.db.types import BIGINT_MAX
 from server.deepfake import service
 from server.deepfake.settings import setting
 from server.deepfake.uploads import limit_upload
@@ -165,8 +166,8 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
 )
 def list_deepfake_checks() -> dict:
     """Your own checks, newest first (without the per-frame details)."""
-    limit = _int_arg("limit", int(setting("DEEPFAKE_HISTORY_PAGE")), 1, 200)
-    before = _int_arg("before", None, 1, None)
+    limit = query_int("limit", int(setting("DEEPFAKE_HISTORY_PAGE")), 1, 200)
+    before = query_int("before", None, 1, BIGINT_MAX)  # a check id (BIGINT)
     checks = service.history(db_session, current_user.id, limit, before)
     return {
         "checks": [service.check_json(db_session, check, full=False) for check in checks],
@@ -174,14 +175,14 @@ def list_deepfake_checks() -> dict:
     }
 
 
-@api_route("/deepfake/checks/<int:check_id>", "GET", roles=ROLES, response=CHECK, errors=[404], tags=TAGS)
+@api_route("/deepfake/checks/<bigid:check_id>", "GET", roles=ROLES, response=CHECK, errors=[404], tags=TAGS)
 def get_deepfake_check(check_id: int) -> dict:
     """One of your checks with its result: probability, verdict, note, timeline and face crops."""
     return service.check_json(db_session, service.owned_check(db_session, current_user.id, check_id))
 
 
 @api_route(
-    "/deepfake/checks/<int:check_id>/cancel",
+    "/deepfake/checks/<bigid:check_id>/cancel",
     "POST",
     roles=ROLES,
     response=CHECK,
@@ -202,7 +203,7 @@ def cancel_deepfake_check(check_id: int) -> dict:
 
 
 @api_route(
-    "/deepfake/checks/<int:check_id>",
+    "/deepfake/checks/<bigid:check_id>",
     "DELETE",
     roles=ROLES,
     response={"type": "object", "properties": {"deleted": {"type": "integer"}}},
@@ -218,7 +219,7 @@ def delete_deepfake_check(check_id: int) -> dict:
 
 
 @api_route(
-    "/deepfake/checks/<int:check_id>/faces/<int:ordinal>.jpg",
+    "/deepfake/checks/<bigid:check_id>/faces/<int:ordinal>.jpg",
     "GET",
     roles=ROLES,
     errors=[404],
@@ -234,22 +235,6 @@ def deepfake_face_image(check_id: int, ordinal: int) -> Response:
     response = Response(face.jpeg, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-def _int_arg(name: str, default: int | None, low: int, high: int | None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, f"'{name}' must be an integer, not {raw!r}.")
-    if value < low or (high is not None and value > high):
-        abort(
-            400,
-            f"'{name}' must be between {low} and {high}." if high else f"'{name}' must be at least {low}.",
-        )
-    return value
 
 
 limit_upload("api.create_deepfake_checks")

@@ -68,7 +68,7 @@ def upload() -> Response | tuple[str, int]:
     return redirect(url_for("deepfake.index"), code=303)
 
 
-@bp.get("/deepfake/checks/<int:check_id>")
+@bp.get("/deepfake/checks/<bigid:check_id>")
 @page
 def result(check_id: int) -> str:
     check = service.owned_check(db_session, current_user.id, check_id)
@@ -82,7 +82,7 @@ def result(check_id: int) -> str:
     return render_template("deepfake/result.html", check=data, chart=chart, config=config)
 
 
-@bp.post("/deepfake/checks/<int:check_id>/cancel")
+@bp.post("/deepfake/checks/<bigid:check_id>/cancel")
 @page
 def cancel(check_id: int) -> Response:
     """Cancel a queued or running check; back to the history or the check's page, as the form says."""
@@ -99,7 +99,7 @@ def cancel(check_id: int) -> Response:
     return redirect(url_for("deepfake.result", check_id=check_id), code=303)
 
 
-@bp.post("/deepfake/checks/<int:check_id>/delete")
+@bp.post("/deepfake/checks/<bigid:check_id>/delete")
 @page
 def delete(check_id: int) -> Response:
     check = service.owned_check(db_session, current_user.id, check_id)

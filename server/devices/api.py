@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import abort, request
 
-from server.api.io import iso
+from server.api.io import iso, query_int
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
@@ -37,10 +37,7 @@ def _since() -> datetime | None:
 
 
 def _limit() -> int:
-    text = request.args.get("limit", "50")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_REJECTED:
-        abort(400, f"limit must be a whole number from 1 to {MAX_REJECTED}")
-    return int(text)
+    return query_int("limit", 50, 1, MAX_REJECTED)
 
 
 DEVICE_STATUS = registry.schema("DeviceStatus", {"type": "object", "additionalProperties": True})

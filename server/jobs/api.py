@@ -12,7 +12,7 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from server.api.io import NULLABLE_DATETIME, iso
+from server.api.io import NULLABLE_DATETIME, iso, query_int
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
@@ -75,7 +75,7 @@ def job_json(job: Job) -> dict[str, Any]:
     }
 
 
-@api_route("/jobs/<int:job_id>", roles=[], response=JOB, errors=[404], tags=TAGS)
+@api_route("/jobs/<bigid:job_id>", roles=[], response=JOB, errors=[404], tags=TAGS)
 def get_job(job_id: int) -> Any:
     """One background job's status, progress and result.
 
@@ -92,7 +92,7 @@ def _visible_job(job_id: int) -> Job:
     return job
 
 
-@api_route("/jobs/<int:job_id>/cancel", "POST", roles=[], response=JOB, errors=[404, 409], tags=TAGS)
+@api_route("/jobs/<bigid:job_id>/cancel", "POST", roles=[], response=JOB, errors=[404, 409], tags=TAGS)
 def cancel_job(job_id: int) -> Any:
     """Cancel a queued or running job.
 
@@ -131,8 +131,6 @@ def list_jobs() -> Any:
         statement = statement.where(Job.status == JobStatus(status))
     if request.args.get("kind"):
         statement = statement.where(Job.kind == request.args["kind"])
-    text = request.args.get("limit", "50")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST:
-        abort(400, f"limit must be a whole number from 1 to {MAX_LIST}")
-    rows = db_session.scalars(statement.order_by(Job.id.desc()).limit(int(text)))
+    limit = query_int("limit", 50, 1, MAX_LIST)
+    rows = db_session.scalars(statement.order_by(Job.id.desc()).limit(limit))
     return {"jobs": [job_json(job) for job in rows]}

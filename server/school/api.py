@@ -16,11 +16,12 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from server.api.io import json_body
+from server.api.io import json_body, query_int
 from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Classroom, Device, Student
+from server.db.types import INT_MAX
 from server.school import access, courses, rooms, schedule, students
 from server.school.errors import Invalid, NotFound, SchoolError
 from server.school.serialize import (
@@ -385,13 +386,8 @@ def remove_from_roster(course_id: int) -> dict[str, Any]:
 
 def _page_args() -> tuple[str, int, int]:
     query = request.args.get("q", "").strip()[:100]
-    try:
-        limit = int(request.args.get("limit", 100))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        raise Invalid("'limit' and 'offset' must be integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise Invalid("'limit' must be from 1 to 1000 and 'offset' not negative")
+    limit = query_int("limit", 100, 1, 1000)
+    offset = query_int("offset", 0, 0, INT_MAX)  # 10^20 was a LIMIT MariaDB cannot parse: 500
     return query, limit, offset
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from server.db.types import INT_MAX
 from server.school.errors import Invalid
 
 STUDENT_NUMBER = re.compile(r"[A-Za-z0-9._-]{1,32}")
@@ -65,8 +66,8 @@ def integer(value: Any, name: str, minimum: int | None = None, maximum: int | No
 
 
 def optional_id(value: Any, name: str) -> int | None:
-    """A row id or None (JSON null clears a link)."""
-    return None if value is None else integer(value, name, minimum=1)
+    """A row id or None (JSON null clears a link); ids are INT keys, 1 to 2^31-1."""
+    return None if value is None else integer(value, name, minimum=1, maximum=INT_MAX)
 
 
 def string_list(value: Any, name: str, max_items: int) -> list[str]:

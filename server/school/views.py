@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug import Response
 
+from server.api.io import int_text
 from server.auth.decorators import role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
@@ -62,14 +63,16 @@ def form_id(name: str) -> Any:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    return int(raw) if raw.isdigit() else raw
+    number = int_text(raw)  # not int(): '²'.isdigit() is true, and 5,000 digits raise
+    return raw if number is None else number
 
 
 def form_int(name: str, default: int | None = None) -> Any:
     raw = request.form.get(name, "").strip()
     if not raw:
         return default
-    return int(raw) if raw.lstrip("-").isdigit() else raw
+    number = int_text(raw)
+    return raw if number is None else number
 
 
 def display_zone() -> ZoneInfo | None:
