@@ -80,18 +80,13 @@ class IngestSettings:
     earliest: datetime = EARLIEST_TIME
 
     def __post_init__(self) -> None:
-        for name in ("max_ahead_s", "max_sent_age_s"):
+        for name, key in (("max_ahead_s", "MAX_AHEAD_SECONDS"), ("max_sent_age_s", "MAX_SENT_AGE_SECONDS")):
             value = getattr(self, name)
             if not 0 <= value <= MAX_WINDOW_S:
-                raise ValueError(
-                    f"ingest setting {name} must be 0 to {MAX_WINDOW_S:.0f} seconds, not {value}"
-                )
-        if (
-            not datetime(1970, 1, 1, tzinfo=timezone.utc)
-            <= self.earliest
-            <= datetime(2100, 1, 1, tzinfo=timezone.utc)
-        ):
-            raise ValueError(f"ingest setting earliest must be a time from 1970 to 2100, not {self.earliest}")
+                raise ValueError(f"INGEST_{key} must be 0 to {MAX_WINDOW_S:.0f} seconds, not {value:g}")
+        floor, ceiling = (datetime(year, 1, 1, tzinfo=timezone.utc) for year in (1970, 2100))
+        if not floor <= self.earliest <= ceiling:
+            raise ValueError(f"INGEST_EARLIEST_TIME must be from 1970 to 2100, not {self.earliest:%Y-%m-%d}")
 
     @classmethod
     def from_config(cls, config: Any) -> IngestSettings:
@@ -107,7 +102,7 @@ class IngestSettings:
                 else parse_time(str(earliest), "INGEST_EARLIEST_TIME"),
             )
         except (TypeError, ValueError) as exc:  # MessageError is a ValueError too
-            raise ConfigError(f"bad ingest setting: {exc}") from exc
+            raise ConfigError(f"bad ingest setting: {exc}") from exc  # one sentence for the CLI
 
     def window(self, received_at: datetime) -> TimeWindow:
         """The device times believed for a message that arrived at `received_at`."""
