@@ -172,7 +172,7 @@ def test_a_csv_naming_another_instructors_student_is_refused_without_revealing_t
     """Bob's student B-1 in Ada's CSV: the import must not put Ben on Ada's roster (and then let her
     enrol or read his photos), nor show his name or email on record; nothing is written."""
     before = snapshot(db)
-    csv = "student_number,name,email\nS001,Ariel Sharon,\nB-1,Someone Else,x@example.org\n".encode()
+    csv = b"student_number,name,email\nS001,Ariel Sharon,\nB-1,Someone Else,x@example.org\n"
     archive = make_zip({"B-1.jpg": lfw("Colin_Powell", 1)})
     response = post_import(client, school.ada_token, school.a101, csv, archive)
     assert response.status_code == 400
@@ -181,7 +181,7 @@ def test_a_csv_naming_another_instructors_student_is_refused_without_revealing_t
     assert "Ben" not in response.get_data(as_text=True)
     assert snapshot(db) == before
     # Bob importing his own student is fine (he sees Ben)
-    ok = post_import(client, school.bob_token, school.b101, "student_number,name\nB-1,Ben\n".encode())
+    ok = post_import(client, school.bob_token, school.b101, b"student_number,name\nB-1,Ben\n")
     assert ok.status_code == 200, ok.get_json()
 
 
