@@ -25,13 +25,14 @@ from server.album.serialize import (
 )
 from server.album.settings import setting
 from server.api.io import DATETIME, error_response, json_body, query_int, service_errors
-from server.api.registry import api_route, registry
+from server.api.registry import EMPTY_QUERY_VALUE, FILE, FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
+from server.school import fields
 from server.storage import StorageMissing, storage
 
 TAGS = ["album"]
@@ -42,6 +43,7 @@ STR = {"type": "string"}
 NULL_STR = {"type": ["string", "null"]}
 NUMBER = {"type": "number"}
 BOX = {"type": "array", "items": NUMBER, "description": "[x, y, width, height] in display pixels."}
+CLAMPED = {"type": "integer", "minimum": -INT_MAX, "maximum": INT_MAX}
 
 FACE = registry.schema(
     "AlbumFace",
@@ -139,7 +141,7 @@ ALBUM = registry.schema(
         "required": ["id", "name", "photos"],
     },
 )
-ALBUM_BODY = {"type": "object", "properties": {"name": STR}, "required": ["name"]}
+ALBUM_BODY = {"type": "object", "properties": {"name": fields.text_schema(200)}, "required": ["name"]}
 PERSON = registry.schema(
     "AlbumPerson",
     {
@@ -211,7 +213,7 @@ SEARCH_RESULT = registry.schema(
 )
 PERSON_PATCH = {
     "type": "object",
-    "properties": {"name": {"type": ["string", "null"]}, "hidden": {"type": "boolean"}},
+    "properties": {"name": people.NAME_SCHEMA, "hidden": {"type": "boolean"}},
 }
 MERGE_BODY = {
     "type": "object",
@@ -220,7 +222,7 @@ MERGE_BODY = {
 }
 SPLIT_BODY = {
     "type": "object",
-    "properties": {"face_ids": {"type": "array", "items": INT}, "name": NULL_STR},
+    "properties": {"face_ids": {"type": "array", "items": INT}, "name": people.NAME_SCHEMA},
     "required": ["face_ids"],
 }
 DELETED = {"type": "object", "properties": {"deleted": INT}, "required": ["deleted"]}
@@ -279,9 +281,9 @@ def _quote(name: str) -> str:
     errors=[404],
     tags=TAGS,
     query=[
-        {"name": "album_id", "schema": INT},
-        {"name": "page", "schema": INT},
-        {"name": "per_page", "schema": INT},
+        {"name": "album_id", "schema": {"type": "integer", "minimum": 1, "maximum": INT_MAX}},
+        {"name": "page", "schema": CLAMPED, "description": "Below 1 reads as 1."},
+        {"name": "per_page", "schema": CLAMPED, "description": "Held within 1 to 500 (default 100)."},
     ],
 )
 @api_errors
@@ -303,10 +305,27 @@ def list_album_photos() -> dict[str, Any]:
     return {"photos": [photo_json(p) for p in photos], "total": total, "page": page, "per_page": per_page}
 
 
+FORM_ID = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, EMPTY_QUERY_VALUE]}
+UPLOAD_FORM = {
+    "type": "object",
+    "properties": {
+        "photos": {**FILES, "description": "Image files (also accepted as `photo`, `file`, `files`)."},
+        "photo": FILES,
+        "file": FILES,
+        "files": FILES,
+        "zip": {**FILES, "description": "Zips of photos (folders, junk and nested archives are skipped)."},
+        "album_id": {**FORM_ID, "description": "One of your albums to put the photos in."},
+        "index": {"type": "string", "description": "`0`, `false` or `no`: do not queue the analysis yet."},
+    },
+    "anyOf": [{"required": [name]} for name in ("photos", "photo", "file", "files", "zip")],
+}
+
+
 @api_route(
     "/album/photos",
     "POST",
     roles=ALBUM_USER,
+    form=UPLOAD_FORM,
     response=UPLOAD,
     status=201,
     errors=[400, 404, 413, 415, 422],
@@ -461,13 +480,12 @@ def album_counts() -> dict[int, int]:
 
 
 def album_name(body: dict[str, Any]) -> str:
+    """A one-line name of at most 200 characters (`server.school.fields.text`, as documented), its
+    runs of spaces made one."""
     name = body.get("name")
-    if not isinstance(name, str) or not " ".join(name.split()):
+    if not isinstance(name, str) or not name.strip():
         raise AlbumError("an album needs a name")
-    name = " ".join(name.split())
-    if len(name) > 200:
-        raise AlbumError("an album name has at most 200 characters")
-    return name
+    return " ".join(people.line_text(name, "name", 200).split())  # runs of spaces become one
 
 
 def unique_album_name(name: str, album_id: int | None = None) -> None:
@@ -577,13 +595,37 @@ def face_number(value: Any) -> int | None:
         raise AlbumError("face must be the number of a face of the key photo") from None
 
 
+SEARCH_FORM = {
+    "type": "object",
+    "properties": {
+        "key": {**FILE, "description": "The key photo."},
+        "photo_id": {**FORM_ID, "description": "Or one of your photos as the key."},
+        "face": {**FORM_ID, "description": "Which face of the key to search for (1 = the largest)."},
+    },
+    "anyOf": [
+        {"required": ["key"]},
+        {"required": ["photo_id"], "properties": {"photo_id": {"type": "integer", "minimum": 1}}},
+    ],
+}
+SEARCH_BODY = {
+    "type": "object",
+    "properties": {
+        "photo_id": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
+        "face": {"type": ["integer", "null"], "description": "Which face of the key to search for."},
+    },
+    "required": ["photo_id"],
+}
+
+
 @api_route(
     "/album/searches",
     "POST",
     roles=ALBUM_USER,
+    request=SEARCH_BODY,
+    form=SEARCH_FORM,
     response=SEARCH_RESULT,
     status=201,
-    errors=[400, 404, 409, 413, 415, 422],
+    errors=[400, 404, 409, 413, 415, 422, 503],
     tags=TAGS,
 )
 @api_errors
@@ -668,7 +710,13 @@ def person_summary(person: AlbumPerson, counts: dict[int, int] | None = None) ->
     roles=ALBUM_USER,
     response={"type": "array", "items": PERSON},
     tags=TAGS,
-    query=[{"name": "hidden", "schema": {"type": "boolean"}, "description": "true: the hidden people only."}],
+    query=[
+        {
+            "name": "hidden",
+            "schema": {"type": "string"},
+            "description": "`true`, `1` or `yes` (any case): the hidden people only; else the others.",
+        }
+    ],
 )
 @api_errors
 def list_album_people() -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ from server.album.faceindex import model_of, owner_embeddings
 from server.album.grouping import GroupingParams, group_faces
 from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPerson, User
 from server.db.types import utcnow
+from server.school import fields
+from server.school.errors import Invalid
 
 
 @dataclass
@@ -135,11 +137,27 @@ def cover_face(session: Session, person: AlbumPerson) -> AlbumFace | None:
     ).first()
 
 
+NAME_SCHEMA = {
+    "anyOf": [fields.text_schema(200), {"type": "null"}, {"type": "string", "pattern": fields.BLANK_PATTERN}],
+    "description": "Null or blank: no name.",
+}
+"""What `rename` takes: a one-line name, or null or blank to clear it."""
+
+
 def rename(person: AlbumPerson, name: str | None) -> None:
-    cleaned = " ".join((name or "").split())
-    if len(cleaned) > 200:
-        raise AlbumError("a name has at most 200 characters")
-    person.name = cleaned or None
+    """Name a person (None or blank: no name); a name is `server.school.fields.text` of 200."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        person.name = None
+        return
+    person.name = " ".join(line_text(name, "name", 200).split())
+
+
+def line_text(value: object, name: str, max_length: int) -> str:
+    """`server.school.fields.text`, refusing with an AlbumError (the album API's 400)."""
+    try:
+        return fields.text(value, name, max_length)
+    except Invalid as exc:
+        raise AlbumError(exc.message) from None
 
 
 def set_hidden(person: AlbumPerson, hidden: bool) -> None:

@@ -15,6 +15,8 @@ from server.api.schemas import API_TOKEN, USER, token_json, user_json
 from server.auth import tokens
 from server.db import db_session, utcnow
 from server.db.models import ApiToken
+from server.school import fields
+from server.school.errors import Invalid
 
 ME = registry.schema(
     "Me",
@@ -34,8 +36,8 @@ NEW_TOKEN_REQUEST = registry.schema(
     {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 100},
-            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+            "name": {**fields.text_schema(100), "description": "What the token is for (one line)."},
+            "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
         },
         "required": ["name"],
     },
@@ -74,10 +76,11 @@ def list_tokens() -> list[dict[str, Any]]:
 def create_token() -> tuple[dict[str, Any], int]:
     """Create an API token for the caller; the response is the only time the token is shown."""
     body = json_body()
-    name = body.get("name")
     days = body.get("expires_in_days")
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        abort(400, "'name' must be a string of 1 to 100 characters saying what the token is for")
+    try:
+        name = fields.text(body.get("name"), "name", 100)
+    except Invalid as exc:
+        abort(400, f"{exc.message}: say in one line what the token is for")
     expires_at: datetime | None = None
     if days is not None:
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:

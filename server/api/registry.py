@@ -23,9 +23,23 @@ Adding an endpoint (say in `server/attendance/api.py`):
 then add `"server.attendance.api"` to `ENDPOINT_MODULES` in `server/api/__init__.py`. That is all:
 the view is registered on the `/api/v1` blueprint, wrapped in the role check (`roles=[]` means
 any signed-in user, `public=True` no check at all), and `/api/v1/openapi.json` documents its path
-parameters, query parameters, request body, responses (401/403 added for protected endpoints,
-400 when there is a body, plus `errors`) and security. Fail with `abort(404, "no such session")`:
-the client gets `{"error": "no such session"}`. Read a body with `server.api.io.json_body()`.
+parameters, query parameters, request body (`request=` JSON, `form=` multipart/form-data),
+responses and security. Fail with `abort(404, "no such session")`: the client gets
+`{"error": "no such session"}`. Read a body with `server.api.io.json_body()`.
+
+The statuses the framework itself answers are added to `errors` by `Operation.statuses()`, so the
+document lists every status an endpoint can return (tests/server/test_server_api_contract.py
+walks every route and checks each status it observes is documented):
+* 401 on every endpoint, public ones too: a bad bearer token is refused on any URL
+  (server.auth.manager);
+* 403 where a role or a device token is needed;
+* 400, 408 and 413 on every state-changing method: without a bearer token the CSRF check runs
+  first (400), a body that stops arriving is a 408 (server.bodyread), a form body over
+  MAX_CONTENT_LENGTH a 413;
+* 400, 413 and 415 with a JSON or multipart body (invalid, too large, another media type);
+* 404 with a path parameter (unknown, not the caller's, or beyond its column: server.routing);
+* 400 with a query parameter (server.api.io.query_int). An empty query value means the parameter
+  is absent (its default), and the document says so.
 A test checks that every route under /api/v1 is documented.
 """
 
@@ -49,12 +63,14 @@ API_PREFIX = "/api/v1"
 api = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
 ERROR_TEXT = {
-    400: "The request is malformed or fails validation.",
-    401: "Not authenticated: no valid session or bearer token.",
+    400: "The request is malformed or fails validation; on a state-changing request without a bearer "
+    "token, the CSRF check failed (send the session's token in `X-CSRFToken`).",
+    401: "Not authenticated: no valid session or bearer token (a bad bearer token is refused on any URL).",
     403: "Authenticated, but the account lacks the role or the access this needs.",
-    404: "No such resource (or not one this account may see).",
+    404: "No such resource (or not one this account may see, or an id beyond its column's range).",
+    408: "The request body stopped arriving before its announced Content-Length; send it again.",
     409: "Conflicts with the current state (e.g. a duplicate).",
-    413: "The upload is too large.",
+    413: "The request body or an uploaded file is too large (the message says the limit).",
     415: "Unsupported media type.",
     422: "Well-formed but not processable (e.g. a photo without a face).",
     429: "Too many requests; retry later.",
@@ -68,6 +84,11 @@ _CONVERTER_TYPES = {
     "uuid": {"type": "string", "format": "uuid"},
 }
 _RULE_PARAM = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+EMPTY_QUERY_VALUE: Schema = {"type": "string", "maxLength": 0, "description": "Empty: the default."}
+FILE: Schema = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+FILES: Schema = {"type": "array", "items": FILE, "minItems": 1}
+"""A multipart field holding one file, and one that may repeat (several files)."""
 
 
 @dataclass
@@ -89,6 +110,8 @@ class Operation:
     query: tuple[Schema, ...]
     # Security schemes other than a user's (e.g. "deviceToken"): the view checks them itself.
     security: tuple[str, ...] = ()
+    # A multipart/form-data body (uploads): an object schema whose file fields are FILE or FILES.
+    form: Schema | None = None
 
     @property
     def path(self) -> str:
@@ -105,19 +128,12 @@ class Operation:
             }
             for m in _RULE_PARAM.finditer(self.rule)
         ]
-        parameters += [{"in": "query", "required": False, **param} for param in self.query]
+        parameters += [_query_parameter(param) for param in self.query]
         success: Schema = {"description": "Success."}
         if self.response is not None:
             success["content"] = {"application/json": {"schema": self.response}}
         responses: dict[str, Schema] = {str(self.status): success}
-        codes = set(self.errors)
-        if self.request is not None:
-            codes.add(400)
-        if not self.public:
-            codes.add(401)
-            if self.roles or self.security:
-                codes.add(403)
-        for code in sorted(codes):
+        for code in sorted(self.statuses()):
             responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
         operation: Schema = {
             "operationId": self.operation_id,
@@ -132,12 +148,29 @@ class Operation:
             operation["x-roles"] = [role.value for role in self.roles]
         if parameters:
             operation["parameters"] = parameters
+        content: dict[str, Schema] = {}
         if self.request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": self.request}},
-            }
+            content["application/json"] = {"schema": self.request}
+        if self.form is not None:
+            content["multipart/form-data"] = {"schema": self.form}
+        if content:
+            operation["requestBody"] = {"required": True, "content": content}
         return operation
+
+    def statuses(self) -> set[int]:
+        """Every status this endpoint can answer besides success (see the module docstring)."""
+        codes = set(self.errors) | {401}
+        if not self.public and (self.roles or self.security):
+            codes.add(403)
+        if self.method in WRITE_METHODS:
+            codes |= {400, 408, 413}
+        if self.request is not None or self.form is not None:
+            codes |= {400, 413, 415}
+        if _RULE_PARAM.search(self.rule):
+            codes.add(404)
+        if self.query:
+            codes.add(400)
+        return codes
 
     def _security(self) -> list[Schema]:
         if self.security:
@@ -207,6 +240,15 @@ class ApiRegistry:
         }
 
 
+def _query_parameter(param: Schema) -> Schema:
+    """A declared query parameter as documented: optional, and empty meaning absent."""
+    schema = param.get("schema", {"type": "string"})
+    constrained = set(schema) & {"minLength", "pattern", "enum", "format"}
+    if schema.get("type") != "string" or constrained:
+        schema = {"anyOf": [schema, EMPTY_QUERY_VALUE]}
+    return {"in": "query", "required": False, **param, "schema": schema}
+
+
 registry = ApiRegistry()
 registry.schema(
     "Error",
@@ -229,6 +271,7 @@ def api_route(
     query: Sequence[Schema] = (),
     operation_id: str | None = None,
     security: Sequence[str] = (),
+    form: Schema | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare an API endpoint: route it under /api/v1, guard it, and document it (see module doc)."""
 
@@ -255,6 +298,7 @@ def api_route(
             tags=tuple(tags),
             query=tuple(query),
             security=tuple(security),
+            form=form,
         )
         registry.add(operation)
         # `security`: the view checks its own credential (e.g. server.devices.tokens.device_required).

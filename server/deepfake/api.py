@@ -8,7 +8,7 @@ from flask import Response, abort
 from flask_login import current_user
 
 from server.api.io import DATETIME, NULLABLE_DATETIME, query_int
-from server.api.registry import api_route, registry
+from server.api.registry import FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.deepfake import DeepfakeFace
@@ -121,9 +121,14 @@ HISTORY = registry.schema(
     "/deepfake/checks",
     "POST",
     roles=ROLES,
+    form={
+        "type": "object",
+        "properties": {"file": {**FILES, "description": "Videos or photos to check (repeat the field)."}},
+        "required": ["file"],
+    },
     response=SUBMITTED,
     status=202,
-    errors=[400, 413, 415],
+    errors=[400, 413, 415, 422],
     tags=TAGS,
 )
 def create_deepfake_checks() -> tuple[dict, int] | Response:
@@ -160,7 +165,11 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
     tags=TAGS,
     query=[
         {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-        {"name": "before", "schema": {"type": "integer"}, "description": "Only checks with a smaller id."},
+        {
+            "name": "before",
+            "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": BIGINT_MAX},
+            "description": "Only checks with a smaller id.",
+        },
     ],
     errors=[400],
 )

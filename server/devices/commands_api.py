@@ -45,7 +45,7 @@ COMMAND_REQUEST = {
     "properties": {
         "name": {"type": "string", "enum": list(COMMANDS)},
         "args": {
-            "type": "object",
+            "type": ["object", "null"],
             "description": "set_thumbnails: {enabled: bool}; set_telemetry_interval: {seconds: 1-3600}; "
             "the others take none.",
         },

@@ -9,7 +9,7 @@ from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
 from server.api.io import DATETIME, error_response, service_errors
-from server.api.registry import api_route, registry
+from server.api.registry import FILE, FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.enrolment import access, photos, service
@@ -298,9 +298,16 @@ def list_student_photos(student_id: int) -> dict[str, Any]:
     "/students/<int:student_id>/photos",
     "POST",
     roles=INSTRUCTOR,
+    form={
+        "type": "object",
+        "description": "Image files in any field (`photos` by convention), repeatable.",
+        "properties": {"photos": FILES},
+        "additionalProperties": FILES,
+        "minProperties": 1,
+    },
     response=UPLOAD_RESULT,
     status=201,
-    errors=[400, 404, 413, 415, 422],
+    errors=[400, 404, 413, 415, 422, 503],
     tags=TAGS,
 )
 @api_errors
@@ -403,8 +410,16 @@ def get_course_enrolment(course_id: int) -> dict[str, Any]:
     "/courses/<int:course_id>/enrolment/import",
     "POST",
     roles=INSTRUCTOR,
+    form={
+        "type": "object",
+        "properties": {
+            "students": {**FILE, "contentMediaType": "text/csv", "description": "The students CSV."},
+            "photos": {**FILE, "contentMediaType": "application/zip", "description": "The zip of photos."},
+        },
+        "anyOf": [{"required": ["students"]}, {"required": ["photos"]}],
+    },
     response=IMPORT_REPORT,
-    errors=[400, 404, 409, 413, 415],
+    errors=[400, 404, 409, 413, 415, 503],
     tags=TAGS,
 )
 @api_errors

@@ -22,7 +22,7 @@ from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Classroom, Device, Student
 from server.db.types import INT_MAX
-from server.school import access, courses, rooms, schedule, students
+from server.school import access, courses, fields, rooms, schedule, students
 from server.school.errors import Invalid, NotFound, SchoolError
 from server.school.serialize import (
     CLASSROOM,
@@ -66,15 +66,14 @@ def answers_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- request schemas ---------------------------------------------------------------------------
 
-_TEXT = {"type": "string", "minLength": 1}
 COURSE_CREATE = registry.schema(
     "CourseCreate",
     {
         "type": "object",
         "properties": {
-            "code": {**_TEXT, "maxLength": 32},
-            "title": {**_TEXT, "maxLength": 200},
-            "instructor_id": {"type": ["integer", "null"]},
+            "code": fields.text_schema(32),
+            "title": fields.text_schema(200),
+            "instructor_id": fields.NULLABLE_ID_SCHEMA,
         },
         "required": ["code", "title"],
         "additionalProperties": False,
@@ -86,17 +85,17 @@ COURSE_UPDATE = registry.schema(
         "type": "object",
         "description": "Instructors may change the title; code and instructor_id are for administrators.",
         "properties": {
-            "code": {**_TEXT, "maxLength": 32},
-            "title": {**_TEXT, "maxLength": 200},
-            "instructor_id": {"type": ["integer", "null"]},
+            "code": fields.text_schema(32),
+            "title": fields.text_schema(200),
+            "instructor_id": fields.NULLABLE_ID_SCHEMA,
         },
         "additionalProperties": False,
     },
 )
 _STUDENT_PROPS = {
-    "student_number": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
-    "name": {**_TEXT, "maxLength": 200},
-    "user_id": {"type": ["integer", "null"], "description": "A 'student' account (administrators only)."},
+    "student_number": fields.STUDENT_NUMBER_SCHEMA,
+    "name": fields.text_schema(200),
+    "user_id": {**fields.NULLABLE_ID_SCHEMA, "description": "A 'student' account (administrators only)."},
 }
 STUDENT_CREATE = registry.schema(
     "StudentCreate",
@@ -105,7 +104,7 @@ STUDENT_CREATE = registry.schema(
         "properties": {
             **_STUDENT_PROPS,
             "course_id": {
-                "type": "integer",
+                **fields.NULLABLE_ID_SCHEMA,
                 "description": "Put the new student on this course's roster (required for instructors).",
             },
         },
@@ -172,19 +171,30 @@ CLASSROOM_REQUEST = registry.schema(
     "ClassroomRequest",
     {
         "type": "object",
-        "properties": {"name": {**_TEXT, "maxLength": 100}},
+        "properties": {"name": fields.text_schema(100)},
         "required": ["name"],
         "additionalProperties": False,
     },
 )
 _DEVICE_PROPS = {
-    "device_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-    "name": {**_TEXT, "maxLength": 100},
-    "classroom_id": {"type": ["integer", "null"]},
+    "device_id": fields.DEVICE_ID_SCHEMA,
+    "name": fields.text_schema(100),
+    "classroom_id": fields.NULLABLE_ID_SCHEMA,
 }
 DEVICE_CREATE = registry.schema(
     "DeviceCreate",
-    {"type": "object", "properties": _DEVICE_PROPS, "required": ["device_id"], "additionalProperties": False},
+    {
+        "type": "object",
+        "properties": {
+            **_DEVICE_PROPS,
+            "name": {
+                "anyOf": [fields.text_schema(100), {"type": "null"}, {"type": "string", "maxLength": 0}],
+                "description": "Null or empty: the device_id.",
+            },
+        },
+        "required": ["device_id"],
+        "additionalProperties": False,
+    },
 )
 DEVICE_UPDATE = registry.schema(
     "DeviceUpdate",
@@ -409,7 +419,7 @@ def search(query: str) -> Any:
     query=(
         {"name": "q", "schema": {"type": "string"}, "description": "Number prefix or part of the name."},
         {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-        {"name": "offset", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        {"name": "offset", "schema": {"type": "integer", "minimum": 0, "maximum": INT_MAX, "default": 0}},
     ),
 )
 @answers_errors
@@ -616,8 +626,8 @@ def update_device(device_pk: int) -> dict[str, Any]:
 def list_sessions(course_id: int) -> list[dict[str, Any]]:
     """A course's lecture sessions that overlap [from, to), by start time."""
     course = access.course_for(db_session, current_user, course_id)
-    start = instant(request.args["from"], "from") if "from" in request.args else None
-    end = instant(request.args["to"], "to") if "to" in request.args else None
+    start = instant(request.args["from"], "from") if request.args.get("from") else None  # empty: absent
+    end = instant(request.args["to"], "to") if request.args.get("to") else None
     if start is not None and end is not None and end <= start:
         raise Invalid("'to' must be after 'from'")
     return [session_json(s) for s in schedule.sessions_between(db_session, course, start, end)]

@@ -3,6 +3,13 @@ and the web forms accept and refuse the same things with the same sentences.
 
 Values arrive as JSON (already typed) or as form strings; the web layer converts form strings
 (an empty field is None) before calling these.
+
+Each validator has its JSON Schema beside it (`text_schema`, `STUDENT_NUMBER_SCHEMA`, `ID_SCHEMA`...),
+written so that it accepts exactly what the validator accepts: the OpenAPI document is built from
+these, and tests/server/test_server_api_contract.py checks the pairs against each other on hostile
+strings. That is why a text is stripped of ASCII whitespace only (`SPACE`: Python's `str.strip()`
+also strips characters no schema pattern can name the same way) and its length is counted before
+stripping (as JSON Schema's `maxLength` counts).
 """
 
 from __future__ import annotations
@@ -19,6 +26,32 @@ STUDENT_NUMBER = re.compile(r"[A-Za-z0-9._-]{1,32}")
 DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """The id a device publishes under on MQTT: it is a topic level, so no '/', '+', '#' or spaces."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SPACE = " \t\n\r\x0b\x0c"
+"""What a text field strips from both ends."""
+UNICODE_SPACES = r"\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""The characters above U+007F that Python's `str.isspace()` calls space (a test checks the list)."""
+_EDGE = r"[\t\n\x0b\x0c\r ]*"
+TEXT_PATTERN = rf"^{_EDGE}[^\x00-\x1f\x7f]*[^\x00-\x20\x7f{UNICODE_SPACES}][^\x00-\x1f\x7f]*{_EDGE}$"
+"""`text()` as a pattern (valid in Python and ECMA-262): spaces around one line without control
+characters that shows at least one character other than a space."""
+BLANK_PATTERN = rf"^[\t\n\x0b\x0c\r\x1c-\x1f {UNICODE_SPACES}]*$"
+"""A text that `str.strip()` makes empty."""
+
+
+def text_schema(max_length: int) -> dict[str, Any]:
+    """The JSON Schema of `text(value, name, max_length)`."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT_PATTERN}
+
+
+def _pattern_schema(core: re.Pattern[str], max_length: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "pattern": f"^{_EDGE}{core.pattern}{_EDGE}$"}
+
+
+STUDENT_NUMBER_SCHEMA = _pattern_schema(STUDENT_NUMBER, 32)
+DEVICE_ID_SCHEMA = _pattern_schema(DEVICE_ID, 64)
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+"""A row id (INT key), as `optional_id` takes it."""
+NULLABLE_ID_SCHEMA: dict[str, Any] = {**ID_SCHEMA, "type": ["integer", "null"]}
 
 
 def reject_unknown(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -33,12 +66,13 @@ def reject_unknown(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
 def text(
     value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None = None, hint: str = ""
 ) -> str:
-    """A required one-line string, stripped, 1 to `max_length` characters (and matching `pattern`)."""
+    """A required one-line string of at most `max_length` characters, stripped of `SPACE` (and
+    matching `pattern`); `text_schema(max_length)` says the same."""
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"'{name}' is required: give a non-empty text")
-    value = value.strip()
     if len(value) > max_length:
         raise Invalid(f"'{name}' is too long: at most {max_length} characters")
+    value = value.strip(SPACE)
     if _CONTROL.search(value):
         raise Invalid(f"'{name}' must not contain control characters (tabs, line breaks)")
     if pattern is not None and not pattern.fullmatch(value):

@@ -186,6 +186,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/unknown-faces/<int:face_id>"): {"decision": "assigned", "student_id": "N", "reason": "r"},
     ("POST", "/album/people/<int:person_id>/merge"): {"person_ids": ["N"]},
     ("POST", "/album/people/<int:person_id>/split"): {"face_ids": ["N"]},
+    ("POST", "/album/searches"): {"photo_id": "N", "face": "N"},
 }
 
 
