@@ -14,6 +14,8 @@ workers = int(os.environ.get("VISAGE_WEB_WORKERS", min(2 * multiprocessing.cpu_c
 threads = int(os.environ.get("VISAGE_WEB_THREADS", 4))
 worker_class = "gthread"
 # Uploads of large videos take a while on slow links; the proxy in front buffers them anyway.
+# With gthread this restarts a worker whose main loop stalls, not a thread waiting on a body that
+# never arrives: the app's own deadline does that (server/bodyread.py, BODY_*_SECONDS).
 timeout = int(os.environ.get("VISAGE_WEB_TIMEOUT", 120))
 graceful_timeout = 30
 keepalive = 5
