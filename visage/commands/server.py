@@ -20,6 +20,9 @@ from visage.commands.errors import CommandError
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy.orm import Session
+
+    from server.db.models import User
 
 ROLES = ("admin", "instructor", "album_user", "student")
 
@@ -189,60 +192,62 @@ def run_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_set_password(args: argparse.Namespace) -> int:
-    """An administrator's reset (a forgotten password, a leaked one): signed-in copies are ended."""
-    from server.audit import record
-    from server.auth.accounts import AccountError, find_user, set_password
-    from server.auth.passwords import passwords
+@contextmanager
+def account_session(email: str, missing: str = "") -> Iterator[tuple[Flask, Session, User]]:
+    """The app, a database session and the account with `email`, or exit 2 naming the email."""
+    from server.auth.accounts import find_user
     from server.db import get_db
 
-    password = read_password(args)
-    assert password is not None
     app = load_app()
     with database_errors(app):
         require_schema(app)
         with get_db(app).session() as session:
-            user = find_user(session, args.email)
+            user = find_user(session, email)
             if user is None:
-                raise CommandError(f"no account with email {args.email.strip().lower()}")
-            try:
-                set_password(session, passwords(app), user, password)
-            except AccountError as exc:
-                raise CommandError(str(exc)) from exc
-            record(session, None, "user.password", "user", user.id)
-            session.commit()
-            print(f"password of {user.email} set; every session of the account has ended")
+                raise CommandError(f"no account with email {email.strip().lower()}{missing}")
+            yield app, session, user
+
+
+def run_set_password(args: argparse.Namespace) -> int:
+    """An administrator's reset (a forgotten password, a leaked one): signed-in copies are ended."""
+    from server.audit import record
+    from server.auth.accounts import AccountError, set_password
+    from server.auth.passwords import passwords
+
+    password = read_password(args)
+    assert password is not None
+    with account_session(args.email) as (app, session, user):
+        try:
+            set_password(session, passwords(app), user, password)
+        except AccountError as exc:
+            raise CommandError(str(exc)) from exc
+        record(session, None, "user.password", "user", user.id)
+        session.commit()
+        print(f"password of {user.email} set; every session of the account has ended")
     return 0
 
 
 def run_create_token(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from server.auth.accounts import find_user
     from server.auth.tokens import issue_token
-    from server.db import get_db, utcnow
+    from server.db import utcnow
 
     if args.expires_days is not None and not 1 <= args.expires_days <= 3650:
         raise CommandError("--expires-days must be from 1 to 3650")
-    app = load_app()
-    with database_errors(app):
-        require_schema(app)
-        with get_db(app).session() as session:
-            user = find_user(session, args.email)
-            if user is None:
-                raise CommandError(f"no account with email {args.email.strip().lower()}: create it first")
-            if not user.active:
-                raise CommandError(f"the account {user.email} is deactivated")
-            expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
-            try:
-                row, token = issue_token(session, user, args.name, expires)
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
-            session.commit()
-            print(token)
-            print(
-                f"API token {row.prefix}... '{row.name}' for {user.email}: shown once, store it now "
-                "(send it as 'Authorization: Bearer <token>').",
-                file=sys.stderr,
-            )
+    with account_session(args.email, ": create it first") as (_app, session, user):
+        if not user.active:
+            raise CommandError(f"the account {user.email} is deactivated")
+        expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
+        try:
+            row, token = issue_token(session, user, args.name, expires)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        session.commit()
+        print(token)
+        print(
+            f"API token {row.prefix}... '{row.name}' for {user.email}: shown once, store it now "
+            "(send it as 'Authorization: Bearer <token>').",
+            file=sys.stderr,
+        )
     return 0
