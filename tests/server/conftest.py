@@ -186,3 +186,34 @@ def server_env(db_url, tmp_path, monkeypatch) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+class Publisher:
+    """A plain paho client on the system Mosquitto: what a device (or an attacker with a device's
+    account) publishes, for the ingest tests."""
+
+    def __init__(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        from tests.conftest import BROKER
+
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{secrets.token_hex(4)}")
+        self.client.connect(*BROKER)
+        self.client.loop_start()
+
+    def send(self, name: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(name, payload, qos=qos, retain=retain).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher() -> Iterator[Publisher]:
+    from tests.conftest import require_broker
+
+    require_broker()
+    pub = Publisher()
+    yield pub
+    pub.close()

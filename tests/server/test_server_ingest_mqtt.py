@@ -38,28 +38,6 @@ def forget_session(client_id: str) -> None:
     client.loop_stop()
 
 
-class Publisher:
-    def __init__(self) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{secrets.token_hex(4)}")
-        self.client.connect(*BROKER)
-        self.client.loop_start()
-
-    def send(self, name: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        self.client.publish(name, payload, qos=qos, retain=retain).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@pytest.fixture
-def publisher() -> Iterator[Publisher]:
-    require_broker()
-    pub = Publisher()
-    yield pub
-    pub.close()
-
-
 @pytest.fixture
 def scene(db) -> dict:
     """A device in a room with a lecture running now, and an enrolled student."""

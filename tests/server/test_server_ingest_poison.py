@@ -21,18 +21,10 @@ from server.db.models import Device, DeviceHealth, DeviceTelemetry, RejectedMess
 from server.ingest import IngestWorker
 from shared.messages import SightingBatch, SightingEvent, Status, Telemetry, topic
 from tests.conftest import BROKER, require_broker
-from tests.server.test_server_ingest_mqtt import Publisher, forget_session
+from tests.server.test_server_ingest_mqtt import forget_session
 
 BIG = 2**63  # one more than the largest BIGINT
 WORKER_WAIT_S = 60.0
-
-
-@pytest.fixture
-def publisher() -> Iterator[Publisher]:
-    require_broker()
-    pub = Publisher()
-    yield pub
-    pub.close()
 
 
 @pytest.fixture
