@@ -1,0 +1,25 @@
+"""Stable record identity (issue 15): ids never reused, ON DELETE rules for attendance evidence.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07
+
+Placeholder created so that parallel work chains linearly; filled in by the change it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

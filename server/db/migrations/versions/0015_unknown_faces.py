@@ -1,0 +1,25 @@
+"""Unknown faces the instructor can see and decide once (issue 15): best crop and embedding per unknown track, clusters, learned faces.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-07
+
+Placeholder created so that parallel work chains linearly; filled in by the change it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

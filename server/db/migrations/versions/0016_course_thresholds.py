@@ -1,0 +1,25 @@
+"""Per-course recognition thresholds calibrated from enrolment photos (issue 15).
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07
+
+Placeholder created so that parallel work chains linearly; filled in by the change it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
