@@ -47,7 +47,11 @@ class Sighting(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     score: Mapped[float | None] = mapped_column(Float)
     quality: Mapped[float | None] = mapped_column(Float)
-    thumbnail: Mapped[bytes | None] = mapped_column(Blob)  # JPEG; off by default on devices
+    thumbnail: Mapped[bytes | None] = mapped_column(Blob)  # JPEG: unknown tracks' best crop by default
+    # The embedding of an unknown track's best view (little-endian float32) and the model that made
+    # it: what clusters unknown faces and ranks the roster for the instructor. None for students.
+    embedding: Mapped[bytes | None] = mapped_column(Blob, deferred=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(64))
 
     device: Mapped[Device] = relationship()
     session: Mapped[LectureSession | None] = relationship()

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
 revision: str = "0015"
 down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+BLOB = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("sightings") as batch:
+        batch.add_column(sa.Column("embedding", BLOB, nullable=True))
+        batch.add_column(sa.Column("embedding_model", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("sightings") as batch:
+        batch.drop_column("embedding_model")
+        batch.drop_column("embedding")
