@@ -20,7 +20,9 @@ Payloads are parsed by `load_json`, which bounds size, nesting and number length
 recursive parser runs: a decoder raises nothing but `MessageError`, whatever the bytes. Integers
 are bounded to the database columns they end in (`out_of_range`). Event ids are case-insensitive
 and read in lower case (a MariaDB unique key ignores case, SQLite's does not).
-Thumbnails are base64 JPEG, at most `MAX_THUMBNAIL_BYTES` decoded, and off by default on devices.
+Thumbnails are base64 JPEG, at most `MAX_THUMBNAIL_BYTES` decoded: by default devices send the best
+crop of *unknown* tracks only (`CROP_MODES`). An unknown track's events also carry the embedding of
+its best view (base64 little-endian float32) and the embedder id that made it; a recognised one never.
 The full field-by-field description is in docs/mqtt.md.
 """
 
@@ -48,6 +50,10 @@ EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")  # sightings.event_id 
 MAX_PAYLOAD_BYTES = 512 * 1024
 MAX_EVENTS_PER_BATCH = 500
 MAX_THUMBNAIL_BYTES = 16 * 1024
+# An unknown face's embedding (SightingEvent.embedding): every embedder Visage ships has 128
+# dimensions; the bounds admit any face embedder in use (32..1024) and refuse anything else.
+EMBEDDING_DIMS = (32, 1024)
+CROP_MODES = ("unknown", "all", "off")  # which tracks' best face crop a device sends (edge.config)
 STATUS_STATES = ("online", "offline")
 # Our payloads nest 3 deep; the bound leaves room for growth and stays far below the recursion
 # limit of `json.loads` (a 2 KB "[[[[...]]]]" would otherwise raise RecursionError).
@@ -297,6 +303,11 @@ class SightingEvent:
     student_id: int | None = None
     quality: float | None = None
     thumbnail_jpeg: bytes | None = None
+    # Unknown tracks only: the embedding of the track's best view as little-endian float32 bytes
+    # (bytes, not an array, so that events compare and store exactly) and the embedder id that
+    # made it (`sface@2021dec`): the server clusters unknown faces and ranks the roster with it.
+    embedding: bytes | None = None
+    embedding_model: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -309,7 +320,14 @@ class SightingEvent:
         }
         if self.thumbnail_jpeg is not None:
             data["thumbnail"] = base64.b64encode(self.thumbnail_jpeg).decode()
+        if self.embedding is not None:
+            data["embedding"] = base64.b64encode(self.embedding).decode()
+            data["embedding_model"] = self.embedding_model
         return data
+
+    def embedding_vector(self) -> np.ndarray | None:
+        """The embedding as a float32 vector (None when the event carries none)."""
+        return None if self.embedding is None else np.frombuffer(self.embedding, dtype="<f4")
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> SightingEvent:
@@ -340,6 +358,7 @@ class SightingEvent:
             raise MessageError("bad_schema", f"{where}: track_id must not be negative.")
         if track > INT64_MAX:  # stored as text, but a 64-bit id on the device
             raise MessageError("out_of_range", f"{where}: 'track_id' must be at most {INT64_MAX}.")
+        embedding, model = _embedding(data, where, student)
         return cls(
             event_id=event_id,
             track_id=track,
@@ -348,7 +367,48 @@ class SightingEvent:
             student_id=student,
             quality=_number(data, "quality", where, 0.0, 1.0, optional=True),
             thumbnail_jpeg=thumbnail,
+            embedding=embedding,
+            embedding_model=model,
         )
+
+
+def encode_embedding(vector: np.ndarray) -> bytes:
+    """The bytes `SightingEvent.embedding` holds: little-endian float32, row-major."""
+    return np.ascontiguousarray(vector, dtype="<f4").reshape(-1).tobytes()
+
+
+def _embedding(data: Mapping[str, Any], where: str, student: int | None) -> tuple[bytes | None, str | None]:
+    """An event's (embedding bytes, embedder id), both None when absent; MessageError('bad_embedding')
+    for one that is not EMBEDDING_DIMS finite, non-zero float32s with its embedder id, or that comes
+    with a recognised student (their faces are never sent: privacy)."""
+    if data.get("embedding") is None:
+        if data.get("embedding_model") is not None:
+            raise MessageError("bad_embedding", f"{where}: embedding_model without an embedding.")
+        return None, None
+    low, high = EMBEDDING_DIMS
+    if student is not None:
+        raise MessageError("bad_embedding", f"{where}: an embedding is sent for unknown faces only.")
+    encoded = _require(data, "embedding", str, where)
+    if len(encoded) > high * 4 * 4 // 3 + 4:  # before decoding: never inflate a huge string
+        raise MessageError("bad_embedding", f"{where}: embedding has more than {high} dimensions.")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise MessageError("bad_embedding", f"{where}: embedding is not base64.") from None
+    if len(raw) % 4 or not low <= len(raw) // 4 <= high:
+        shown = f"{len(raw) / 4:g}"
+        raise MessageError("bad_embedding", f"{where}: embedding must be {low}-{high} float32s, not {shown}.")
+    vector = np.frombuffer(raw, dtype="<f4")
+    if not np.isfinite(vector).all():
+        raise MessageError("bad_embedding", f"{where}: embedding holds a value that is not finite.")
+    if not np.any(vector):
+        raise MessageError("bad_embedding", f"{where}: embedding is all zeros.")
+    model = _optional(data, "embedding_model", str, where)
+    if model is None or len(model) > 64 or not EMBEDDER_ID_PATTERN.match(model):  # VARCHAR(64)
+        raise MessageError(
+            "bad_embedding", f"{where}: embedding_model must name the embedder, such as sface@2021dec."
+        )
+    return raw, model
 
 
 @dataclass(frozen=True)
@@ -643,12 +703,18 @@ def gallery_digest(gallery: Gallery) -> str:
 
 COMMAND_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_ACKS = 20
-# What devices execute, and the arguments each takes: {arg: bool} or {arg: (low, high)} for a number.
+# What devices execute, and the arguments each takes: {arg: bool}, {arg: (low, high)} for a number or
+# {arg: ("a", "b", ...)} for one of those words.
 # Devices refuse any other name or argument with a reason in their acknowledgement.
 COMMANDS: dict[str, dict[str, Any]] = {
     "resync_gallery": {},  # subscribe to the gallery topic again: the broker resends the retained one
     "restart_capture": {},  # reopen the camera/stream (a wedged RTSP session, a replaced camera)
-    "set_thumbnails": {"enabled": bool},  # face crops in sightings on/off (privacy: off by default)
+    # Which tracks' best face crop rides in sightings (edge.config `crops`): "unknown" (the default:
+    # the instructor must see a face to decide who it was), "all" or "off".
+    "set_crops": {"mode": CROP_MODES},
+    # The older switch, kept for servers and scripts that send it: true = "all" (recognised students'
+    # crops too), false = "unknown" (recognised students' crops off; unknown faces keep theirs).
+    "set_thumbnails": {"enabled": bool},
     "set_telemetry_interval": {"seconds": (1.0, 3600.0)},
 }
 
@@ -669,6 +735,10 @@ def check_command(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
         if rule is bool:
             if not isinstance(value, bool):
                 raise MessageError("bad_args", f"{name}: '{key}' must be true or false.")
+            checked[key] = value
+        elif isinstance(rule[0], str):
+            if not isinstance(value, str) or value not in rule:
+                raise MessageError("bad_args", f"{name}: '{key}' must be one of {', '.join(rule)}.")
             checked[key] = value
         else:
             low, high = rule
