@@ -74,7 +74,13 @@ class EdgeAgent:
         self.gallery = GalleryStore(config.gallery_path, config.device_id, model=embedder_id(embedder))
         self.tracker = IouTracker(max_age=config.max_age, min_hits=config.min_hits)
         self.schedule = DetectionSchedule(config.detection)
-        self.recognizer = Recognizer(lambda: self.gallery.current, config.recognizer)
+        # The crop mode is read at every event: the set_crops command changes it while running.
+        self.recognizer = Recognizer(
+            lambda: self.gallery.current,
+            config.recognizer,
+            crops=lambda: self.config.crops,
+            model=lambda: self.gallery.model,
+        )
         self.telemetry = TelemetryCollector(
             config.device_id,
             outbox_stats=lambda: (self.outbox.depth(), self.outbox.inflight()),
@@ -236,7 +242,7 @@ class EdgeAgent:
                     embedding,
                     assess(face, chip, self.thresholds),
                     min(face.width, face.height) * face.score,
-                    thumbnail=(lambda c=chip: thumbnail_jpeg(c)) if self.config.thumbnails else None,
+                    thumbnail=(lambda c=chip: thumbnail_jpeg(c)) if self.config.crops != "off" else None,
                 )
 
         confirmed = [t.track_id for t in self.tracker.tracks.values() if self.tracker.confirmed(t)]

@@ -96,9 +96,14 @@ def agent_handlers(agent: Any) -> dict[str, Handler]:
         agent.publisher.resync_gallery()
         return f"gallery topic subscribed again (holding version {agent.gallery.version()})"
 
+    def set_crops(args: Mapping[str, Any]) -> str:
+        agent.config.crops = str(args["mode"])
+        return f"crops {agent.config.crops}"
+
     def set_thumbnails(args: Mapping[str, Any]) -> str:
-        agent.config.thumbnails = bool(args["enabled"])
-        return f"thumbnails {'on' if agent.config.thumbnails else 'off'}"
+        # The older switch: on = every track's crop, off = unknown faces' only (see shared.messages).
+        agent.config.crops = "all" if args["enabled"] else "unknown"
+        return f"thumbnails {'on' if args['enabled'] else 'off'} (crops {agent.config.crops})"
 
     def set_telemetry_interval(args: Mapping[str, Any]) -> str:
         if agent.publisher is None:
@@ -113,6 +118,7 @@ def agent_handlers(agent: Any) -> dict[str, Handler]:
 
     return {
         "resync_gallery": resync_gallery,
+        "set_crops": set_crops,
         "set_thumbnails": set_thumbnails,
         "set_telemetry_interval": set_telemetry_interval,
         "restart_capture": restart_capture,

@@ -8,7 +8,7 @@ Example (TOML):
     outbox_path = "/var/lib/visage/outbox.sqlite"
     gallery_path = "/var/lib/visage/gallery.json"
     models_dir = "/var/lib/visage/models"   # pulled model bundles; default: shared.registry's models/
-    thumbnails = false                      # privacy: no face crops leave the device by default
+    crops = "unknown"                       # best face crop of unknown tracks only (default); "all", "off"
     drain_s = 10                            # files: wait this long at the end to deliver the outbox
     min_face_size = 40
     detector = "mtcnn"                      # or "yunet": faster, see docs/face-core.md
@@ -58,7 +58,7 @@ from edge.mqtt import MqttSettings
 from edge.recognizer import RecognizerSettings
 from edge.schedule import DetectionSettings
 from shared.detectors import DETECTORS
-from shared.messages import DEVICE_ID_PATTERN, parse_time
+from shared.messages import CROP_MODES, DEVICE_ID_PATTERN, parse_time
 from shared.registry import default_models_dir
 from shared.runtime import CudaOptions, ProviderError, RuntimeOptions, TensorrtOptions, resolve_providers
 
@@ -107,7 +107,10 @@ class EdgeConfig:
     ledger: bool = False  # keep every event id in the outbox's ledger table (simulator loss checks)
     outbox_path: str = "edge-outbox.sqlite"
     gallery_path: str = "edge-gallery.json"
-    thumbnails: bool = False
+    # Which tracks' best face crop rides in their events (shared.messages.CROP_MODES): "unknown" (the
+    # instructor must see an unknown face to decide who it was), "all" (recognised students' too:
+    # off by default for privacy) or "off". The older `thumbnails = true/false` means "all"/"unknown".
+    crops: str = "unknown"
     drain_s: float = 10.0  # a file that ended: wait this long for the outbox to be delivered
     min_face_size: int = 40
     embedder: str = "sface"
@@ -154,6 +157,8 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     server = _section(ServerSettings, data.pop("server", {}), "server")
     if "source" in data:
         data["source"] = str(data["source"])
+    if "thumbnails" in data:
+        data["crops"] = _legacy_thumbnails(data.pop("thumbnails"), "crops" in data)
     if data.get("start_time") is not None:
         try:
             data["start_time"] = parse_time(str(data["start_time"]), "start_time")
@@ -169,6 +174,8 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     if str(config.broker.protocol) not in ("5", "3.1.1"):
         raise ConfigError('[broker] protocol must be "5" or "3.1.1".')
     config.broker.protocol = str(config.broker.protocol)
+    if config.crops not in CROP_MODES:
+        raise ConfigError(f"crops must be one of {', '.join(CROP_MODES)}, not {config.crops!r}.")
     if config.min_face_size < 12:
         raise ConfigError("min_face_size must be at least 12 pixels.")
     if config.detector not in DETECTORS:
@@ -185,6 +192,16 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     if problem is not None:
         raise ConfigError(problem)
     return config
+
+
+def _legacy_thumbnails(value: Any, with_crops: bool) -> str:
+    """The crop mode an older `thumbnails` setting means: true "all", false "unknown" (false used to
+    mean "no recognised student's crop", the default; unknown faces now need theirs for review)."""
+    if with_crops:
+        raise ConfigError("set crops or the older thumbnails, not both.")
+    if not isinstance(value, bool):
+        raise ConfigError('thumbnails must be true or false (or set crops = "unknown", "all" or "off").')
+    return "all" if value else "unknown"
 
 
 def _check_runtime(runtime: RuntimeSettings) -> None:

@@ -35,9 +35,11 @@ from pathlib import Path
 
 from shared.messages import SightingEvent, format_time, parse_time
 
-# A rough upper bound of one event's JSON size without its thumbnail, used to keep a batch message
-# under shared.messages.MAX_PAYLOAD_BYTES when thumbnails are on (base64 grows them by 4/3).
+# A rough upper bound of one event's JSON size without its crop and embedding, used to keep a batch
+# message under shared.messages.MAX_PAYLOAD_BYTES when crops ride along (base64 grows them by 4/3).
+# Measured: 196 bytes for the longest values a device writes (tests/test_edge_outbox.py).
 _EVENT_JSON_OVERHEAD = 320
+_EMBEDDING_JSON_OVERHEAD = 110  # the two keys and the embedder id beside the base64
 DEFAULT_BATCH_BYTES = 400_000
 
 _SCHEMA = """
@@ -51,10 +53,18 @@ CREATE TABLE IF NOT EXISTS events (
     quality REAL,
     thumbnail BLOB,
     batch_id TEXT,
-    sent_at REAL
+    sent_at REAL,
+    embedding BLOB,
+    embedding_model TEXT
 );
 CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 """
+# Columns added since the first outbox format: an outbox file written by an older agent gets them on
+# open, so an upgraded device still delivers what it queued before the upgrade.
+_ADDED_COLUMNS = (("embedding", "BLOB"), ("embedding_model", "TEXT"))
+_COLUMNS = (
+    "event_id, track_id, captured_at, score, student_id, quality, thumbnail, embedding, embedding_model"
+)
 
 
 class OutboxFull(RuntimeError):
@@ -81,6 +91,10 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
         # The ledger keeps every event id ever queued, in the same transaction as the event, so a
         # test can count the server's rows against what the device produced even after SIGKILL
         # (edge.simulate's fault runs). It grows without bound: off on real devices.
@@ -104,6 +118,8 @@ class Outbox:
                 e.student_id,
                 e.quality,
                 e.thumbnail_jpeg,
+                e.embedding,
+                e.embedding_model,
             )
             for e in events
         ]
@@ -126,9 +142,7 @@ class Outbox:
                 )
             before = self._db.total_changes
             self._db.executemany(
-                "INSERT OR IGNORE INTO events (event_id, track_id, captured_at, score, student_id, quality,"
-                " thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
             added = self._db.total_changes - before
             if self.ledger:
@@ -147,13 +161,12 @@ class Outbox:
         """
         with self._lock, self._transaction():
             rows = self._db.execute(
-                "SELECT seq, event_id, track_id, captured_at, score, student_id, quality, thumbnail"
-                " FROM events WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
+                f"SELECT seq, {_COLUMNS} FROM events WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
                 (max_events,),
             ).fetchall()
             chosen, size = [], 0
             for row in rows:
-                cost = _EVENT_JSON_OVERHEAD + (len(row[7]) * 4 // 3 + 4 if row[7] is not None else 0)
+                cost = _json_cost(row[7], row[8])
                 if chosen and size + cost > max_bytes:
                     break
                 chosen.append(row)
@@ -249,8 +262,18 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
+def _json_cost(thumbnail: bytes | None, embedding: bytes | None) -> int:
+    """An upper bound of one event's bytes in a batch message (base64 is 4/3 of the bytes, + padding)."""
+    cost = _EVENT_JSON_OVERHEAD
+    if thumbnail is not None:
+        cost += len(thumbnail) * 4 // 3 + 4
+    if embedding is not None:
+        cost += len(embedding) * 4 // 3 + 4 + _EMBEDDING_JSON_OVERHEAD
+    return cost
+
+
 def _event(row: tuple) -> SightingEvent:
-    event_id, track_id, captured_at, score, student_id, quality, thumbnail = row
+    event_id, track_id, captured_at, score, student_id, quality, thumbnail, embedding, model = row
     return SightingEvent(
         event_id=event_id,
         track_id=track_id,
@@ -259,4 +282,6 @@ def _event(row: tuple) -> SightingEvent:
         student_id=student_id,
         quality=quality,
         thumbnail_jpeg=bytes(thumbnail) if thumbnail is not None else None,
+        embedding=bytes(embedding) if embedding is not None else None,
+        embedding_model=model,
     )

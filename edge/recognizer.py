@@ -11,6 +11,13 @@ best < unknown threshold -> unknown (None); in between -> undecided, keep trying
 after `max_attempts` -> reported unknown (the server never credits a student on doubt).
 Once decided, a track stops being embedded and is reported again every `repeat_s` seconds of
 capture time while it persists, so the server sees continued presence.
+
+The track's best view is the attempt with the highest weight (quality x face size: sharp and
+large). Every event of an *unknown* track carries that view's crop and embedding (the instructor
+must see the face to decide who it was; the server clusters unknown faces by the embedding); a
+recognised track's events carry no embedding, and its crop only when the crop mode is "all"
+(privacy: docs/attendance.md). Each event carries them so that any one that reaches the server
+(a lecture boundary, an outbox eviction, a retention pass) still shows the face.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from datetime import datetime
 import numpy as np
 
 from shared.embed import require_embedder
-from shared.messages import Gallery, SightingEvent
+from shared.messages import Gallery, SightingEvent, encode_embedding
 from shared.quality import Quality
 from shared.similarity import l2_normalize
 
@@ -64,7 +71,10 @@ class GalleryIndex:
 
     def __init__(self, gallery: Gallery):
         self.sha256 = gallery.sha256
+        self.version = gallery.version  # a new threshold comes as a new version with the same sha256
         self.threshold = float(gallery.threshold)
+        # A course's calibrated unknown threshold (None: threshold - unknown_gap).
+        self.unknown_threshold = None if gallery.unknown_threshold is None else float(gallery.unknown_threshold)
         spec = _embedder_spec(gallery.model)
         self.unknown_gap = float(spec.get("unknown_gap", 0.04))
         self.margin = float(spec.get("margin", 0.01))
@@ -94,15 +104,29 @@ class _TrackState:
     student_id: int | None = None
     score: float = 0.0
     last_report: datetime | None = None
+    best_weight: float = 0.0  # the best view's quality x size: its crop and embedding are kept
+    best_embedding: np.ndarray | None = None
+    crop: Callable[[], bytes | None] | None = None  # encodes the best view's crop (on first use)
     thumbnail: bytes | None = None
+    encoded: bool = False
 
 
 class Recognizer:
     """`wants()` -> the agent embeds -> `add()`; `step()` once per frame returns the events."""
 
-    def __init__(self, gallery: Callable[[], Gallery | None], settings: RecognizerSettings | None = None):
+    def __init__(
+        self,
+        gallery: Callable[[], Gallery | None],
+        settings: RecognizerSettings | None = None,
+        crops: Callable[[], str] = lambda: "unknown",
+        model: Callable[[], str | None] | None = None,
+    ):
+        """`crops`: the crop mode now (shared.messages.CROP_MODES; a command may change it while
+        running); `model`: the embedder id the embeddings come from (default: the gallery's)."""
         self.gallery = gallery
         self.settings = settings or RecognizerSettings()
+        self.crops = crops
+        self.model = model or (lambda: getattr(self.gallery(), "model", None))
         self.tracks: dict[int, _TrackState] = {}
         self.embeddings_used = 0
         self._index: GalleryIndex | None = None
@@ -131,12 +155,14 @@ class Recognizer:
         state = self.tracks.setdefault(track_id, _TrackState())
         value = quality_value(quality)
         size = min(quality.face_px, 160.0) / 160.0
+        weight = max(value * size, 1e-3)
         state.embeddings.append(np.asarray(embedding, np.float32))
-        state.weights.append(max(value * size, 1e-3))
+        state.weights.append(weight)
         state.qualities.append(value)
         state.last_attempt_frame = frame_index
-        if thumbnail is not None and value >= max(state.qualities):
-            state.thumbnail = thumbnail()
+        if weight >= state.best_weight:  # the best view so far: its crop and embedding are kept
+            state.best_weight, state.best_embedding = weight, state.embeddings[-1]
+            state.crop, state.thumbnail, state.encoded = thumbnail, None, False
         state.best_size_quality = max(state.best_size_quality, size_quality)
         self.embeddings_used += 1
 
@@ -174,7 +200,7 @@ class Recognizer:
         gallery = self.gallery()
         if gallery is None:
             return None
-        if self._index is None or self._index.sha256 != gallery.sha256:
+        if self._index is None or (self._index.sha256, self._index.version) != (gallery.sha256, gallery.version):
             self._index = GalleryIndex(gallery)
         return self._index
 
@@ -190,7 +216,12 @@ class Recognizer:
         match = s.match_threshold if s.match_threshold is not None else index.threshold
         gap = s.unknown_gap if s.unknown_gap is not None else index.unknown_gap
         margin = s.margin if s.margin is not None else index.margin
-        unknown = s.unknown_threshold if s.unknown_threshold is not None else match - gap
+        if s.unknown_threshold is not None:
+            unknown = s.unknown_threshold
+        elif s.unknown_gap is None and index.unknown_threshold is not None:
+            unknown = min(index.unknown_threshold, match)  # the course's calibrated one, never above a match
+        else:
+            unknown = match - gap
         weights = np.asarray(state.weights)
         per_student = np.stack([index.scores(e) for e in state.embeddings])
         combined = weights @ per_student / weights.sum()
@@ -204,6 +235,9 @@ class Recognizer:
             state.decided, state.student_id = True, None
 
     def _event(self, track_id: int, state: _TrackState, captured_at: datetime) -> SightingEvent:
+        unknown = state.student_id is None
+        mode = self.crops()
+        model = self.model() if unknown and state.best_embedding is not None else None
         return SightingEvent(
             event_id=uuid.uuid4().hex,
             track_id=track_id,
@@ -211,5 +245,14 @@ class Recognizer:
             score=float(np.clip(state.score, -1.0, 1.0)),
             student_id=state.student_id,
             quality=round(max(state.qualities), 4),
-            thumbnail_jpeg=state.thumbnail,
+            thumbnail_jpeg=self._crop(state) if mode == "all" or (mode == "unknown" and unknown) else None,
+            embedding=encode_embedding(state.best_embedding) if model else None,
+            embedding_model=model,
         )
+
+    @staticmethod
+    def _crop(state: _TrackState) -> bytes | None:
+        """The best view's JPEG, encoded once (only tracks whose crop is sent pay for it)."""
+        if not state.encoded and state.crop is not None:
+            state.thumbnail, state.encoded, state.crop = state.crop(), True, None  # the chip is freed
+        return state.thumbnail
