@@ -23,6 +23,13 @@ NAMING_CONVENTION = {
 }
 
 
+AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
+"""Table kwargs of every table whose ids other rows or the audit log name: SQLite then never hands out
+the id of a deleted row again (without it, deleting the newest row frees its id for the next insert,
+and a new session or student would inherit the old one's audit trail). MariaDB's InnoDB never reuses
+AUTO_INCREMENT values (persistent across restarts since 10.2.4), so this is SQLite-only."""
+
+
 class Base(DeclarativeBase):
     """Typed declarative base: `Mapped[datetime]` is always a UTC-aware column."""
 

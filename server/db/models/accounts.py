@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import Role, enum_type
 from server.db.types import utcnow
 
@@ -18,6 +18,7 @@ class User(Base):
     """A person who signs in. Emails are stored lower-cased, so uniqueness is case-insensitive."""
 
     __tablename__ = "users"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -72,6 +73,7 @@ class ApiToken(Base):
     """
 
     __tablename__ = "api_tokens"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -97,7 +99,7 @@ class LoginAttempt(Base):
     """
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_email_ip_at", "email", "ip", "at"),)
+    __table_args__ = (Index("ix_login_attempts_email_ip_at", "email", "ip", "at"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))

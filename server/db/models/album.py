@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.types import Blob, utcnow
 
 
@@ -22,7 +22,7 @@ class Album(Base):
     """A named collection of one user's photos. Deleting it keeps the photos (they leave the album)."""
 
     __tablename__ = "album_albums"
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    __table_args__ = (UniqueConstraint("owner_id", "name"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -40,6 +40,7 @@ class AlbumPhoto(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "sha256"),
         Index("ix_album_photos_owner_id_created_at", "owner_id", "created_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,6 +75,7 @@ class AlbumPerson(Base):
     """A person the grouping found (or a user split off) among one user's faces."""
 
     __tablename__ = "album_people"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -90,7 +92,7 @@ class AlbumFace(Base):
     merge), and is cleared by "not this person" (which also records a `AlbumFaceRejection`)."""
 
     __tablename__ = "album_faces"
-    __table_args__ = (Index("ix_album_faces_owner_id_model", "owner_id", "model"),)
+    __table_args__ = (Index("ix_album_faces_owner_id_model", "owner_id", "model"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     photo_id: Mapped[int] = mapped_column(ForeignKey("album_photos.id", ondelete="CASCADE"), index=True)
@@ -138,7 +140,7 @@ class AlbumSearch(Base):
     latest few per user are kept (`server.album.search`)."""
 
     __tablename__ = "album_searches"
-    __table_args__ = (Index("ix_album_searches_owner_id_created_at", "owner_id", "created_at"),)
+    __table_args__ = (Index("ix_album_searches_owner_id_created_at", "owner_id", "created_at"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

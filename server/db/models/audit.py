@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import AttendanceStatus, enum_type
 from server.db.models.accounts import User
 from server.db.models.school import LectureSession, Student
@@ -23,7 +23,7 @@ class AttendanceOverride(Base):
     """
 
     __tablename__ = "attendance_overrides"
-    __table_args__ = (Index("ix_attendance_overrides_session_id_student_id", "session_id", "student_id"),)
+    __table_args__ = (Index("ix_attendance_overrides_session_id_student_id", "session_id", "student_id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="CASCADE"))
@@ -47,7 +47,7 @@ class AuditLog(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity_type_entity_id", "entity_type", "entity_id"),)
+    __table_args__ = (Index("ix_audit_log_entity_type_entity_id", "entity_type", "entity_id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.models.school import Device
 from server.db.types import utcnow
 
@@ -27,6 +27,7 @@ class DeviceCommand(Base):
     __table_args__ = (
         Index("ix_device_commands_status", "status"),
         Index("ix_device_commands_device_id_created_at", "device_id", "created_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

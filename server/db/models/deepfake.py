@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import enum_type
 from server.db.types import BigId, Blob, utcnow
 
@@ -32,7 +32,7 @@ class DeepfakeCheck(Base):
     """One file a user asked about, its job and, once scored, its result."""
 
     __tablename__ = "deepfake_checks"
-    __table_args__ = (Index("ix_deepfake_checks_owner_id_id", "owner_id", "id"),)
+    __table_args__ = (Index("ix_deepfake_checks_owner_id_id", "owner_id", "id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -64,6 +64,7 @@ class DeepfakeFace(Base):
     """A face crop (as the classifier saw it) among the highest-scoring faces of a check."""
 
     __tablename__ = "deepfake_faces"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     check_id: Mapped[int] = mapped_column(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.models.accounts import User
 from server.db.models.school import Student
 from server.db.types import utcnow
@@ -23,7 +23,7 @@ class EnrolmentRejection(Base):
     """
 
     __tablename__ = "enrolment_rejections"
-    __table_args__ = (Index("ix_enrolment_rejections_student_id_created_at", "student_id", "created_at"),)
+    __table_args__ = (Index("ix_enrolment_rejections_student_id_created_at", "student_id", "created_at"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import FaceKind, ReviewDecision, enum_type
 from server.db.models.accounts import User
 from server.db.models.school import Course, Device, LectureSession, Student
@@ -34,12 +34,15 @@ class Sighting(Base):
         Index("ix_sightings_session_id_captured_at", "session_id", "captured_at"),
         Index("ix_sightings_device_id_captured_at", "device_id", "captured_at"),
         Index("ix_sightings_student_id_captured_at", "student_id", "captured_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
-    session_id: Mapped[int | None] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="SET NULL"))
+    # CASCADE: a deleted session's evidence goes with it. With SET NULL its sightings became unassigned
+    # and `attach_sightings` handed them to the next session of that room and time (issue 15).
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="CASCADE"))
     # None: an unknown face (no enrolled student matched).
     student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     track_id: Mapped[str] = mapped_column(String(64))
@@ -68,7 +71,7 @@ class FaceTemplate(Base):
     """
 
     __tablename__ = "face_templates"
-    __table_args__ = (Index("ix_face_templates_student_id_kind", "student_id", "kind"),)
+    __table_args__ = (Index("ix_face_templates_student_id_kind", "student_id", "kind"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
@@ -96,7 +99,7 @@ class CourseGallery(Base):
     """
 
     __tablename__ = "course_galleries"
-    __table_args__ = (UniqueConstraint("course_id", "version"),)
+    __table_args__ = (UniqueConstraint("course_id", "version"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
@@ -111,7 +114,7 @@ class UnknownFaceReview(Base):
     """An instructor's decision about an unrecognised track of a session's sightings."""
 
     __tablename__ = "unknown_face_reviews"
-    __table_args__ = (UniqueConstraint("session_id", "device_id", "track_id"),)
+    __table_args__ = (UniqueConstraint("session_id", "device_id", "track_id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="CASCADE"))

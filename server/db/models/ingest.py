@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.models.school import Device
 from server.db.types import BigId, Blob, utcnow
 
@@ -26,6 +26,7 @@ class RejectedMessage(Base):
     __table_args__ = (
         Index("ix_rejected_messages_received_at", "received_at"),
         Index("ix_rejected_messages_device_id_received_at", "device_id", "received_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -70,7 +71,7 @@ class DeviceTelemetry(Base):
     """One telemetry report; ingest keeps the newest `INGEST_TELEMETRY_KEEP` rows per device."""
 
     __tablename__ = "device_telemetry"
-    __table_args__ = (Index("ix_device_telemetry_device_id_at", "device_id", "at"),)
+    __table_args__ = (Index("ix_device_telemetry_device_id_at", "device_id", "at"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))

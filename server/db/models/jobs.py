@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import enum_type
 from server.db.types import BigId, utcnow
 
@@ -34,6 +34,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),  # the claim: oldest queued first
         Index("ix_jobs_owner_id_id", "owner_id", "id"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base
+from server.db.base import AUTOINCREMENT, Base
 from server.db.enums import SessionStatus, enum_type
 from server.db.models.accounts import User
 from server.db.types import utcnow
@@ -23,6 +23,7 @@ course_students = Table(
 
 class Course(Base):
     __tablename__ = "courses"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -44,6 +45,7 @@ class Course(Base):
 
 class Student(Base):
     __tablename__ = "students"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -59,6 +61,7 @@ class Student(Base):
 
 class Classroom(Base):
     __tablename__ = "classrooms"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -70,6 +73,7 @@ class Device(Base):
     """An edge device (camera + Jetson), known by the id it publishes under on MQTT."""
 
     __tablename__ = "devices"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -96,6 +100,7 @@ class LectureSession(Base):
         CheckConstraint("period_minutes > 0", name="positive_period"),
         Index("ix_lecture_sessions_course_id_starts_at", "course_id", "starts_at"),
         Index("ix_lecture_sessions_classroom_id_starts_at", "classroom_id", "starts_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
