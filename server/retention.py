@@ -18,7 +18,8 @@ from flask import Flask
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from server.db.models import DeviceTelemetry, Job, JobStatus, RejectedMessage, Sighting
+from server.db.enums import SessionStatus
+from server.db.models import DeviceTelemetry, Job, JobStatus, LectureSession, RejectedMessage, Sighting
 from server.db.types import utcnow
 from server.jobs import JobContext, job_handler
 
@@ -75,18 +76,40 @@ def _delete_rows(model: Any, session: Session, where: list, dry_run: bool, batch
     return _batched(session, model.id, where, act, dry_run, batch)
 
 
+def _clear_faces(session: Session, ids: list[int]) -> None:
+    """Delete the face crop and the embedding of these sightings (the sightings themselves stay)."""
+    cleared = {"thumbnail": None, "embedding": None, "embedding_model": None}
+    session.execute(update(Sighting).where(Sighting.id.in_(ids)).values(**cleared))
+
+
 @retention_rule(
     "RETENTION_SIGHTING_THUMBNAIL_DAYS",
     30,
-    "face thumbnails on sightings (the sighting itself stays: attendance is computed from it)",
+    "face crops and unknown faces' embeddings on sightings (the sighting itself stays: attendance is"
+    " computed from it)",
 )
 def sighting_thumbnails(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
-    where = [Sighting.thumbnail.is_not(None), Sighting.received_at < cutoff]
+    faces = (Sighting.thumbnail.is_not(None)) | (Sighting.embedding.is_not(None))
+    where = [faces, Sighting.received_at < cutoff]
+    return _batched(session, Sighting.id, where, lambda ids: _clear_faces(session, ids), dry_run, batch)
 
-    def act(ids: list[int]) -> None:
-        session.execute(update(Sighting).where(Sighting.id.in_(ids)).values(thumbnail=None))
 
-    return _batched(session, Sighting.id, where, act, dry_run, batch)
+@retention_rule(
+    "RETENTION_UNKNOWN_CROPS_DAYS",
+    7,
+    "face crops and embeddings of unknown faces, counted from the confirmation of their session (the"
+    " instructor has decided who they were)",
+)
+def unknown_faces(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
+    confirmed = select(LectureSession.id).where(
+        LectureSession.status == SessionStatus.CONFIRMED, LectureSession.confirmed_at < cutoff
+    )
+    where = [
+        Sighting.student_id.is_(None),
+        Sighting.session_id.in_(confirmed),
+        (Sighting.thumbnail.is_not(None)) | (Sighting.embedding.is_not(None)),
+    ]
+    return _batched(session, Sighting.id, where, lambda ids: _clear_faces(session, ids), dry_run, batch)
 
 
 @retention_rule(

@@ -21,6 +21,10 @@ Decisions (see docs in the package and the issue):
   as `implausible_time`; integers beyond their columns as `out_of_range` (shared.messages).
 * Event ids are compared in lower case (the decoder lower-cases them): MariaDB's unique key
   ignores case, so a case variant of a stored id is the same event there and must be here too.
+* An unknown face's embedding (little-endian float32) and the embedder id that made it are stored
+  on its sighting (`embedding`, `embedding_model`) for the review's clusters and suggestions. The
+  contract refuses a bad one (`bad_embedding`: wrong size, not finite, all zeros, no embedder id,
+  or sent with a recognised student), and with it the whole batch: nothing is half-written.
 """
 
 from __future__ import annotations
@@ -336,6 +340,8 @@ def _sightings(
                 "score": event.score,
                 "quality": event.quality,
                 "thumbnail": event.thumbnail_jpeg,
+                "embedding": event.embedding,
+                "embedding_model": event.embedding_model,
             }
         )
         known[event.event_id] = content  # a later message of this batch carrying it is a duplicate

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.db.models import DeviceTelemetry, Job, JobStatus, RejectedMessage, Sighting
 from server.db.models.album import AlbumSearch
@@ -127,6 +127,7 @@ def test_retention_removes_exactly_what_is_past_its_period(app, db, seeded):
     removed = job.result["removed"]
     assert removed == {
         "RETENTION_SIGHTING_THUMBNAIL_DAYS": 1,
+        "RETENTION_UNKNOWN_CROPS_DAYS": 0,
         "RETENTION_TELEMETRY_DAYS": 1,
         "RETENTION_REJECTED_MESSAGES_DAYS": 1,
         "RETENTION_JOBS_DAYS": 1,
@@ -181,3 +182,95 @@ def test_the_command_runs_retention_and_refuses_a_bad_period(
     monkeypatch.setenv("VISAGE_RETENTION_TELEMETRY_DAYS", "ninety")
     assert main(["server", "retention"]) == 2
     assert "RETENTION_TELEMETRY_DAYS must be a whole number of days" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- unknown faces (issue 15)
+
+EMBEDDING = bytes(range(256)) * 2  # 128 float32s' worth of bytes
+
+
+def unknown_faces_scene(db) -> None:
+    """Unknown and recognised sightings with crops (and embeddings) in a session confirmed 10 days
+    ago, one confirmed 2 days ago, and one never confirmed; all received a day ago."""
+    from server.db.enums import SessionStatus
+    from server.db.models import Course, LectureSession, Student
+
+    now = utcnow()
+    device = Device(device_id="cam-9", name="Room 9")
+    student = Student(student_number="S1", name="Ada")
+    course = Course(code="C1", title="Course")
+    db.add_all([device, student, course])
+    db.flush()
+    confirmations = (("old", now - timedelta(days=10)), ("recent", now - timedelta(days=2)), ("open", None))
+    for name, confirmed in confirmations:
+        lecture = LectureSession(
+            course=course,
+            starts_at=now - timedelta(days=11),
+            ends_at=now - timedelta(days=11) + timedelta(hours=1),
+            status=SessionStatus.CONFIRMED if confirmed else SessionStatus.SCHEDULED,
+            confirmed_at=confirmed,
+        )
+        db.add(lecture)
+        db.flush()
+        for who, student_id in (("unknown", None), ("known", student.id)):
+            db.add(
+                Sighting(
+                    event_id=f"{name}-{who}",
+                    device_id=device.id,
+                    session_id=lecture.id,
+                    student_id=student_id,
+                    track_id="7",
+                    captured_at=lecture.starts_at,
+                    received_at=now - RECENT,
+                    thumbnail=b"jpeg",
+                    embedding=EMBEDDING if student_id is None else None,
+                    embedding_model="sface@2021dec" if student_id is None else None,
+                )
+            )
+    db.commit()
+
+
+def faces(db) -> dict[str, tuple]:
+    columns = (Sighting.event_id, Sighting.thumbnail, Sighting.embedding, Sighting.embedding_model)
+    rows = db.execute(select(*columns))
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_unknown_faces_go_a_week_after_their_session_is_confirmed(app, db):
+    unknown_faces_scene(db)
+    dry = run_retention(app, db, dry_run=True)
+    assert dry.result["periods_days"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 7  # the default
+    assert dry.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    assert all(crop == b"jpeg" for crop, *_ in faces(db).values())  # a dry run deletes nothing
+
+    job = run_retention(app, db)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    kept = (b"jpeg", EMBEDDING, "sface@2021dec")
+    db.expire_all()
+    assert faces(db) == {
+        "old-unknown": (None, None, None),  # confirmed 10 days ago: crop and embedding gone
+        "old-known": (b"jpeg", None, None),  # a recognised student's crop follows its own rule (30 days)
+        "recent-unknown": kept,  # confirmed 2 days ago: the instructor may still reopen it
+        "recent-known": (b"jpeg", None, None),
+        "open-unknown": kept,  # never confirmed: not decided yet
+        "open-known": (b"jpeg", None, None),
+    }
+    assert count(db, Sighting) == 6  # the sightings stay: attendance is computed from them
+
+    app.config.update(RETENTION_UNKNOWN_CROPS_DAYS=1)
+    assert run_retention(app, db).result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    db.expire_all()
+    assert faces(db)["recent-unknown"] == (None, None, None) and faces(db)["open-unknown"] == kept
+
+
+def test_the_thumbnail_period_takes_unknown_faces_embeddings_too(app, db):
+    unknown_faces_scene(db)
+    app.config.update(RETENTION_SIGHTING_THUMBNAIL_DAYS=1, RETENTION_UNKNOWN_CROPS_DAYS=None)
+    db.execute(update(Sighting).values(received_at=utcnow() - timedelta(days=3)))
+    db.commit()
+    job = run_retention(app, db)
+    assert "RETENTION_UNKNOWN_CROPS_DAYS" not in job.result["removed"]
+    assert job.result["removed"]["RETENTION_SIGHTING_THUMBNAIL_DAYS"] == 6
+    db.expire_all()
+    assert set(faces(db).values()) == {(None, None, None)}
