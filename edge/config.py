@@ -22,6 +22,10 @@ Example (TOML):
 
     [recognizer]
     margin = 0.025                          # default: the embedder's (shared/embed.py)
+    repeat_s = 30                           # presence heartbeat: a followed, recognised track is
+                                            # re-reported this often (capture time); the server's
+                                            # live roster says "out" after ATTENDANCE_OUT_AFTER_SECONDS
+                                            # (90 = 3 missed heartbeats): keep repeat_s <= a third of it
 
     [server]                                # where the model bundle comes from (edge/models_sync.py)
     url = "https://visage.example.org"
@@ -181,6 +185,7 @@ def parse_config(data: dict[str, Any]) -> EdgeConfig:
     if config.detector not in DETECTORS:
         raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}, not {config.detector!r}.")
     _check_runtime(config.runtime)
+    _check_heartbeat(config.recognizer)
     problem = config.detection.check()
     if problem:
         raise ConfigError(f"[detection] {problem}.")
@@ -202,6 +207,20 @@ def _legacy_thumbnails(value: Any, with_crops: bool) -> str:
     if not isinstance(value, bool):
         raise ConfigError('thumbnails must be true or false (or set crops = "unknown", "all" or "off").')
     return "all" if value else "unknown"
+
+
+# The heartbeat must beat well inside the server's gap tolerance (5 min) or a seated student's
+# presence would break up even in the final statuses.
+MAX_REPEAT_S = 300.0
+
+
+def _check_heartbeat(recognizer: RecognizerSettings) -> None:
+    value = recognizer.repeat_s
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_REPEAT_S:
+        raise ConfigError(
+            f"[recognizer] repeat_s (the presence heartbeat) must be a number of seconds above 0 and at most"
+            f" {MAX_REPEAT_S:.0f}, not {value!r}."
+        )
 
 
 def _check_runtime(runtime: RuntimeSettings) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from edge.gallery import GalleryStore
 from edge.simulate import school
 from edge.simulate.errors import SimulationError
-from edge.simulate.score import summary
+from edge.simulate.score import live_summary, summary
 from edge.simulate.timeline import Truth
 from shared.embed import DEFAULT_EMBEDDER
 from shared.messages import Gallery, MessageError, parse_time, topic
@@ -383,7 +383,8 @@ class Simulation:
 
     def report(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Attendance as the server computes it, scored against the truth (the CLI's JSON line)."""
-        from server.attendance.service import policy_from_config
+        from server.attendance.presence import live_state
+        from server.attendance.service import out_after_from_config, policy_from_config
 
         assert self.scenario is not None
         names = {sid: name for name, sid in self.scenario.students.items()}
@@ -394,12 +395,17 @@ class Simulation:
             if sid in names
         }
         gap = policy_from_config(self.app.config).gap_tolerance
+        out_after = out_after_from_config(self.app.config)
+        live = live_summary(
+            self.truth, sightings, lambda times, now: live_state(times, now, out_after).state.value, out_after
+        )
         return summary(
             self.truth,
             computed,
             sightings,
             gap,
             {
+                "live": live,
                 "unknown_faces": unknown,
                 "not_enrolled": list(self.scenario.not_enrolled),
                 "delivery": self.check_exactly_once(),

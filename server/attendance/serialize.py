@@ -10,7 +10,7 @@ from flask import url_for
 
 from server.api.io import DATETIME, NULLABLE_DATETIME, iso
 from server.api.registry import registry
-from server.attendance import engine
+from server.attendance import engine, presence
 from server.attendance.service import SessionReport
 from server.db.models import AuditLog, LectureSession, Student, UnknownFaceReview
 
@@ -58,6 +58,22 @@ PERIOD_STATUS = registry.schema(
         "required": ["index", "status", "computed_status", "source", "evidence"],
     },
 )
+LIVE_STATE = registry.schema(
+    "LiveState",
+    {
+        "type": ["object", "null"],
+        "description": (
+            "Where the student is now while the session runs (null before and after it): 'in' since the"
+            " first sighting of the current run, 'out' of the room since the last sighting when that is more"
+            " than ATTENDANCE_OUT_AFTER_SECONDS ago, 'not_seen' yet (since null)."
+        ),
+        "properties": {
+            "state": {"type": "string", "enum": [p.value for p in presence.Presence]},
+            "since": NULLABLE_DATETIME,
+        },
+        "required": ["state", "since"],
+    },
+)
 STUDENT_ATTENDANCE = registry.schema(
     "StudentAttendance",
     {
@@ -72,6 +88,7 @@ STUDENT_ATTENDANCE = registry.schema(
                 "description": "Best sighting's face crop, if sent.",
             },
             "periods": {"type": "array", "items": PERIOD_STATUS},
+            "live": LIVE_STATE,
         },
         "required": ["student_id", "student_number", "name", "status", "source", "evidence", "periods"],
     },
@@ -229,7 +246,12 @@ def student_json(report: SessionReport, row: engine.StudentAttendance) -> dict[s
         **_verdict(row),
         "thumbnail_url": thumbnail_url(report.thumbnails.get(student.id)),
         "periods": [{"index": p.period, **_verdict(p)} for p in row.periods],
+        "live": live_json(report.live.get(student.id) if report.live is not None else None),
     }
+
+
+def live_json(state: presence.LiveState | None) -> dict[str, Any] | None:
+    return None if state is None else {"state": state.state.value, "since": iso(state.since)}
 
 
 def report_json(report: SessionReport, pending_unknown: int, computed_at: Any) -> dict[str, Any]:

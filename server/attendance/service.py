@@ -23,6 +23,7 @@ ATTENDANCE_MIN_CONFIDENCE           student sightings scoring lower are ignored 
 ATTENDANCE_DWELL_SECONDS            presence credited around each sighting [30]
 ATTENDANCE_WINDOW_MARGIN_MINUTES    sightings this long before/after a session still extend presence [10]
 ATTENDANCE_BREAK_MINUTES            break between consecutive periods [0]
+ATTENDANCE_OUT_AFTER_SECONDS        live roster: unseen longer than this while the session runs is "out" [90]
 =================================== ===============================================================
 """
 
@@ -37,9 +38,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.attendance import engine
+from server.attendance import engine, presence
 from server.db.models import AttendanceOverride, Course, Device, LectureSession, Sighting, Student
 from server.db.models.school import course_students
+from server.db.types import utcnow
 
 SETTINGS: dict[str, Any] = {
     "ATTENDANCE_LATE_AFTER_MINUTES": 10,
@@ -51,6 +53,7 @@ SETTINGS: dict[str, Any] = {
     "ATTENDANCE_DWELL_SECONDS": 30,
     "ATTENDANCE_WINDOW_MARGIN_MINUTES": 10,
     "ATTENDANCE_BREAK_MINUTES": 0,
+    "ATTENDANCE_OUT_AFTER_SECONDS": 90,  # three missed edge heartbeats of 30 s (presence.py)
 }
 
 
@@ -94,6 +97,14 @@ def policy_from_config(config: Mapping[str, Any]) -> engine.AttendancePolicy:
         if isinstance(exc, AttendanceConfigError):
             raise
         raise AttendanceConfigError(f"invalid attendance settings: {exc}") from exc
+
+
+def out_after_from_config(config: Mapping[str, Any]) -> timedelta:
+    """How long unseen means "out of the room" on the live roster (presence.py); must be positive."""
+    seconds = _number(config, "ATTENDANCE_OUT_AFTER_SECONDS")
+    if not seconds:
+        raise AttendanceConfigError(f"ATTENDANCE_OUT_AFTER_SECONDS must be positive, got {seconds!r}")
+    return timedelta(seconds=seconds)
 
 
 def plan_for(lecture: LectureSession, config: Mapping[str, Any]) -> engine.SessionPlan:
@@ -182,6 +193,8 @@ class SessionReport:
     overrides: dict[tuple[int, int | None], AttendanceOverride]  # in force, by (student, period)
     thumbnails: dict[int, int]  # student id -> id of their best sighting that has a thumbnail
     unknown_thumbnails: dict[tuple[str, str], int]  # (device id, track id) -> sighting id
+    # Live state per student at `now` (presence.py); None while the session is not running.
+    live: dict[int, presence.LiveState] | None = None
 
     @property
     def roster(self) -> list[Student]:
@@ -197,12 +210,17 @@ def roster_ids(db: Session, course_id: int) -> list[int]:
 def overrides_in_force(
     db: Session, lecture: LectureSession, student_ids: Iterable[int] | None = None
 ) -> dict[tuple[int, int | None], AttendanceOverride]:
-    """The latest override per (student, period) of the session: earlier ones are history."""
+    """The latest override per (student, period) of the session: earlier ones are history. A
+    correction for the whole session covers every period, so it also retires that student's period
+    corrections made before it; one made after it stands (engine rule 9 combines the two)."""
     query = select(AttendanceOverride).where(AttendanceOverride.session_id == lecture.id)
     if student_ids is not None:
         query = query.where(AttendanceOverride.student_id.in_(list(student_ids)))
     latest: dict[tuple[int, int | None], AttendanceOverride] = {}
     for row in db.scalars(query.order_by(AttendanceOverride.at, AttendanceOverride.id)):
+        if row.period_index is None:
+            for key in [key for key in latest if key[0] == row.student_id]:
+                del latest[key]
         latest[(row.student_id, row.period_index)] = row
     return latest
 
@@ -212,13 +230,15 @@ def compute_session(
     lecture: LectureSession,
     config: Mapping[str, Any],
     student_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
 ) -> SessionReport:
     """The session's attendance: roster, sightings and overrides from the database through the engine.
 
     `student_ids` limits the work to those roster students (a student's own view): each
     student's result depends only on their own sightings, so the rows are the same as in the
-    full computation."""
+    full computation. `now` (default: the server's clock) is the moment of the live state."""
     policy = policy_from_config(config)
+    out_after = out_after_from_config(config)
     plan = plan_for(lecture, config)
     roster = roster_ids(db, lecture.course_id)
     wanted = None if student_ids is None else set(student_ids)
@@ -266,7 +286,8 @@ def compute_session(
     ids = {row.student_id for row in (*result.students, *result.not_on_roster)}
     students = {s.id: s for s in db.scalars(select(Student).where(Student.id.in_(ids)))} if ids else {}
     thumbnails, unknown_thumbnails = _thumbnails(rows, lo, hi, policy.min_confidence)
-    return SessionReport(lecture, result, students, overrides, thumbnails, unknown_thumbnails)
+    live = presence.live_states(plan, policy, roster, sightings, now or utcnow(), out_after)
+    return SessionReport(lecture, result, students, overrides, thumbnails, unknown_thumbnails, live)
 
 
 def _thumbnails(

@@ -21,7 +21,12 @@ from server.attendance import clock, review
 from server.attendance.access import review_or_404, session_or_404, student_of
 from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
 from server.attendance.serialize import report_json, unknown_face_json
-from server.attendance.service import AttendanceConfigError, SessionReport, sessions_between
+from server.attendance.service import (
+    AttendanceConfigError,
+    SessionReport,
+    out_after_from_config,
+    sessions_between,
+)
 from server.auth.decorators import login_required, role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role, SessionStatus
@@ -119,6 +124,7 @@ def _render_session(
         statuses=list(STATUS_LABELS),
         zone=clock.zone(config).key,
         refresh_seconds=refresh_seconds(config),
+        out_after_seconds=round(out_after_from_config(config).total_seconds()),
         error=error,
         form=form or {},
     )

@@ -74,6 +74,17 @@
     return el("td", className ? { className: className, text: text } : { text: text });
   }
 
+  // "Now": the live state while the session runs (null before and after it), as the page renders it.
+  function liveCell(live) {
+    var td = el("td", { className: "now" });
+    if (live) {
+      var text = live.state === "out" ? "out of the room since " + time(live.since)
+        : live.state === "in" ? "in the room since " + time(live.since) : "not seen yet";
+      td.appendChild(el("span", { className: "live-" + live.state, text: text }));
+    }
+    return td;
+  }
+
   function studentRow(s) {
     var thumb = el("td", { className: "thumb" });
     if (s.thumbnail_url) {
@@ -83,7 +94,7 @@
     if (s.note) {
       status.appendChild(el("small", { className: "note", text: s.note }));
     }
-    var cells = [thumb, cell(s.student_number), cell(s.name), status];
+    var cells = [thumb, cell(s.student_number), cell(s.name), status, liveCell(s.live)];
     s.periods.forEach(function (p) {
       cells.push(el("td", {}, [badge(p.status, p.source, p.note)]));
     });
@@ -104,7 +115,7 @@
     var rows = data.students.map(studentRow);
     if (!rows.length) {
       rows.push(el("tr", {}, [el("td", {
-        colspan: String(10 + data.periods.length), className: "muted", text: "No students on this course's roster."
+        colspan: String(11 + data.periods.length), className: "muted", text: "No students on this course's roster."
       })]));
     }
     body.replaceChildren.apply(body, rows);
