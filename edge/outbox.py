@@ -37,7 +37,7 @@ from shared.messages import SightingEvent, format_time, parse_time
 
 # A rough upper bound of one event's JSON size without its crop and embedding, used to keep a batch
 # message under shared.messages.MAX_PAYLOAD_BYTES when crops ride along (base64 grows them by 4/3).
-# Measured: 196 bytes for the longest values a device writes (tests/test_edge_outbox.py).
+# Measured: 229 bytes for the longest values a device writes (tests/test_edge_outbox.py).
 _EVENT_JSON_OVERHEAD = 320
 _EMBEDDING_JSON_OVERHEAD = 110  # the two keys and the embedder id beside the base64
 DEFAULT_BATCH_BYTES = 400_000

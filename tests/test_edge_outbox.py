@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import sqlite3
 import subprocess
@@ -11,10 +13,19 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edge.outbox import Outbox, OutboxFull
-from shared.messages import SightingBatch, SightingEvent
+from edge.outbox import _EVENT_JSON_OVERHEAD, Outbox, OutboxFull, _json_cost
+from shared.messages import (
+    EMBEDDING_DIMS,
+    MAX_EVENTS_PER_BATCH,
+    MAX_PAYLOAD_BYTES,
+    MAX_THUMBNAIL_BYTES,
+    SightingBatch,
+    SightingEvent,
+    encode_embedding,
+)
 
 pytestmark = pytest.mark.device_profile
 
@@ -117,6 +128,67 @@ def test_batches_stay_under_the_payload_limit_with_thumbnails(tmp_path):
     batch_id, events = box.next_batch(50)
     assert 1 < len(events) < 50
     SightingBatch("dev1", batch_id, T0, tuple(events)).encode()  # raises MessageError if oversized
+    box.close()
+
+
+def worst_event(i: int, crop: bool = True) -> SightingEvent:
+    """An unknown face with the largest crop the contract admits and a 1024-d embedding."""
+    vector = np.random.default_rng(i).normal(size=EMBEDDING_DIMS[1]).astype(np.float32)
+    return SightingEvent(
+        event_id=f"{i:064d}",  # the longest id
+        track_id=2**63 - 1 - i,
+        captured_at=T0 + timedelta(microseconds=i * 33_333 + 1),
+        score=-0.1234567890123456,  # floats written with every digit
+        quality=0.1234567890123456,
+        thumbnail_jpeg=b"\xff\xd8" + bytes(MAX_THUMBNAIL_BYTES - 2) if crop else None,
+        embedding=encode_embedding(vector),
+        embedding_model="a" * 31 + "@" + "b" * 32,
+    )
+
+
+def test_a_full_batch_of_unknown_faces_with_crops_and_embeddings_is_split_to_fit(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    box.add([worst_event(i) for i in range(MAX_EVENTS_PER_BATCH)])
+    sizes, delivered = [], []
+    while True:
+        batch_id, events = box.next_batch(MAX_EVENTS_PER_BATCH)
+        if batch_id is None:
+            break
+        payload = SightingBatch("dev1", batch_id, T0, tuple(events)).encode()  # MessageError if oversized
+        sizes.append(len(payload))
+        delivered += SightingBatch.decode(payload, "dev1").events
+        box.ack(batch_id)
+    # 500 worst-case events (~27.5 KB of JSON each) cannot share one 512 KiB message: the byte
+    # budget lowers what a batch carries (14 events), and every one arrives exactly as stored.
+    assert len(sizes) > 1 and max(sizes) <= MAX_PAYLOAD_BYTES
+    assert delivered == [worst_event(i) for i in range(MAX_EVENTS_PER_BATCH)]
+    box.close()
+
+
+def test_the_per_event_overhead_bounds_an_event_without_crop_or_embedding():
+    event = dataclasses.replace(worst_event(0, crop=False), embedding=None, embedding_model=None)
+    assert len(json.dumps(event.to_json(), separators=(",", ":"))) + 1 <= _EVENT_JSON_OVERHEAD  # + its comma
+    full = worst_event(0)
+    assert len(json.dumps(full.to_json(), separators=(",", ":"))) + 1 <= _json_cost(
+        full.thumbnail_jpeg, full.embedding
+    )
+
+
+def test_an_outbox_written_before_embeddings_opens_and_delivers(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the first outbox format: no embedding columns
+        db.executescript(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,"
+            " track_id INTEGER NOT NULL, captured_at TEXT NOT NULL, score REAL NOT NULL, student_id INTEGER,"
+            " quality REAL, thumbnail BLOB, batch_id TEXT, sent_at REAL);"
+            "INSERT INTO events (event_id, track_id, captured_at, score) VALUES"
+            " ('old-00000001', 1, '2026-11-23T09:00:00.000000Z', 0.5);"
+        )
+    box = Outbox(path)
+    box.add([worst_event(1)])
+    _, events = box.next_batch()
+    assert [e.event_id for e in events] == ["old-00000001", worst_event(1).event_id]
+    assert events[0].embedding is None and events[1] == worst_event(1)
     box.close()
 
 
