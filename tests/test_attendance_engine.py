@@ -390,13 +390,16 @@ def test_apply_session_override_and_idempotence():
     overrides = [Override("s2", "present", note="bus strike"), Override("s2", Status.ABSENT, period=1)]
     once = apply_overrides(results, overrides)
     row = once.student("s2")
+    # Rule 9: the session override fills the period without its own (P1 present, not the engine's
+    # late), P2's override stands, and the summary is rule 6 over both: present, then absent.
     assert (row.status, row.source, row.note, row.reasons) == (
-        Status.PRESENT,
+        Status.LEFT_EARLY,
         Source.MANUAL,
         "bus strike",
         (),
     )
-    assert [p.status for p in row.periods] == [Status.LATE, Status.ABSENT]
+    assert [p.status for p in row.periods] == [Status.PRESENT, Status.ABSENT]
+    assert [p.computed_status for p in row.periods] == [Status.LATE, Status.PRESENT]
     assert apply_overrides(once, overrides) == once
     assert apply_overrides(results, []) == results
 

@@ -92,14 +92,24 @@ Time
     roster are computed by the same rules and returned apart in ``not_on_roster``. Ids are
     compared with ``==``: give roster and sightings the same id type.
 
-9. Overrides (`apply_overrides`, pure)
+9. Overrides (`apply_overrides`, pure): one status model
     An `Override` sets a student's status for one period (``period=index``) or for the
-    session (``period=None``); the result has ``source=MANUAL``, the override's ``note`` and
-    keeps the engine's own verdict in ``computed_status``; its ``reasons`` are emptied (the
-    note says why) and its evidence is kept. The session status of a student
-    with period overrides is recomputed by rule 6 from the effective period statuses (and is
-    marked MANUAL), unless the session status itself is overridden. Overriding an unknown
-    student, a period out of range or the same (student, period) twice is a ``ValueError``.
+    whole session (``period=None``). A row an override touches has ``source=MANUAL``, the
+    override's ``note``, keeps the engine's own verdict in ``computed_status`` and its
+    evidence; its ``reasons`` are emptied (the note says why).
+    *Periods*: a period's own override wins; otherwise a session override sets the period
+    to that status projected onto it: PRESENT, ABSENT and EXCUSED apply to every period
+    as they are; LATE makes the first period LATE and the others PRESENT; LEFT_EARLY makes
+    the last period LEFT_EARLY and the others PRESENT; LATE_AND_LEFT_EARLY does both (a
+    one-period session gets LATE_AND_LEFT_EARLY itself). Untouched periods keep the engine's.
+    *Session*: always rule 6 over the effective period statuses, so the summary and the
+    periods can never disagree. With a session override alone this gives back exactly the
+    overridden status (the projection is built for that); a period override on top of it
+    (say, P1 absent after "late for the session") moves the summary by rule 6 like any other.
+    The caller decides which overrides are in force (the server: the latest per (student,
+    period), and a session override supersedes period overrides made before it). Overriding
+    an unknown student, a period out of range or the same (student, period) twice is a
+    ``ValueError``.
 
 Output order: students by id (ints before strings), periods by index, unknown faces by
 first_seen then device, track and first event id.
@@ -709,13 +719,22 @@ def _index_overrides(
 def _override_student(
     results: SessionAttendance, row: StudentAttendance, overrides: dict[int | None, Override]
 ) -> StudentAttendance:
-    periods = tuple(_manual(p, overrides[p.period]) if p.period in overrides else p for p in row.periods)
     whole = overrides.get(None)
-    if whole is not None:
-        return replace(_manual(row, whole), periods=periods)
+    last = len(row.periods) - 1
+
+    def effective(p: PeriodAttendance) -> PeriodAttendance:
+        if p.period in overrides:
+            return _manual(p, overrides[p.period])
+        if whole is not None:
+            return _manual(p, replace(whole, status=projected(whole.status, p.period, last)))
+        return p
+
+    periods = tuple(effective(p) for p in row.periods)
     status, reasons = session_status(
         results.plan, results.policy, [p.status for p in periods], row.evidence.sightings > 0
     )
+    if whole is not None:
+        return replace(row, periods=periods, status=status, reasons=(), source=Source.MANUAL, note=whole.note)
     manual = any(p.source == Source.MANUAL for p in periods)
     return replace(
         row,
@@ -724,6 +743,14 @@ def _override_student(
         reasons=reasons,
         source=Source.MANUAL if manual else row.source,
     )
+
+
+def projected(status: Status, period: int, last: int) -> Status:
+    """What a session-wide `status` means for period `period` of `0..last` (rule 9): rule 6 over the
+    projected periods gives `status` back."""
+    if status not in _LATE | _EARLY:
+        return status
+    return _combine(status in _LATE and period == 0, status in _EARLY and period == last)
 
 
 _Row = TypeVar("_Row", PeriodAttendance, StudentAttendance)
