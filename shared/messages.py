@@ -516,6 +516,7 @@ class Telemetry:
     models_bundle: str | None = None  # the model bundle in use (edge.models_sync), when installed as one
     models_error: str | None = None  # why the latest model update failed (the previous set kept running)
     capture_error: str | None = None  # why the camera gives no frames now (the agent keeps retrying)
+    crops: str | None = None  # the crop mode the device runs with now (CROP_MODES): the devices page shows it
 
     def encode(self) -> bytes:
         extra: dict[str, Any] = {"acks": [ack.to_json() for ack in self.acks]} if self.acks else {}
@@ -527,6 +528,8 @@ class Telemetry:
             extra["models_error"] = self.models_error[:MAX_MODELS_ERROR]
         if self.capture_error is not None:
             extra["capture_error"] = self.capture_error[:MAX_MODELS_ERROR]
+        if self.crops is not None:
+            extra["crops"] = self.crops
         return _dump(
             {
                 "schema": SCHEMA_VERSION,
@@ -581,7 +584,15 @@ class Telemetry:
             models_bundle=_short_text(data, "models_bundle", where, 64),
             models_error=_short_text(data, "models_error", where, MAX_MODELS_ERROR),
             capture_error=_short_text(data, "capture_error", where, MAX_MODELS_ERROR),
+            crops=_crop_mode(data, where),
         )
+
+
+def _crop_mode(data: Mapping[str, Any], where: str) -> str | None:
+    value = _optional(data, "crops", str, where)
+    if value is not None and value not in CROP_MODES:
+        raise MessageError("bad_schema", f"{where}: crops must be one of {', '.join(CROP_MODES)}.")
+    return value
 
 
 def _providers(value: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:
