@@ -91,5 +91,6 @@ class DeviceTelemetry(Base):
     models_bundle: Mapped[str | None] = mapped_column(String(64))  # the bundle version in use
     models_error: Mapped[str | None] = mapped_column(String(255))  # why the last model update failed
     capture_error: Mapped[str | None] = mapped_column(String(255))  # why the camera gives no frames
+    crops: Mapped[str | None] = mapped_column(String(16))  # the device's crop mode (unknown, all, off)
 
     device: Mapped[Device] = relationship()
