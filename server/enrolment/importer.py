@@ -136,7 +136,18 @@ def run_import(
         "files_ignored": sum(item["status"] == "ignored" for item in files),
     }
     record(session, actor, "enrolment.import", "course", course.id, after=summary)
-    if added:
+    if added:  # the same roster entry as any other way of adding students (server.school.students)
+        numbers = [row["student_number"] for row in report_rows if row["roster"] == "added"]
+        record(
+            session,
+            actor,
+            "roster.add",
+            "course",
+            course.id,
+            before={"roster_size": len(roster)},
+            after={"student_numbers": numbers},
+            reason="enrolment import",
+        )
         session.expire(course, ["students"])
     courses = {course.id} | gallery.courses_of(session, changed)
     published = gallery.publish(session, courses, settings.model, settings.gallery_threshold)

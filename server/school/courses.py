@@ -15,6 +15,7 @@ from server.db.models import AttendanceOverride, Course, LectureSession, Sightin
 from server.school.access import is_admin
 from server.school.errors import Conflict, Forbidden, Invalid
 from server.school.fields import optional_id, reject_unknown, text
+from server.school.schedule import state as session_state
 from server.school.unique import ensure_unique
 
 FIELDS = ("code", "title", "instructor_id")
@@ -98,6 +99,9 @@ def delete_course(db: Session, actor: User, course: Course) -> None:
         "sessions": db.scalar(select(func.count()).select_from(sessions.subquery())),
     }
     record(db, actor, "course.delete", "course", course.id, before=before)
+    for lecture in db.scalars(select(LectureSession).where(LectureSession.course_id == course.id)):
+        before_session, why = session_state(lecture), f"course {course.code} deleted"
+        record(db, actor, "session.delete", "lecture_session", lecture.id, before=before_session, reason=why)
     db.delete(course)
 
 

@@ -131,8 +131,8 @@ def erase_student(db: Session, actor: User, student: Student) -> dict[str, int]:
             "this student is also on another instructor's course: ask an administrator to delete them"
         )
     student_erasing.send(None, db=db, student=student, actor=actor)
-    for course in courses:
-        roster_changed.send(None, db=db, course_id=course.id, added=[], removed=[student.id], actor=actor)
+    for course in courses:  # each course's own trail shows the student leaving its roster
+        _roster_audit(db, actor, course, "roster.remove", [student], len(course.students))
 
     deleted = {"face_templates": 0, "sightings": 0, "overrides": 0}
     # Unknown-face tracks an instructor assigned to this student show the student's face too.
@@ -213,8 +213,9 @@ def enrol(db: Session, actor: User, course: Course, students: Sequence[Student])
     for student in students:
         (change.unchanged if student.id in enrolled else change.changed).append(student)
     if change.changed:
+        size = len(course.students)
         course.students.extend(change.changed)
-        _roster_audit(db, actor, course, "roster.add", change.changed)
+        _roster_audit(db, actor, course, "roster.add", change.changed, size)
     return change
 
 
@@ -226,15 +227,20 @@ def remove_from_roster(db: Session, actor: User, course: Course, numbers: Sequen
     for student in students:
         (change.changed if student.id in enrolled else change.unchanged).append(student)
     if change.changed:
+        size = len(course.students)
         gone = {student.id for student in change.changed}
         course.students[:] = [student for student in course.students if student.id not in gone]
-        _roster_audit(db, actor, course, "roster.remove", change.changed)
+        _roster_audit(db, actor, course, "roster.remove", change.changed, size)
     return change
 
 
-def _roster_audit(db: Session, actor: User, course: Course, action: str, students: list[Student]) -> None:
+def _roster_audit(
+    db: Session, actor: User | None, course: Course, action: str, students: list[Student], size: int
+) -> None:
+    """One audit entry per roster change (`size`: the roster's size before it), and the signal."""
     numbers = [student.student_number for student in students]
-    record(db, actor, action, "course", course.id, after={"student_numbers": numbers})
+    before, after = {"roster_size": size}, {"student_numbers": numbers}
+    record(db, actor, action, "course", course.id, before=before, after=after)
     ids = [student.id for student in students]
     added, removed = (ids, []) if action == "roster.add" else ([], ids)
     roster_changed.send(None, db=db, course_id=course.id, added=added, removed=removed, actor=actor)
