@@ -74,7 +74,8 @@ class GalleryIndex:
         self.version = gallery.version  # a new threshold comes as a new version with the same sha256
         self.threshold = float(gallery.threshold)
         # A course's calibrated unknown threshold (None: threshold - unknown_gap).
-        self.unknown_threshold = None if gallery.unknown_threshold is None else float(gallery.unknown_threshold)
+        unknown = gallery.unknown_threshold
+        self.unknown_threshold = None if unknown is None else float(unknown)
         spec = _embedder_spec(gallery.model)
         self.unknown_gap = float(spec.get("unknown_gap", 0.04))
         self.margin = float(spec.get("margin", 0.01))
@@ -200,7 +201,8 @@ class Recognizer:
         gallery = self.gallery()
         if gallery is None:
             return None
-        if self._index is None or (self._index.sha256, self._index.version) != (gallery.sha256, gallery.version):
+        current = self._index
+        if current is None or (current.sha256, current.version) != (gallery.sha256, gallery.version):
             self._index = GalleryIndex(gallery)
         return self._index
 

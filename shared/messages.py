@@ -631,8 +631,13 @@ class Gallery:
     metric: str
     threshold: float
     students: tuple[GalleryStudent, ...]
+    # Below it a track is not a student (between it and `threshold`: undecided, keep looking). None:
+    # the device's default (threshold - the embedder's unknown_gap). Set by a course's accepted
+    # calibration (server.school.calibration); optional, so older payloads stay valid.
+    unknown_threshold: float | None = None
 
     def encode(self) -> bytes:
+        optional = {} if self.unknown_threshold is None else {"unknown_threshold": self.unknown_threshold}
         return _dump(
             {
                 "schema": SCHEMA_VERSION,
@@ -643,6 +648,7 @@ class Gallery:
                 "model": self.model,
                 "metric": self.metric,
                 "threshold": self.threshold,
+                **optional,
                 "students": [
                     {
                         "student_id": s.student_id,
@@ -691,6 +697,7 @@ class Gallery:
             metric=_require(data, "metric", str, where),
             threshold=_number(data, "threshold", where, -10, 10),
             students=tuple(students),
+            unknown_threshold=_number(data, "unknown_threshold", where, -10, 10, optional=True),
         )
 
 
@@ -699,8 +706,9 @@ def gallery_digest(gallery: Gallery) -> str:
 
     In order: the UTF-8 text `"{model}\n{metric}\n"`, then per student (message order) its id as a
     little-endian int64, its embedding count as a little-endian uint32 and its embeddings as
-    little-endian float32 bytes, row-major. JSON formatting never takes part, and the threshold (a
-    setting the server may tune) is left out. Publisher and device both call this function.
+    little-endian float32 bytes, row-major. JSON formatting never takes part, and the thresholds (a
+    setting the server may tune) are left out: a new threshold comes with a new `version`, and devices
+    take a gallery whose version or sha256 differs. Publisher and device both call this function.
     """
     digest = hashlib.sha256(f"{gallery.model}\n{gallery.metric}\n".encode())
     for student in gallery.students:

@@ -16,6 +16,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.api.accounts",
     "server.attendance.api",
     "server.school.api",
+    "server.school.calibration_api",
     "server.enrolment.api",
     "server.devices.api",
     "server.album.api",

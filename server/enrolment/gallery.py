@@ -9,9 +9,13 @@ mean, see `server.enrolment.embeddings`; null for a student without photos, who 
 the roster itself is part of the gallery). No names, no photos: a device needs neither.
 A device scores a face against a student as the highest cosine similarity over the student's
 embeddings and template, and accepts the best student when that reaches `threshold`.
+`threshold` is the course's accepted calibrated one when an administrator accepted one for this
+embedder (`server.school.calibration`), which then also adds `unknown_threshold` (below it: not a
+student); otherwise the deployment's (GALLERY_THRESHOLD, else the embedder's `strict_threshold`).
 
 `sha256` is the SHA-256 of the canonical JSON of the content: the object without `version` and
-`sha256`, keys sorted, no whitespace, ASCII only; `canonical_sha256(gallery)` recomputes it, and a
+`sha256` (`unknown_threshold` only when present, so galleries without one keep their digest), keys
+sorted, no whitespace, ASCII only; `canonical_sha256(gallery)` recomputes it, and a
 device can check what it downloaded the same way (json.dumps(..., sort_keys=True,
 separators=(",", ":"))). `version` counts the content's changes per course: every call compares the
 content with the last published version and publishes the next version (a CourseGallery row, in the
@@ -33,13 +37,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.enums import FaceKind
-from server.db.models import Course, CourseGallery, FaceTemplate, Student, course_students
+from server.db.models import Course, CourseGallery, CourseThreshold, FaceTemplate, Student, course_students
 from server.enrolment import embeddings
 from server.enrolment.errors import NotFound
 from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
 
 DEFAULT_MODEL = embedder_id(DEFAULT_EMBEDDER)
 CONTENT_KEYS = ("course_id", "model", "dim", "metric", "threshold", "students")
+OPTIONAL_KEYS = ("unknown_threshold",)
 
 
 def model_spec(model: str, threshold: float | None = None) -> dict[str, Any]:
@@ -91,11 +96,18 @@ def gallery_content(
                 "template": embeddings.as_json(embeddings.combine(own)) if own else None,
             }
         )
-    return {"course_id": course_id, **model_spec(model, threshold), "students": students}
+    content = {"course_id": course_id, **model_spec(model, threshold), "students": students}
+    accepted = session.scalar(
+        select(CourseThreshold).where(CourseThreshold.course_id == course_id, CourseThreshold.model == model)
+    )
+    if accepted is not None:  # the course's calibrated thresholds replace the deployment's
+        content |= {"threshold": accepted.threshold, "unknown_threshold": accepted.unknown_threshold}
+    return content
 
 
 def canonical_sha256(gallery: dict[str, Any]) -> str:
     content = {key: gallery[key] for key in CONTENT_KEYS}
+    content |= {key: gallery[key] for key in OPTIONAL_KEYS if gallery.get(key) is not None}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 

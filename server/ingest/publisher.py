@@ -4,7 +4,8 @@ A device holds the gallery of the course running now in its room or, if none, of
 scheduled there (`next_session_for_device`); a device with neither gets an empty gallery, so it
 stops recognising the previous course's students. The gallery is published retained at QoS 1, so a
 device that (re)connects receives the latest one at once, and only when its sha256 differs from the
-one last published to that device (kept in `DeviceHealth.published_gallery_*`, so restarts and
+one last published to that device, or its version does (a course's accepted threshold moves the version
+and not the sha256; both kept in `DeviceHealth.published_gallery_*`, so restarts and
 several workers do not resend unchanged galleries). The record is written only after the broker
 acknowledged the publish: a failed publish is retried on the next round.
 """
@@ -49,6 +50,7 @@ def gallery_message(device_id: str, built: Mapping[str, Any]) -> Gallery:
         for s in built["students"]
         if s["embeddings"]
     )
+    unknown = built.get("unknown_threshold")  # a course's accepted calibration only
     message = Gallery(
         device_id=device_id,
         course_id=built["course_id"],
@@ -58,6 +60,7 @@ def gallery_message(device_id: str, built: Mapping[str, Any]) -> Gallery:
         metric=str(built["metric"]),
         threshold=float(built["threshold"]),
         students=students,
+        unknown_threshold=None if unknown is None else float(unknown),
     )
     # Devices verify `shared.messages.gallery_digest`, computed over the numbers they receive.
     return dataclasses.replace(message, sha256=gallery_digest(message))
@@ -89,7 +92,12 @@ def publish_galleries(app: Flask, client: mqtt.Client, timeout: float = PUBLISH_
             gallery = device_gallery(session, device)
             session.commit()  # a new course version is kept even if the publish below fails
             health = session.get(DeviceHealth, device.id)
-            if health is not None and health.published_gallery_sha256 == gallery.sha256:
+            # The sha256 leaves the thresholds out (gallery_digest): a course's newly accepted threshold
+            # keeps the sha256 and moves the version, so both must match to skip the device.
+            if health is not None and (health.published_gallery_sha256, health.published_gallery_version) == (
+                gallery.sha256,
+                gallery.version,
+            ):
                 continue
             info = client.publish(topic(device.device_id, "gallery"), gallery.encode(), qos=1, retain=True)
             try:

@@ -25,7 +25,7 @@ from server.auth.decorators import role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import Classroom, Course, Device, Student, User
-from server.school import access, courses, rooms, schedule, students
+from server.school import access, calibration, courses, rooms, schedule, students
 from server.school.api import CONCURRENT, search
 from server.school.errors import Invalid, SchoolError
 from server.school.fields import split_numbers
@@ -176,6 +176,7 @@ def course_page(course: Course, section: str = "", values: Mapping[str, Any] | N
         default_zone=current_app.config.get("ATTENDANCE_TIMEZONE") or "",
         section=section,
         values=values or {},
+        calibration=calibration.calibration_json(db_session, course),
     )
 
 
@@ -213,6 +214,41 @@ def course_delete(course_id: int) -> PageResult:
         return redirect(url_for("school.course_list"))
 
     return attempt(change, lambda: course_page(course))
+
+
+@bp.post("/courses/<int:course_id>/calibration/accept")
+@admin_page
+def calibration_accept(course_id: int) -> PageResult:
+    """Use the course's calibrated thresholds (the form carries the threshold the admin saw)."""
+    course = course_or_404(course_id)
+
+    def change() -> Response:
+        expected = request.form.get("threshold", "").strip()
+        try:
+            shown = float(expected) if expected else None
+        except ValueError:
+            raise Invalid("the threshold shown must be a number: reload the page") from None
+        if shown is not None and not -10 <= shown <= 10:
+            raise Invalid("the threshold shown must be between -10 and 10: reload the page")
+        confirm = request.form.get("confirm_below_global") == "yes"
+        row = calibration.accept(db_session, current_user, course, confirm, shown)
+        flash(f"{course.code} now uses its calibrated threshold {row.threshold:g} on its devices.", "info")
+        return redirect(url_for("school.course_detail", course_id=course.id, _anchor="calibration"))
+
+    return attempt(change, lambda: course_page(course, "calibration"))
+
+
+@bp.post("/courses/<int:course_id>/calibration/revert")
+@admin_page
+def calibration_revert(course_id: int) -> PageResult:
+    course = course_or_404(course_id)
+
+    def change() -> Response:
+        calibration.revert(db_session, current_user, course)
+        flash(f"{course.code} uses the global threshold again; devices get it next.", "info")
+        return redirect(url_for("school.course_detail", course_id=course.id, _anchor="calibration"))
+
+    return attempt(change, lambda: course_page(course, "calibration"))
 
 
 @bp.post("/courses/<int:course_id>/roster/add")

@@ -13,6 +13,7 @@ from server.db.models.album import (
     AlbumSearch,
 )
 from server.db.models.audit import AttendanceOverride, AuditLog
+from server.db.models.calibration import CourseThreshold
 from server.db.models.commands import DeviceCommand
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck, DeepfakeFace
 from server.db.models.enrolment import EnrolmentRejection
@@ -35,6 +36,7 @@ __all__ = [
     "Classroom",
     "Course",
     "CourseGallery",
+    "CourseThreshold",
     "DeepfakeCheck",
     "DeepfakeFace",
     "Device",
