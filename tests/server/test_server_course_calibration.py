@@ -127,9 +127,7 @@ def thresholds_rows(db) -> int:
     return db.scalar(select(func.count()).select_from(CourseThreshold))
 
 
-def test_accept_and_revert_through_the_api_are_audited_and_move_the_gallery(
-    client, db, people, lfw10_faces
-):
+def test_accept_and_revert_through_the_api_are_audited_and_move_the_gallery(client, db, people, lfw10_faces):
     names, vectors = lfw10_faces
     admin, admin_auth = people["admin"]
     teacher, teacher_auth = people["teacher"]
@@ -164,7 +162,9 @@ def test_accept_and_revert_through_the_api_are_audited_and_move_the_gallery(
     assert stale.status_code == 409 and "changed since" in stale.get_json()["error"]
     if proposal["below_global"]:
         unconfirmed = client.post(f"{url}/accept", json={"threshold": threshold}, headers=admin_auth)
-        assert unconfirmed.status_code == 400 and "below the global default" in unconfirmed.get_json()["error"]
+        assert (
+            unconfirmed.status_code == 400 and "below the global default" in unconfirmed.get_json()["error"]
+        )
     assert client.post(f"{url}/revert", headers=admin_auth).status_code == 409
     assert thresholds_rows(db) == 0 and audit_actions(db, course.id) == []
 
@@ -197,7 +197,10 @@ def test_accept_and_revert_through_the_api_are_audited_and_move_the_gallery(
     assert back["threshold"] == GLOBAL and "unknown_threshold" not in back
     assert back["version"] == now["version"] + 1
     assert back["sha256"] == before["sha256"]  # the same content as before accepting
-    assert db.scalar(select(func.count()).select_from(CourseGallery).where(CourseGallery.course_id == course.id)) == 3
+    assert (
+        db.scalar(select(func.count()).select_from(CourseGallery).where(CourseGallery.course_id == course.id))
+        == 3
+    )
 
 
 def test_a_course_too_small_to_calibrate_answers_409_with_the_reason(client, db, people, lfw10_faces):
@@ -255,9 +258,7 @@ def test_the_course_page_shows_the_calibration_and_an_admin_accepts_and_reverts(
     assert "calibrated for this course" in text and "Back to the global default" in text
     assert audit_actions(db, course.id) == ["course.calibration.accept"]
 
-    reverted = client.post(
-        f"{page_url}/calibration/revert", data={"csrf_token": csrf}, follow_redirects=True
-    )
+    reverted = client.post(f"{page_url}/calibration/revert", data={"csrf_token": csrf}, follow_redirects=True)
     assert reverted.status_code == 200 and "the global default" in reverted.get_data(as_text=True)
     assert audit_actions(db, course.id) == ["course.calibration.accept", "course.calibration.revert"]
     assert thresholds_rows(db) == 0
