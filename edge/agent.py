@@ -147,6 +147,7 @@ class EdgeAgent:
             models_bundle=self.models.version,
             models_error=self.models.last_error,
             capture_error=self._capture.last_error if self._capture is not None else None,
+            crops=self.config.crops,
         )
 
     def _telemetry_now(self) -> None:

@@ -131,7 +131,9 @@ def test_agent_handlers_change_the_agent(analyzer, tmp_path):
     try:
         executor = CommandExecutor(agent_handlers(agent))
         assert executor(Command("dev-a", "c-1", "set_thumbnails", {"enabled": True})).ok
-        assert agent.config.thumbnails is True
+        assert agent.config.crops == "all"  # the older switch maps onto the crop mode
+        assert executor(Command("dev-a", "c-4", "set_crops", {"mode": "off"})).ok
+        assert agent.config.crops == "off" and agent.telemetry_report().crops == "off"
         no_link = executor(Command("dev-a", "c-2", "set_telemetry_interval", {"seconds": 9}))
         assert not no_link.ok and "no MQTT link" in no_link.detail
         not_live = executor(Command("dev-a", "c-3", "restart_capture"))

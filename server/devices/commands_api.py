@@ -46,8 +46,8 @@ COMMAND_REQUEST = {
         "name": {"type": "string", "enum": list(COMMANDS)},
         "args": {
             "type": ["object", "null"],
-            "description": "set_thumbnails: {enabled: bool}; set_telemetry_interval: {seconds: 1-3600}; "
-            "the others take none.",
+            "description": "set_crops: {mode: unknown|all|off}; set_thumbnails: {enabled: bool} (true: all,"
+            " false: unknown); set_telemetry_interval: {seconds: 1-3600}; the others take none.",
         },
     },
     "required": ["name"],

@@ -70,6 +70,7 @@ def _entry(device: Device, health: DeviceHealth | None, tele: DeviceTelemetry | 
         "providers": dict(tele.providers or {}) if tele else {},
         "models": dict(tele.models or {}) if tele else {},
         "models_bundle": tele.models_bundle if tele else None,
+        "crops": tele.crops if tele else None,  # the face crops the device sends (shared CROP_MODES)
         "problems": [p for p in (tele.capture_error, tele.models_error) if p] if tele else [],
         "runs_on": runs_on(tele.providers if tele else None),
         "telemetry_at": tele.at if tele else None,
@@ -107,6 +108,7 @@ def telemetry_json(row: DeviceTelemetry) -> dict[str, Any]:
         "models_bundle": row.models_bundle,
         "models_error": row.models_error,
         "capture_error": row.capture_error,
+        "crops": row.crops,
     }
 
 

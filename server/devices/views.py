@@ -54,6 +54,8 @@ def post_command(device_id: str) -> Response | tuple[str, int]:
 
 def _form_args(name: str) -> dict[str, Any]:
     """Form fields as the command's arguments (validated by `commands.queue`)."""
+    if name == "set_crops":
+        return {"mode": request.form.get("mode", "")}  # checked against CROP_MODES by the contract
     if name == "set_thumbnails":
         value = request.form.get("enabled", "")
         if value not in ("on", "off"):

@@ -403,6 +403,7 @@ def _telemetry(
             models_bundle=report.models_bundle,
             models_error=report.models_error,
             capture_error=report.capture_error,
+            crops=report.crops,
         )
     )
     session.flush()

@@ -91,6 +91,7 @@ def test_api_queues_valid_commands_and_refuses_bad_ones(client, db, device, make
         ({"name": "self_destruct"}, "not a command"),
         ({"name": "set_thumbnails", "args": {"enabled": "yes"}}, "true or false"),
         ({"name": "set_thumbnails"}, "'enabled' is missing"),
+        ({"name": "set_crops", "args": {"mode": "students"}}, "must be one of unknown, all, off"),
         ({"name": "set_telemetry_interval", "args": {"seconds": 0}}, "from 1 to 3600"),
         ({"name": "resync_gallery", "args": {"force": True}}, "unknown argument"),
         ({"name": 3}, "command name"),
@@ -119,17 +120,20 @@ def test_device_page_buttons_queue_commands_with_csrf(client, db, device, make_u
     login(client, "root@example.org", PASSWORD)
     page = client.get(f"/devices/{device.device_id}").get_data(as_text=True)
     assert "No commands sent yet." in page and 'id="cmd-resync_gallery"' in page
+    assert "Face crops sent: <strong>not reported yet" in page  # no telemetry yet
     token = CSRF_FIELD.search(page).group(1)
     url = f"/devices/{device.device_id}/commands"
 
     assert client.post(url, data={"name": "resync_gallery"}).status_code == 400  # no CSRF token
-    done = client.post(url, data={"csrf_token": token, "name": "set_thumbnails", "enabled": "on"})
+    done = client.post(url, data={"csrf_token": token, "name": "set_crops", "mode": "all"})
     assert done.status_code == 303
     page = client.get(done.headers["Location"]).get_data(as_text=True)
-    assert "set_thumbnails queued" in page and "pending" in page
+    assert "set_crops queued" in page and "pending" in page
     db.rollback()
     rows = db.scalars(select(DeviceCommand).where(DeviceCommand.device_id == device.id)).all()
-    assert [(r.name, r.args) for r in rows] == [("set_thumbnails", {"enabled": True})]
+    assert [(r.name, r.args) for r in rows] == [("set_crops", {"mode": "all"})]
+    bad = client.post(url, data={"csrf_token": token, "name": "set_crops", "mode": "everyone"})
+    assert bad.status_code == 400 and "must be one of unknown, all, off" in bad.get_data(as_text=True)
 
     bad = client.post(url, data={"csrf_token": token, "name": "set_telemetry_interval", "seconds": "soon"})
     assert bad.status_code == 400 and "is not a number" in bad.get_data(as_text=True)
@@ -193,9 +197,17 @@ def test_commands_reach_the_agent_and_its_answers_come_back(
     assert interval.sent_at is not None and interval.answered_at is not None
     assert agent.publisher.settings.telemetry_interval_s == 2.0
 
-    assert agent.config.thumbnails is False
+    assert agent.config.crops == "unknown"  # the default: unknown faces' crops only
     thumbs = answered(send("set_thumbnails", {"enabled": True}))
-    assert thumbs.status == "done" and agent.config.thumbnails is True
+    assert thumbs.status == "done" and agent.config.crops == "all"
+    crops = answered(send("set_crops", {"mode": "off"}))
+    assert (crops.status, crops.detail, agent.config.crops) == ("done", "crops off", "off")
+
+    def crops_shown() -> str | None:  # what the devices page and API show: the device's telemetry
+        devices = client.get("/api/v1/devices/status", headers=headers).get_json()["devices"]
+        return next(d["crops"] for d in devices if d["device_id"] == device.device_id)
+
+    wait_for(lambda: crops_shown() == "off", WAIT)
 
     resync = answered(send("resync_gallery"))
     assert resync.status == "done" and "subscribed again" in resync.detail
@@ -220,7 +232,7 @@ def test_commands_reach_the_agent_and_its_answers_come_back(
     refused = answered(unknown.command_id)
     assert refused.status == "refused" and refused.detail.startswith("unknown_command")
     again = answered(send("set_thumbnails", {"enabled": False}))
-    assert again.status == "done" and agent.config.thumbnails is False
+    assert again.status == "done" and agent.config.crops == "unknown"
     assert agent.publisher.connected
 
 

@@ -1,10 +1,12 @@
-"""Unknown faces the instructor can see and decide once (issue 15): best crop and embedding per unknown track, clusters, learned faces.
+"""Unknown faces the instructor can see (issue 15): the best view's embedding per unknown track.
 
 Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-07
 
-Placeholder created so that parallel work chains linearly; filled in by the change it names.
+The device-to-database half: an unknown track's sightings carry the embedding of its best view and
+the embedder id that made it (the crop already has `sightings.thumbnail`), and a device reports the
+crop mode it runs with in its telemetry (`device_telemetry.crops`) for the devices page.
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ def upgrade() -> None:
     with op.batch_alter_table("sightings") as batch:
         batch.add_column(sa.Column("embedding", BLOB, nullable=True))
         batch.add_column(sa.Column("embedding_model", sa.String(64), nullable=True))
+    with op.batch_alter_table("device_telemetry") as batch:
+        batch.add_column(sa.Column("crops", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("device_telemetry") as batch:
+        batch.drop_column("crops")
     with op.batch_alter_table("sightings") as batch:
         batch.drop_column("embedding_model")
         batch.drop_column("embedding")
