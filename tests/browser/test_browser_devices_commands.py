@@ -58,11 +58,12 @@ def test_admin_sends_a_command_and_sees_the_devices_answer(browser, analyzer, tm
                 page.goto(f"{base}/devices/{device_id}")
                 sign_in(page, "root@school.example")
                 expect(page.locator("h1")).to_have_text(f"Device {device_id}")
-                assert agent.config.thumbnails is False
+                assert agent.config.crops == "unknown"
+                expect(page.locator("#cmd-crops-mode")).to_have_value("unknown")
 
-                page.select_option("#cmd-thumbnails-enabled", "on")
-                page.click("#cmd-set_thumbnails")
-                expect(page.locator(".flash").first).to_contain_text("set_thumbnails queued")
+                page.select_option("#cmd-crops-mode", "all")
+                page.click("#cmd-set_crops")
+                expect(page.locator(".flash").first).to_contain_text("set_crops queued")
                 row = page.locator("#command-list tbody tr").first
                 deadline = time.monotonic() + 20
                 while row.locator(".command-status").inner_text() != "done":
@@ -71,8 +72,12 @@ def test_admin_sends_a_command_and_sees_the_devices_answer(browser, analyzer, tm
                     time.sleep(0.5)
                     page.reload()
                     row = page.locator("#command-list tbody tr").first
-                expect(row).to_contain_text("thumbnails on")
-                assert agent.config.thumbnails is True
+                expect(row).to_contain_text("crops all")
+                assert agent.config.crops == "all"
+                # The device's answer came with telemetry that reports the mode: the page shows it.
+                page.reload()
+                expect(page.locator("#device-crops")).to_contain_text("every face")
+                expect(page.locator("#cmd-crops-mode")).to_have_value("all")
 
                 page.fill("#cmd-telemetry-seconds", "0.5")  # below the 1 s minimum: the form will not submit
                 page.click("#cmd-set_telemetry_interval")
