@@ -1,7 +1,9 @@
 """The real processes end to end: `visage edge run` (a subprocess) plays a real video with a gallery it
 received from the server, publishes to the real Mosquitto (127.0.0.1:1883), and `visage server ingest`
 (another subprocess) stores into a throwaway MariaDB database. Every event id the agent wrote to its
-outbox ledger is stored exactly once; status, telemetry and the gallery version arrive too.
+outbox ledger is stored exactly once; status, telemetry and the gallery version arrive too. Only one
+of the clip's two people is enrolled: the other is an unknown face whose sightings carry its crop and
+embedding (issue 15), while the enrolled one's carry neither (crops of recognised students are off).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 
 from server.enrolment.gallery import DEFAULT_MODEL
@@ -26,6 +29,7 @@ from tests.server.test_server_devices_commands import forget_device_session
 REPO = Path(__file__).resolve().parents[1]
 CLIP = ("face_recognition_examples", "examples", "short_hamilton_clip.mp4")
 PEOPLE = {"lin-manuel-miranda.png": "LMM", "alex-lacamoire.png": "ALA"}
+ENROLLED = ("lin-manuel-miranda.png",)  # Alex Lacamoire stays a stranger
 WAIT = 60.0
 FRAMES = 60  # two seconds of the clip: both faces tracked and decided, a bounded run time
 
@@ -47,8 +51,8 @@ def clean_broker(device: str, client_ids: list[str]) -> None:
     client.loop_stop()
 
 
-def seed(app, analyzer, device: str) -> dict[str, int]:
-    """A room with the device, a lecture now, and two students enrolled from their photos."""
+def seed(app, analyzer, device: str, enrolled: tuple[str, ...] = tuple(PEOPLE)) -> dict[str, int]:
+    """A room with the device, a lecture now, and students enrolled from their photos."""
     from server.db import get_db
     from server.db.enums import FaceKind
     from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, Student
@@ -58,7 +62,7 @@ def seed(app, analyzer, device: str) -> dict[str, int]:
     with get_db(app).session() as session:
         room = Classroom(name="Studio")
         students = []
-        for photo, number in PEOPLE.items():
+        for photo, number in ((p, PEOPLE[p]) for p in enrolled):
             image = cv2.cvtColor(cv2.imread(str(data_path(*CLIP[:2], photo))), cv2.COLOR_BGR2RGB)
             (face,) = analyzer.get(image, max_faces=1)
             student = Student(student_number=number, name=photo.split(".")[0])
@@ -121,7 +125,7 @@ def test_edge_run_and_server_ingest_processes_deliver_every_outbox_id_once(
     from server.db.models import DeviceHealth, DeviceTelemetry, Sighting
 
     app = create_app({"DATABASE_URL": mariadb_url})
-    ids = seed(app, analyzer, device)
+    ids = seed(app, analyzer, device, ENROLLED)
 
     config = tmp_path / "edge.json"
     config.write_text(
@@ -179,6 +183,16 @@ def test_edge_run_and_server_ingest_processes_deliver_every_outbox_id_once(
         assert sorted(e for e, _ in rows) == sorted(ledger)  # each once, nothing else
         assert {s for _, s in rows if s is not None} <= set(ids.values())
         assert any(s is not None for _, s in rows), "no sighting recognised an enrolled student"
+        with database.session() as session:
+            faces = session.execute(
+                select(Sighting.student_id, Sighting.thumbnail, Sighting.embedding, Sighting.embedding_model)
+            ).all()
+        unknown = [f for f in faces if f.student_id is None]
+        assert unknown, "the stranger was not reported as an unknown face"
+        for face in unknown:  # every unknown sighting shows the face and carries its embedding
+            assert face.thumbnail.startswith(b"\xff\xd8") and face.embedding_model == DEFAULT_MODEL
+            assert np.isfinite(np.frombuffer(face.embedding, "<f4")).all() and len(face.embedding) == 128 * 4
+        assert all(f.thumbnail is None and f.embedding is None for f in faces if f.student_id is not None)
 
         with database.session() as session:
             health = session.scalars(select(DeviceHealth)).one()
