@@ -3,6 +3,11 @@
 Every run may reuse the instance folder: accounts, room, device, course and students are found
 again rather than duplicated; only the lecture session is new (its time is "now"), and demo-room
 sessions that would overlap it are removed first (the school rules allow no overlaps in a room).
+A rerun replaces audibly and keeps what is not its own (issue 15): a removed session takes its
+sightings, corrections and face reviews with it and leaves a `session.delete` audit entry; the
+camera's sightings that no session holds (an earlier run's) are deleted, audited; students someone
+added to the demo course stay on its roster, and demo students put back on it are a `roster.add`
+entry. Ids are never reused (migration 0014), so the new lecture never shows an old one's trail.
 Passwords are random, made on the first run and kept in the instance folder (mode 0600), so the
 logins printed by later runs still work.
 """
@@ -17,18 +22,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from server.audit import record
 from server.auth.accounts import create_user, find_user
 from server.auth.passwords import passwords
 from server.db.enums import Role
-from server.db.models import Classroom, Course, Device, LectureSession, Student, User
+from server.db.models import (
+    AttendanceOverride,
+    Classroom,
+    Course,
+    Device,
+    LectureSession,
+    Sighting,
+    Student,
+    UnknownFaceReview,
+    User,
+)
 from server.enrolment import service as enrolment
 from server.enrolment.photos import photos_of
 from server.enrolment.uploads import Upload
+from server.school.schedule import state as session_state
+from server.school.students import enrol
 
 ACCOUNTS: tuple[tuple[str, str, Role], ...] = (
     ("admin@school.example", "Demo Administrator", Role.ADMIN),
@@ -37,6 +56,8 @@ ACCOUNTS: tuple[tuple[str, str, Role], ...] = (
 )
 ROOM, DEVICE_ID, COURSE_CODE = "Demo Room 101", "demo-cam-101", "DEMO101"
 LOGINS_FILE = "demo-logins.json"
+RESEED = "visage demo started again: the new lecture replaces this one"
+SEEDED = "visage demo seed"
 
 
 @dataclass(frozen=True)
@@ -118,22 +139,13 @@ def seed_school(
         student = _one(session, Student, student_number=number) or Student(student_number=number, name="")
         student.name = name.replace("_", " ")
         students[name] = student
-    course.students = list(students.values())
-    session.add_all([room, device, course])
+    session.add_all([room, device, course, *students.values()])
     session.flush()
+    # Students someone added to the roster stay on it; demo students missing from it come back, audited.
+    enrol(session, None, course, list(students.values()), reason=SEEDED)
 
     ends_at = starts_at + timedelta(seconds=duration_s)
-    session.execute(
-        delete(LectureSession).where(
-            LectureSession.classroom_id == room.id,
-            LectureSession.starts_at < ends_at,
-            LectureSession.ends_at > starts_at,
-        )
-    )
-    lecture = LectureSession(
-        course=course, classroom=room, starts_at=starts_at, ends_at=ends_at, period_minutes=period_minutes
-    )
-    session.add(lecture)
+    lecture = replace_lecture(session, course, room, device, starts_at, ends_at, period_minutes)
     session.commit()
 
     enrolled = 0
@@ -153,6 +165,54 @@ def seed_school(
         starts_at=starts_at,
         ends_at=ends_at,
     )
+
+
+def replace_lecture(
+    session: Session,
+    course: Course,
+    room: Classroom,
+    device: Device,
+    starts_at: datetime,
+    ends_at: datetime,
+    period_minutes: int,
+) -> LectureSession:
+    """The new lecture, after deleting the demo room's sessions it would overlap (no overlaps in a
+    room) with their evidence, and the demo camera's sightings that no session holds (left by an
+    earlier run: `attach_sightings` would give them to the new lecture). Every deletion is audited."""
+    overlapping = session.scalars(
+        select(LectureSession).where(
+            LectureSession.classroom_id == room.id,
+            LectureSession.starts_at < ends_at,
+            LectureSession.ends_at > starts_at,
+        )
+    ).all()
+    for old in overlapping:
+        evidence = {
+            "sightings": _count(session, Sighting, Sighting.session_id == old.id),
+            "overrides": _count(session, AttendanceOverride, AttendanceOverride.session_id == old.id),
+            "reviews": _count(session, UnknownFaceReview, UnknownFaceReview.session_id == old.id),
+        }
+        before = {**session_state(old), "status": old.status.value, **evidence}
+        record(session, None, "session.delete", "lecture_session", old.id, before=before, reason=RESEED)
+        session.delete(old)  # the database deletes its sightings, overrides and reviews with it
+    stray = Sighting.device_id == device.id, Sighting.session_id.is_(None)
+    strays = _count(session, Sighting, *stray)
+    if strays:
+        session.execute(delete(Sighting).where(*stray))
+        before = {"sightings": strays, "session": None}
+        record(session, None, "sightings.delete", "device", device.id, before=before, reason=RESEED)
+    lecture = LectureSession(
+        course=course, classroom=room, starts_at=starts_at, ends_at=ends_at, period_minutes=period_minutes
+    )
+    session.add(lecture)
+    session.flush()
+    after = session_state(lecture)
+    record(session, None, "session.create", "lecture_session", lecture.id, after=after, reason=SEEDED)
+    return lecture
+
+
+def _count(session: Session, model: type, *where: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 def demo_user(session: Session, role: Role) -> User | None:

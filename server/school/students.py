@@ -206,8 +206,11 @@ def add_to_roster(db: Session, actor: User, course: Course, numbers: Sequence[st
     return enrol(db, actor, course, find_students(db, [number.upper() for number in numbers], actor))
 
 
-def enrol(db: Session, actor: User, course: Course, students: Sequence[Student]) -> RosterChange:
-    """Put `students` (already checked to be the actor's to add) on `course`'s roster."""
+def enrol(
+    db: Session, actor: User | None, course: Course, students: Sequence[Student], reason: str | None = None
+) -> RosterChange:
+    """Put `students` (already checked to be the actor's to add) on `course`'s roster. `actor` None:
+    the system (the demo's seed), `reason` then says why."""
     enrolled = {student.id for student in course.students}
     change = RosterChange()
     for student in students:
@@ -215,7 +218,7 @@ def enrol(db: Session, actor: User, course: Course, students: Sequence[Student])
     if change.changed:
         size = len(course.students)
         course.students.extend(change.changed)
-        _roster_audit(db, actor, course, "roster.add", change.changed, size)
+        _roster_audit(db, actor, course, "roster.add", change.changed, size, reason)
     return change
 
 
@@ -235,12 +238,18 @@ def remove_from_roster(db: Session, actor: User, course: Course, numbers: Sequen
 
 
 def _roster_audit(
-    db: Session, actor: User | None, course: Course, action: str, students: list[Student], size: int
+    db: Session,
+    actor: User | None,
+    course: Course,
+    action: str,
+    students: list[Student],
+    size: int,
+    reason: str | None = None,
 ) -> None:
     """One audit entry per roster change (`size`: the roster's size before it), and the signal."""
     numbers = [student.student_number for student in students]
     before, after = {"roster_size": size}, {"student_numbers": numbers}
-    record(db, actor, action, "course", course.id, before=before, after=after)
+    record(db, actor, action, "course", course.id, before=before, after=after, reason=reason)
     ids = [student.id for student in students]
     added, removed = (ids, []) if action == "roster.add" else ([], ids)
     roster_changed.send(None, db=db, course_id=course.id, added=added, removed=removed, actor=actor)

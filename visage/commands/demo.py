@@ -247,6 +247,13 @@ class Demo:
         classroom = self.classroom
         edge_dir = self.instance / "edge"
         edge_dir.mkdir(exist_ok=True)
+        # An earlier run's undelivered sightings belong to the lecture the seed just replaced: sent now,
+        # those captured in the new lecture's margin would count in it (issue 15).
+        stale = [path for path in edge_dir.glob("outbox.sqlite*") if path.is_file()]
+        for path in stale:
+            path.unlink()
+        if stale:
+            log.info("discarded the device outbox of the previous run (%s)", ", ".join(p.name for p in stale))
         video_start = self.world.starts_at - timedelta(seconds=classroom.lead_s)
         from shared.registry import default_models_dir
 
