@@ -6,20 +6,37 @@ gallery (what devices receive) carrying the accepted thresholds with a new versi
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
+from edge.gallery import GalleryStore
+from edge.recognizer import Recognizer, RecognizerSettings
 from server.db.enums import FaceKind
-from server.db.models import AuditLog, Course, CourseGallery, CourseThreshold, FaceTemplate, Student
+from server.db.models import (
+    AuditLog,
+    Classroom,
+    Course,
+    CourseGallery,
+    CourseThreshold,
+    Device,
+    FaceTemplate,
+    LectureSession,
+    Student,
+)
 from server.enrolment.embeddings import to_bytes
 from server.enrolment.gallery import DEFAULT_MODEL, build_gallery, canonical_sha256
-from server.ingest.publisher import gallery_message
-from server.school.calibration import MIN_GENUINE_PAIRS, min_impostor_pairs, propose
+from server.ingest.publisher import gallery_message, publish_galleries
+from server.school.calibration import MIN_GENUINE_PAIRS, accept, min_impostor_pairs, propose
 from shared.embed import require_embedder
-from shared.messages import Gallery, gallery_digest
+from shared.messages import Gallery, gallery_digest, topic
 from tests.server.conftest import PASSWORD, csrf_token_from
+from tests.server.test_server_devices_publish import receive_retained
+from tests.server.test_server_ingest_mqtt import BROKER, require_broker
 
 GLOBAL = float(require_embedder(DEFAULT_MODEL)["strict_threshold"])
 
@@ -264,3 +281,55 @@ def test_the_course_page_shows_the_calibration_and_an_admin_accepts_and_reverts(
     assert thresholds_rows(db) == 0
     missing = client.post(f"{page_url}/calibration/revert", data={"csrf_token": csrf})
     assert missing.status_code == 409 and "nothing to revert" in missing.get_data(as_text=True)
+
+
+@pytest.fixture
+def broker_client() -> Iterator[mqtt.Client]:
+    require_broker()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{secrets.token_hex(4)}")
+    client.connect(*BROKER)
+    client.loop_start()
+    yield client
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_devices_receive_the_accepted_threshold_and_the_recognizer_uses_it(
+    app, db, make_user, broker_client, lfw10_faces, tmp_path
+):
+    """Accepting keeps the gallery's sha256 (it covers embeddings only) and moves its version: the
+    publisher must resend it, the device's store must take it and its recognizer must apply it."""
+    names, vectors = lfw10_faces
+    course = seed_course(db, names, vectors)
+    now = datetime.now(timezone.utc)
+    room = Classroom(name=f"R-{secrets.token_hex(3)}")
+    device = Device(device_id=f"cam-{secrets.token_hex(4)}", name="Front", classroom=room)
+    lecture = LectureSession(
+        course=course, classroom=room, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)
+    )
+    db.add_all([room, device, lecture])
+    db.commit()
+    assert publish_galleries(app, broker_client) >= 1
+    first = Gallery.decode(receive_retained(topic(device.device_id, "gallery")), device.device_id)
+    assert first.threshold == GLOBAL and first.unknown_threshold is None
+    store = GalleryStore(tmp_path / "gallery.json", device_id=device.device_id, model=first.model)
+    assert store.offer(first)
+
+    admin = make_user("admin")
+    with app.app_context():
+        row = accept(db, admin, db.get(Course, course.id), confirm_below_global=True)
+    db.commit()
+    assert publish_galleries(app, broker_client) >= 1  # same sha256, new version: resent
+    second = Gallery.decode(receive_retained(topic(device.device_id, "gallery")), device.device_id)
+    assert second.sha256 == first.sha256 and second.version == first.version + 1
+    assert (second.threshold, second.unknown_threshold) == (row.threshold, row.unknown_threshold)
+    assert store.offer(second) and store.current is not None and store.current.version == second.version
+
+    # The recognizer follows the store: a face scoring between the two thresholds is decided by the
+    # course's threshold now (a student when the course's is lower, unknown when it is higher).
+    recognizer = Recognizer(lambda: store.current, RecognizerSettings(min_attempts=1, max_attempts=1))
+    index = recognizer._current_index()
+    assert index is not None and (index.threshold, index.unknown_threshold) == (
+        row.threshold,
+        row.unknown_threshold,
+    )
