@@ -10,7 +10,8 @@ Format (documented in docs/attendance.md):
   last_seen, sightings, source, note``; N is the largest number of periods among the exported
   sessions (a shorter session leaves its extra period cells empty).
 * Times are ISO 8601 in UTC with a ``Z`` (``2026-03-02T09:00:00Z``); empty when never seen.
-* ``status`` and ``period_*`` hold the effective status (overrides applied): present, late,
+* ``status`` and ``period_*`` hold the effective status (overrides applied by engine rule 9, so
+  ``status`` is always rule 6 over the ``period_*`` cells): present, late,
   left_early, late_and_left_early, absent, excused. ``source`` is ``engine`` or ``manual``
   (any override for the student). ``note`` is the override's reason (``P2: ...`` for a period).
 * Text cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR)
