@@ -29,6 +29,7 @@ def test_simulated_lecture_attendance_equals_truth(tmp_path, mariadb_url):
         sim.wait_delivered(120)
         statuses, unknown_faces = sim.statuses()
         report = sim.report()
+        faces = unknown_sightings(sim.app)
     finally:
         sim.close()
 
@@ -42,6 +43,9 @@ def test_simulated_lecture_attendance_equals_truth(tmp_path, mariadb_url):
         assert report["metrics"][status] == {"precision": 1.0, "recall": 1.0}
     # Strangers are seen but never credited to anyone: they show up as unknown faces.
     assert unknown_faces >= len(truth.strangers)
+    # ... each with the face the instructor needs to see and the embedding that clusters it.
+    assert faces and all(crop and crop.startswith(b"\xff\xd8") for crop, _, _ in faces)
+    assert all(embedding and model for _, embedding, model in faces)
     # Exactly once: every event id the edge produced is stored, none twice, nothing else.
     delivery = report["delivery"]
     assert delivery["published"] > 0
@@ -50,6 +54,18 @@ def test_simulated_lecture_attendance_equals_truth(tmp_path, mariadb_url):
     # An early leaver becomes knowable after the gap tolerance (5 min), well before the end.
     delay = report["early_leave_delay_s"]
     assert delay["undetected"] == 0 and 0 < delay["max"] < 600
+
+
+def unknown_sightings(app) -> list[tuple]:
+    """(crop, embedding, embedder id) of every unknown-face sighting stored."""
+    from sqlalchemy import select
+
+    from server.db import get_db
+    from server.db.models import Sighting
+
+    columns = (Sighting.thumbnail, Sighting.embedding, Sighting.embedding_model)
+    with get_db(app).session() as session:
+        return [tuple(row) for row in session.execute(select(*columns).where(Sighting.student_id.is_(None)))]
 
 
 def simulate_run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -222,6 +222,7 @@ class Simulation:
             "gallery_path": str(self.gallery_path),
             "manifest_path": str(REPO / "models" / "manifest.json"),
             "ledger": True,
+            "crops": "unknown",  # the strangers' best crop and embedding, for the review (the default)
             "embedder": self.embedder,
             "max_age": EDGE_MAX_AGE,
             # The detector's smallest face: below the back row's size (less work on every frame).
