@@ -104,8 +104,10 @@ def unknown_faces(app: Flask, session: Session, cutoff: datetime, dry_run: bool,
     confirmed = select(LectureSession.id).where(
         LectureSession.status == SessionStatus.CONFIRMED, LectureSession.confirmed_at < cutoff
     )
+    # Unknown when captured: still unlabelled, or assigned in the review since (a device sends an
+    # embedding with unknown faces only, and assigning re-labels the sightings, keeping it).
     where = [
-        Sighting.student_id.is_(None),
+        Sighting.student_id.is_(None) | Sighting.embedding.is_not(None),
         Sighting.session_id.in_(confirmed),
         (Sighting.thumbnail.is_not(None)) | (Sighting.embedding.is_not(None)),
     ]

@@ -212,7 +212,12 @@ def unknown_faces_scene(db) -> None:
         )
         db.add(lecture)
         db.flush()
-        for who, student_id in (("unknown", None), ("known", student.id)):
+        # unknown; recognised by the device; unknown on the device, then assigned in the review
+        for who, student_id, embedded in (
+            ("unknown", None, True),
+            ("known", student.id, False),
+            ("assigned", student.id, True),
+        ):
             db.add(
                 Sighting(
                     event_id=f"{name}-{who}",
@@ -223,8 +228,8 @@ def unknown_faces_scene(db) -> None:
                     captured_at=lecture.starts_at,
                     received_at=now - RECENT,
                     thumbnail=b"jpeg",
-                    embedding=EMBEDDING if student_id is None else None,
-                    embedding_model="sface@2021dec" if student_id is None else None,
+                    embedding=EMBEDDING if embedded else None,
+                    embedding_model="sface@2021dec" if embedded else None,
                 )
             )
     db.commit()
@@ -240,26 +245,29 @@ def test_unknown_faces_go_a_week_after_their_session_is_confirmed(app, db):
     unknown_faces_scene(db)
     dry = run_retention(app, db, dry_run=True)
     assert dry.result["periods_days"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 7  # the default
-    assert dry.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    assert dry.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 2
     assert all(crop == b"jpeg" for crop, *_ in faces(db).values())  # a dry run deletes nothing
 
     job = run_retention(app, db)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert job.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    assert job.result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 2
     kept = (b"jpeg", EMBEDDING, "sface@2021dec")
     db.expire_all()
     assert faces(db) == {
         "old-unknown": (None, None, None),  # confirmed 10 days ago: crop and embedding gone
+        "old-assigned": (None, None, None),  # unknown when captured: the same rule
         "old-known": (b"jpeg", None, None),  # a recognised student's crop follows its own rule (30 days)
         "recent-unknown": kept,  # confirmed 2 days ago: the instructor may still reopen it
+        "recent-assigned": kept,
         "recent-known": (b"jpeg", None, None),
         "open-unknown": kept,  # never confirmed: not decided yet
+        "open-assigned": kept,
         "open-known": (b"jpeg", None, None),
     }
-    assert count(db, Sighting) == 6  # the sightings stay: attendance is computed from them
+    assert count(db, Sighting) == 9  # the sightings stay: attendance is computed from them
 
     app.config.update(RETENTION_UNKNOWN_CROPS_DAYS=1)
-    assert run_retention(app, db).result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 1
+    assert run_retention(app, db).result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 2
     db.expire_all()
     assert faces(db)["recent-unknown"] == (None, None, None) and faces(db)["open-unknown"] == kept
 
@@ -271,6 +279,6 @@ def test_the_thumbnail_period_takes_unknown_faces_embeddings_too(app, db):
     db.commit()
     job = run_retention(app, db)
     assert "RETENTION_UNKNOWN_CROPS_DAYS" not in job.result["removed"]
-    assert job.result["removed"]["RETENTION_SIGHTING_THUMBNAIL_DAYS"] == 6
+    assert job.result["removed"]["RETENTION_SIGHTING_THUMBNAIL_DAYS"] == 9
     db.expire_all()
     assert set(faces(db).values()) == {(None, None, None)}
