@@ -15,6 +15,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.api.docs",
     "server.api.accounts",
     "server.attendance.api",
+    "server.attendance.unknown_api",
     "server.school.api",
     "server.school.calibration_api",
     "server.enrolment.api",

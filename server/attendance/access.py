@@ -11,7 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.enums import Role
-from server.db.models import Course, LectureSession, Sighting, Student, UnknownFaceReview, User
+from server.db.models import (
+    Course,
+    LearnedFace,
+    LectureSession,
+    Sighting,
+    Student,
+    UnknownCluster,
+    UnknownFaceReview,
+    User,
+    course_students,
+)
 
 
 def manages(user: User, course: Course) -> bool:
@@ -38,6 +48,33 @@ def review_or_404(db: Session, user: User, review_id: int) -> UnknownFaceReview:
     if review is None or not manages(user, review.session.course):
         abort(404, f"There is no unknown face {review_id} in your sessions.")
     return review
+
+
+def cluster_or_404(db: Session, user: User, cluster_id: int) -> UnknownCluster:
+    cluster = db.get(UnknownCluster, cluster_id)
+    if cluster is None or not manages(user, cluster.course):
+        abort(404, f"There is no unknown person {cluster_id} in your courses.")
+    return cluster
+
+
+def learned_or_404(db: Session, user: User, learned_id: int) -> LearnedFace:
+    """A learned face of a student of one of the user's courses (its session may be gone since)."""
+    learned = db.get(LearnedFace, learned_id)
+    if learned is None or not any(
+        manages(user, course) for course in courses_of_student(db, learned.student_id)
+    ):
+        abort(404, f"There is no learned face {learned_id} among your students.")
+    return learned
+
+
+def courses_of_student(db: Session, student_id: int) -> list[Course]:
+    return list(
+        db.scalars(
+            select(Course)
+            .join(course_students, course_students.c.course_id == Course.id)
+            .where(course_students.c.student_id == student_id)
+        )
+    )
 
 
 def sighting_or_404(db: Session, user: User, sighting_id: int) -> Sighting:

@@ -19,7 +19,7 @@ from server.api.io import json_body
 from server.api.registry import api_route, registry
 from server.attendance import clock, export, review
 from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
-from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
+from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
 from server.attendance.serialize import (
     AUDIT_ENTRY,
     SESSION_ATTENDANCE,
@@ -34,6 +34,7 @@ from server.attendance.serialize import (
     unknown_face_json,
 )
 from server.attendance.service import attach_sightings, compute_session, sessions_between
+from server.attendance.unknown import unknown_faces_json
 from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import LectureSession
@@ -298,10 +299,12 @@ def confirm_session_attendance(session_id: int) -> dict[str, Any]:
     tags=TAGS,
 )
 def list_session_unknown_faces(session_id: int) -> list[dict[str, Any]]:
-    """Faces seen in the session that matched no enrolled student, pending ones first."""
+    """Faces seen in the session that matched no enrolled student, pending ones first, each with its
+    best crop, its cluster (the same person across the course's sessions; decide it with POST
+    /unknown-clusters/{id}) and the top 3 roster students by similarity (none chosen for you)."""
     lecture = session_or_404(db_session, current_user, session_id)
     report = fresh_report(db_session, lecture, current_app.config)
-    return [unknown_face_json(r, report) for r in reviews_of(db_session, lecture)]
+    return unknown_faces_json(db_session, lecture, report)
 
 
 @api_route(

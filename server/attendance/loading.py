@@ -1,7 +1,8 @@
 """What every attendance page and endpoint does before it answers: bring the session up to date.
 
 `fresh_report` attaches the room's sightings that ingest left without a session, computes the
-attendance, and lists unknown faces that have no review row yet. Those writes are derived
+attendance, lists unknown faces that have no review row yet, and places them in the course's
+clusters of unknown faces (`server.attendance.clusters`). Those writes are derived
 data (recomputing gives the same rows) and are committed at once, so a read that follows a
 write never sees a stale roster.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.attendance.clusters import cluster_session
 from server.attendance.review import ENTITY, sync_unknown_faces
 from server.attendance.serialize import student_json
 from server.attendance.service import SessionReport, attach_sightings, compute_session
@@ -31,6 +33,11 @@ def fresh_report(db: Session, lecture: LectureSession, config: Mapping[str, Any]
         if sync_unknown_faces(db, lecture, report):
             db.commit()
     except IntegrityError:  # a concurrent request listed the same face first: its row will do
+        db.rollback()
+    try:
+        if cluster_session(db, lecture, config):
+            db.commit()  # one pass, all or nothing: never half a cluster
+    except IntegrityError:  # a concurrent request placed the same faces first: its clusters will do
         db.rollback()
     return report
 

@@ -26,10 +26,20 @@ from server.attendance import engine
 from server.attendance.service import SessionReport, compute_session, plan_for, roster_ids
 from server.audit import record
 from server.db.enums import AttendanceStatus, ReviewDecision, SessionStatus
-from server.db.models import AttendanceOverride, LectureSession, Sighting, Student, UnknownFaceReview, User
+from server.db.models import (
+    AttendanceOverride,
+    LectureSession,
+    Sighting,
+    Student,
+    UnknownCluster,
+    UnknownClusterMember,
+    UnknownFaceReview,
+    User,
+)
 from server.db.types import INT_MAX, utcnow
 
 ENTITY = "lecture_session"
+CLUSTER_ENTITY = "unknown_cluster"
 MAX_REASON = 1000
 ROLL_CALL_REASON = "Manual roll call"
 STATUS_VALUES = tuple(status.value for status in AttendanceStatus)
@@ -345,6 +355,8 @@ def decide_unknown_face(
     sid = None
     student = None
     if decision == ReviewDecision.ASSIGNED.value:
+        if student_id is None or student_id == "":
+            raise ReviewError("choose the student this face is: no student is pre-selected")
         sid = parse_id(student_id, "student_id")
         _on_roster(db, lecture, sid, "student_id")
         student = db.get(Student, sid)
@@ -384,3 +396,156 @@ def decide_unknown_face(
         after["after_confirmation"] = True
     record(db, actor, f"unknown_face.{decision}", ENTITY, lecture.id, before=before, after=after, reason=why)
     return len(relabelled)
+
+
+# ----------------------------------------------------------------------------- clusters
+
+
+@dataclass(frozen=True)
+class ClusterDecision:
+    reviews: list[int]  # the member reviews decided now
+    relabelled: int  # sightings re-labelled with the student (assign)
+    sessions: list[int]  # the sessions whose audit trail got an entry
+
+
+def parse_version(value: Any, cluster: UnknownCluster) -> None:
+    """The cluster's size as the page showed it: a different size means it changed since (409)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise ReviewError(
+            "'version' must be the cluster's member count as shown with the face (a non-negative integer);"
+            f" got {str(value)[:30]}"
+        )
+    if value != cluster.size:
+        raise ReviewError(
+            f"this person's faces changed since the page was shown: the cluster now has {cluster.size} "
+            f"face(s), you saw {value}; look at them again and decide",
+            409,
+        )
+
+
+def decide_cluster(
+    db: Session,
+    cluster: UnknownCluster,
+    actor: User,
+    *,
+    decision: Any,
+    student_id: Any = None,
+    version: Any = None,
+    reason: Any = None,
+) -> ClusterDecision:
+    """Assign every face of a cluster to a roster student, or mark them all "not a student".
+
+    Applies to each member review still pending (assign also overrides "not a student"), in every
+    session of the course: their unlabelled sightings are re-labelled with the student. `version`
+    must be the cluster's size as the instructor saw it (a face that joined since is a 409). One
+    audit entry per affected session and one for the cluster; nothing is written when any check fails.
+    An assigned cluster cannot be given to someone else or marked "not a student" (409); faces that
+    joined it later are assigned to the same student by deciding again."""
+    choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
+    if not isinstance(decision, str) or decision not in choices:
+        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {decision!r})")
+    why = parse_reason(reason, required=False)
+    student = None
+    if decision == ReviewDecision.ASSIGNED.value:
+        if student_id is None or student_id == "":
+            raise ReviewError("choose the student this person is: no student is pre-selected")
+        sid = parse_id(student_id, "student_id")
+        if sid not in set(roster_ids(db, cluster.course_id)):
+            raise ReviewError(f"student_id: student {sid} is not on the roster of {cluster.course.code}")
+        student = db.get(Student, sid)
+    elif student_id is not None and student_id != "":
+        raise ReviewError("'student_id' is only for the decision 'assigned'")
+    parse_version(version, cluster)
+    if cluster.decision == ReviewDecision.ASSIGNED and (student is None or student.id != cluster.student_id):
+        name = cluster.student.name if cluster.student else "a student"
+        raise ReviewError(
+            f"this person is already assigned to {name}; correct attendance with an override instead", 409
+        )
+    undecided = {ReviewDecision.PENDING} | ({ReviewDecision.NOT_A_STUDENT} if student is not None else set())
+    targets = [
+        m.review
+        for m in db.scalars(select(UnknownClusterMember).where(UnknownClusterMember.cluster_id == cluster.id))
+        if m.review.decision in undecided
+    ]
+    if not targets:
+        raise ReviewError(f"every face of this person is already decided ({cluster.decision.value})", 409)
+
+    now = utcnow()
+    relabelled_total = 0
+    by_session: dict[int, list[tuple[UnknownFaceReview, str, list[str]]]] = {}
+    for face in sorted(targets, key=lambda r: r.id):
+        relabelled: list[str] = []
+        if student is not None:
+            where = (
+                Sighting.session_id == face.session_id,
+                Sighting.device_id == face.device_id,
+                Sighting.track_id == face.track_id,
+                Sighting.student_id.is_(None),
+            )
+            relabelled = sorted(db.scalars(select(Sighting.event_id).where(*where)))
+            db.execute(update(Sighting).where(*where).values(student_id=student.id))
+        before_decision = face.decision.value
+        face.decision = ReviewDecision(decision)
+        face.student_id = student.id if student else None
+        face.student = student
+        face.actor_id = actor.id
+        face.decided_at = now
+        relabelled_total += len(relabelled)
+        by_session.setdefault(face.session_id, []).append((face, before_decision, relabelled))
+    cluster_before = {
+        "decision": cluster.decision.value,
+        "student_id": cluster.student_id,
+        "size": cluster.size,
+    }
+    cluster.decision = ReviewDecision(decision)
+    cluster.student_id = student.id if student else None
+    cluster.student = student
+    cluster.actor_id = actor.id
+    cluster.decided_at = now
+    who = {"student_id": student.id, "student_number": student.student_number} if student is not None else {}
+    for session_id, faces in sorted(by_session.items()):
+        lecture = db.get(LectureSession, session_id)
+        assert lecture is not None
+        after: dict[str, Any] = {
+            "cluster_id": cluster.id,
+            "review_ids": [face.id for face, _, _ in faces],
+            "decision": decision,
+            **who,
+        }
+        if student is not None:
+            events = sorted(e for _, _, rel in faces for e in rel)
+            after.update(relabelled=len(events), event_ids=events)
+        if lecture.status == SessionStatus.CONFIRMED:
+            after["after_confirmation"] = True
+        record(
+            db,
+            actor,
+            f"unknown_face.{decision}",
+            ENTITY,
+            session_id,
+            before={
+                "cluster_id": cluster.id,
+                "decisions": {str(face.id): before for face, before, _ in faces},
+            },
+            after=after,
+            reason=why,
+        )
+    record(
+        db,
+        actor,
+        f"unknown_cluster.{decision}",
+        CLUSTER_ENTITY,
+        cluster.id,
+        before=cluster_before,
+        after={
+            "decision": decision,
+            **who,
+            "size": cluster.size,
+            "review_ids": sorted(face.id for face in targets),
+            "sessions": sorted(by_session),
+            "relabelled": relabelled_total,
+        },
+        reason=why,
+    )
+    db.flush()
+    return ClusterDecision(sorted(face.id for face in targets), relabelled_total, sorted(by_session))

@@ -170,7 +170,43 @@ UNKNOWN_FACE = registry.schema(
             "first_seen": NULLABLE_DATETIME,
             "last_seen": NULLABLE_DATETIME,
             "best_score": NULLABLE_NUMBER,
-            "thumbnail_url": {"type": ["string", "null"]},
+            "thumbnail_url": {"type": ["string", "null"], "description": "The track's best crop (JPEG)."},
+            "cluster": {
+                "type": ["object", "null"],
+                "description": (
+                    "The person the server believes this face is, across the course's sessions (null: the"
+                    " track came without an embedding). Decisions on it apply to every face it holds and"
+                    " must send `version` back (POST /unknown-clusters/{id})."
+                ),
+                "properties": {
+                    "id": {"type": "integer"},
+                    "version": {"type": "integer", "description": "Its member count: send it back."},
+                    "faces": {"type": "integer"},
+                    "sessions": {"type": "integer"},
+                    "pending": {"type": "integer"},
+                    "decision": {"type": "string", "enum": ["pending", "assigned", "not_a_student"]},
+                    "student_id": {"type": ["integer", "null"]},
+                    "student_name": {"type": ["string", "null"]},
+                    "decided_by": {"type": ["string", "null"]},
+                    "decided_at": NULLABLE_DATETIME,
+                    "model": {"type": "string"},
+                },
+            },
+            "suggestions": {
+                "type": "array",
+                "description": "Up to 3 roster students most like this face (best cosine over their "
+                "enrolled faces, same embedder), best first; none is chosen for you.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "student_id": {"type": "integer"},
+                        "student_number": {"type": "string"},
+                        "name": {"type": "string"},
+                        "score": {"type": "number"},
+                    },
+                    "required": ["student_id", "student_number", "name", "score"],
+                },
+            },
         },
         "required": ["id", "session_id", "device", "track_id", "decision"],
     },

@@ -15,22 +15,27 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug import Response
+from werkzeug.exceptions import HTTPException
 
 from server.api.io import int_text
-from server.attendance import clock, review
-from server.attendance.access import review_or_404, session_or_404, student_of
-from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count, reviews_of
-from server.attendance.serialize import report_json, unknown_face_json
+from server.attendance import clock, clusters, learning, review, unknown_api
+from server.attendance.access import learned_or_404, review_or_404, session_or_404, student_of
+from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
+from server.attendance.serialize import report_json
 from server.attendance.service import (
     AttendanceConfigError,
     SessionReport,
     out_after_from_config,
     sessions_between,
 )
+from server.attendance.unknown import learned_faces_json, unknown_faces_json
 from server.auth.decorators import login_required, role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role, SessionStatus
 from server.db.models import AuditLog, Course, LectureSession
+from server.enrolment.errors import EnrolmentError
+from server.enrolment.settings import setting as enrolment_setting
+from server.enrolment.uploads import files_in_request, limit
 
 bp = Blueprint("attendance", __name__)
 
@@ -48,6 +53,8 @@ ACTION_LABELS = {
     "attendance.confirm": "Confirmed",
     "unknown_face.assigned": "Face assigned",
     "unknown_face.not_a_student": "Not a student",
+    "attendance.face_learned": "Face learned",
+    "attendance.face_unlearned": "Learned face removed",
 }
 
 
@@ -111,7 +118,7 @@ def _render_session(
     config = current_app.config
     report = fresh_report(db_session, lecture, config)
     data = report_json(report, pending_count(db_session, lecture), utcnow())
-    faces = [unknown_face_json(r, report) for r in reviews_of(db_session, lecture)]
+    faces = unknown_faces_json(db_session, lecture, report)
     return render_template(
         "attendance/session.html",
         lecture=lecture,
@@ -119,6 +126,7 @@ def _render_session(
         data=data,
         periods=report.result.plan.periods,
         faces=faces,
+        learned=learned_faces_json(db_session, lecture),
         audit=[describe(entry, report) for entry in audit_trail(db_session, lecture)],
         attended=review.ATTENDED,
         statuses=list(STATUS_LABELS),
@@ -255,6 +263,94 @@ def post_face_decision(face_id: int) -> Response | tuple[str, int]:
     return redirect(url_for(".session_page", session_id=lecture.id, _anchor="unknown-faces"), 303)
 
 
+# ----------------------------------------------------------------------------- unknown people
+
+
+@bp.post("/attendance/unknown-faces/<int:face_id>/cluster")
+@role_required(Role.INSTRUCTOR)
+def post_cluster_decision(face_id: int) -> Response | tuple[str, int]:
+    """Decide the person (cluster) this face belongs to: every face of theirs, in every session."""
+    face = review_or_404(db_session, current_user, face_id)
+    lecture = face.session
+    member = clusters.membership(db_session, [face.id]).get(face.id)
+    if member is None:
+        alone = review.ReviewError("this face belongs to no cluster: decide it alone")
+        return _error_page(lecture, alone, {})
+    decision = request.form.get("decision")
+    try:
+        result = review.decide_cluster(
+            db_session,
+            member.cluster,
+            current_user,
+            decision=decision,
+            student_id=_form_int("student_id") if decision == "assigned" else None,
+            version=_form_int("version"),
+            reason=request.form.get("reason"),
+        )
+    except review.ReviewError as exc:
+        return _error_page(lecture, exc, {})
+    db_session.commit()
+    cluster = member.cluster
+    if decision == "assigned":
+        flash(
+            f"{len(result.reviews)} face(s) of this person assigned to {cluster.student.name} "
+            f"in {len(result.sessions)} session(s): {result.relabelled} sighting(s) now count for them.",
+            "info",
+        )
+    else:
+        flash(f"{len(result.reviews)} face(s) of this person marked as not a student.", "info")
+    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="unknown-faces"), 303)
+
+
+@bp.post("/attendance/unknown-faces/<int:face_id>/learn")
+@role_required(Role.INSTRUCTOR)
+def post_learn_face(face_id: int) -> Response | tuple[str, int]:
+    face = review_or_404(db_session, current_user, face_id)
+    lecture = face.session
+    try:
+        learned = learning.learn_from_review(db_session, face, current_user)
+    except review.ReviewError as exc:
+        return _error_page(lecture, exc, {})
+    except EnrolmentError as exc:
+        return _error_page(lecture, review.ReviewError(exc.message, exc.status), {})
+    db_session.commit()
+    flash(f"Face added to {learned.student.name}'s enrolment: devices get it with the next gallery.", "info")
+    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="learned-faces"), 303)
+
+
+@bp.post("/attendance/learned-faces/<int:learned_id>/delete")
+@role_required(Role.INSTRUCTOR)
+def post_unlearn_face(learned_id: int) -> Response:
+    learned = learned_or_404(db_session, current_user, learned_id)
+    session_id, name = learned.session_id, learned.student.name
+    learning.unlearn(db_session, learned, current_user)
+    db_session.commit()
+    flash(f"Learned face removed from {name}'s enrolment.", "info")
+    if session_id is None:
+        return redirect(url_for(".sessions"), 303)
+    return redirect(url_for(".session_page", session_id=session_id, _anchor="learned-faces"), 303)
+
+
+@bp.route("/attendance/unknown-faces/search", methods=["GET", "POST"])
+@role_required(Role.INSTRUCTOR)
+def face_search_page() -> str | tuple[str, int]:
+    """Upload a key photo, see the unknown faces of your courses that match it."""
+    if request.method == "GET":
+        return render_template("attendance/face_search.html", result=None, error=None)
+    try:
+        result = unknown_api.run_search(
+            files_in_request(("key",), cap=int(enrolment_setting("ENROLMENT_MAX_PHOTO_BYTES")))
+        )
+    except HTTPException as exc:
+        db_session.rollback()
+        page = render_template("attendance/face_search.html", result=None, error=exc.description)
+        return page, exc.code or 400
+    return render_template("attendance/face_search.html", result=result, error=None)
+
+
+limit("attendance.face_search_page", "ENROLMENT_MAX_PHOTO_BYTES", "a key photo")
+
+
 # ----------------------------------------------------------------------------- students
 
 
@@ -294,6 +390,21 @@ def describe(entry: AuditLog, report: SessionReport) -> dict[str, Any]:
     elif entry.action == "attendance.confirm":
         subject = "session"
         change = f"{before.get('status')} → confirmed"
+    elif entry.action.startswith("unknown_face.") and "cluster_id" in after:
+        faces = after.get("review_ids", [])
+        subject = f"unknown person #{after['cluster_id']} ({len(faces)} face(s) here)"
+        if after.get("decision") == "assigned":
+            number = after.get("student_number", "")
+            count = after.get("relabelled", 0)
+            change = f"assigned to {names.get(number, number)} ({number}), {count} sighting(s)"
+        else:
+            change = "not a student"
+    elif entry.action in ("attendance.face_learned", "attendance.face_unlearned"):
+        detail = after if entry.action == "attendance.face_learned" else before
+        number = detail.get("student_number", "")
+        subject = f"{names.get(number, number)} ({number})"
+        learned = entry.action == "attendance.face_learned"
+        change = "crop added to the enrolment" if learned else "removed from the enrolment"
     elif entry.action.startswith("unknown_face."):
         subject = f"unknown face #{after.get('review_id', '')}"
         if after.get("decision") == "assigned":

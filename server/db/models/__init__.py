@@ -17,7 +17,15 @@ from server.db.models.calibration import CourseThreshold
 from server.db.models.commands import DeviceCommand
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck, DeepfakeFace
 from server.db.models.enrolment import EnrolmentRejection
-from server.db.models.evidence import CourseGallery, FaceTemplate, Sighting, UnknownFaceReview
+from server.db.models.evidence import (
+    CourseGallery,
+    FaceTemplate,
+    LearnedFace,
+    Sighting,
+    UnknownCluster,
+    UnknownClusterMember,
+    UnknownFaceReview,
+)
 from server.db.models.ingest import DeviceHealth, DeviceTelemetry, RejectedMessage
 from server.db.models.jobs import Job, JobStatus
 from server.db.models.school import Classroom, Course, Device, LectureSession, Student, course_students
@@ -47,11 +55,14 @@ __all__ = [
     "FaceTemplate",
     "Job",
     "JobStatus",
+    "LearnedFace",
     "LectureSession",
     "LoginAttempt",
     "RejectedMessage",
     "Sighting",
     "Student",
+    "UnknownCluster",
+    "UnknownClusterMember",
     "UnknownFaceReview",
     "User",
     "course_students",

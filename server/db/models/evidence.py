@@ -132,3 +132,79 @@ class UnknownFaceReview(Base):
     device: Mapped[Device] = relationship()
     student: Mapped[Student | None] = relationship()
     actor: Mapped[User | None] = relationship()
+
+
+class UnknownCluster(Base):
+    """One stranger as the server believes: unknown tracks of a course's sessions whose faces look alike.
+
+    Tracks join clusters incrementally (`server.attendance.clusters`), so the instructor decides once per
+    person: "assign" and "not a student" apply to every member, in every session of the course.
+    `size` counts the members and is the cluster's version: a decision sent for another size is refused
+    (the cluster changed since the page was rendered). Embeddings of different models never share one.
+    """
+
+    __tablename__ = "unknown_clusters"
+    __table_args__ = (Index("ix_unknown_clusters_course_id_model", "course_id", "model"), AUTOINCREMENT)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(default=0)
+    decision: Mapped[ReviewDecision] = mapped_column(
+        enum_type(ReviewDecision, "review_decision"), default=ReviewDecision.PENDING
+    )
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    course: Mapped[Course] = relationship()
+    student: Mapped[Student | None] = relationship()
+    actor: Mapped[User | None] = relationship()
+
+
+class UnknownClusterMember(Base):
+    """An unknown track's place in a cluster, with the sighting whose embedding (its best view) put it there.
+
+    One row per review (a track is in at most one cluster); deleting the review, the sighting or the
+    cluster removes the membership, never the other way round."""
+
+    __tablename__ = "unknown_cluster_members"
+    __table_args__ = (Index("ix_unknown_cluster_members_cluster_id", "cluster_id"),)
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("unknown_face_reviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("unknown_clusters.id", ondelete="CASCADE"))
+    sighting_id: Mapped[int] = mapped_column(BigId, ForeignKey("sightings.id", ondelete="CASCADE"))
+    similarity: Mapped[float | None] = mapped_column(Float)  # to the nearest member when it joined
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    review: Mapped[UnknownFaceReview] = relationship()
+    cluster: Mapped[UnknownCluster] = relationship()
+    sighting: Mapped[Sighting] = relationship()
+
+
+class LearnedFace(Base):
+    """A face added to a student's enrolment from the attendance review (Frigate's "train" tab).
+
+    The face itself is an ordinary enrolment photo (`FaceTemplate`, through the same quality gate);
+    this row remembers where it came from, so the instructor can see and remove what review taught.
+    Removing the template removes this row; deleting the session keeps the learned face."""
+
+    __tablename__ = "learned_faces"
+    __table_args__ = (AUTOINCREMENT,)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("face_templates.id", ondelete="CASCADE"), unique=True
+    )
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("lecture_sessions.id", ondelete="SET NULL"))
+    sighting_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sightings.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    template: Mapped[FaceTemplate] = relationship()
+    student: Mapped[Student] = relationship()
+    session: Mapped[LectureSession | None] = relationship()
