@@ -18,8 +18,9 @@ from server.db.types import BigId, utcnow
 class AttendanceOverride(Base):
     """An instructor's ruling on a student's attendance, which wins over what the engine computed.
 
-    `period_index` None rules on the whole session; 0, 1, ... on one period. The latest override for
-    a (session, student, period) is the one in force; earlier ones stay as history.
+    `period_index` None rules on the whole session, and so on every period without its own ruling
+    (engine rule 9); 0, 1, ... on one period. The latest override for a (session, student, period) is
+    the one in force; earlier ones stay as history.
     """
 
     __tablename__ = "attendance_overrides"
