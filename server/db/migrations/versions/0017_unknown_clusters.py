@@ -90,8 +90,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping a table drops its indexes (MariaDB refuses to drop one a foreign key still needs).
     op.drop_table("learned_faces")
-    op.drop_index("ix_unknown_cluster_members_cluster_id", table_name="unknown_cluster_members")
     op.drop_table("unknown_cluster_members")
-    op.drop_index("ix_unknown_clusters_course_id_model", table_name="unknown_clusters")
     op.drop_table("unknown_clusters")
