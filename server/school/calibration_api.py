@@ -127,8 +127,9 @@ def accept_body(body: dict[str, Any]) -> tuple[bool, float | None]:
     confirm = body.get("confirm_below_global", False)
     if not isinstance(confirm, bool):
         raise Invalid("'confirm_below_global' must be true or false")
-    expected = body.get("threshold")
-    if expected is not None:
+    expected = None
+    if "threshold" in body:  # null too must be refused: the schema says a number
+        expected = body["threshold"]
         if isinstance(expected, bool) or not isinstance(expected, int | float):
             raise Invalid("'threshold' must be a number")
         if not -10 <= expected <= 10 or not math.isfinite(expected):
