@@ -356,7 +356,9 @@ def decide_unknown_face(
     student = None
     if decision == ReviewDecision.ASSIGNED.value:
         if student_id is None or student_id == "":
-            raise ReviewError("choose the student this face is: no student is pre-selected")
+            raise ReviewError(
+                "'student_id' is required: choose the student this face is (none is pre-selected)"
+            )
         sid = parse_id(student_id, "student_id")
         _on_roster(db, lecture, sid, "student_id")
         student = db.get(Student, sid)
@@ -448,7 +450,9 @@ def decide_cluster(
     student = None
     if decision == ReviewDecision.ASSIGNED.value:
         if student_id is None or student_id == "":
-            raise ReviewError("choose the student this person is: no student is pre-selected")
+            raise ReviewError(
+                "'student_id' is required: choose the student this person is (none is pre-selected)"
+            )
         sid = parse_id(student_id, "student_id")
         if sid not in set(roster_ids(db, cluster.course_id)):
             raise ReviewError(f"student_id: student {sid} is not on the roster of {cluster.course.code}")

@@ -241,7 +241,9 @@ def test_the_web_form_assigns_the_cluster_and_refuses_an_empty_choice(client, db
         data={"csrf_token": token, "decision": "assigned", "student_id": "", "version": "2"},
     )
     assert empty.status_code == 400
-    assert "choose the student this person is: no student is pre-selected" in empty.get_data(as_text=True)
+    assert "is required: choose the student this person is (none is pre-selected)" in empty.get_data(
+        as_text=True
+    )
     assert count(db, UnknownFaceReview, UnknownFaceReview.decision != ReviewDecision.PENDING) == 0
     done = client.post(
         f"/attendance/unknown-faces/{faces['x1']['id']}/cluster",
@@ -345,8 +347,7 @@ def test_a_pending_face_cannot_be_learned(client, db, world):
     face_id = listing(client, w, w.session)["x1"]["id"]
     response = client.post(f"/api/v1/unknown-faces/{face_id}/learn", headers=w.h)
     assert (
-        response.status_code == 409
-        and "assign this face to a student first" in response.get_json()["error"]
+        response.status_code == 409 and "assign this face to a student first" in response.get_json()["error"]
     )
     assert count(db, LearnedFace) == 0
 
