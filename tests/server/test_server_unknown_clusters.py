@@ -388,3 +388,46 @@ def test_search_refuses_a_file_that_is_no_photo(client, db, world):
     )
     assert response.status_code == 422
     assert response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"decision": "not_a_student", "version": 2**63}, 400),
+        ({"decision": "not_a_student", "version": "2"}, 400),
+        ({"decision": "not_a_student", "version": True}, 400),
+        ({"decision": "assigned", "student_id": "x", "version": 2}, 400),
+        ({"decision": "assigned", "student_id": 2**40, "version": 2}, 400),
+        ({"decision": "not_a_student", "version": 2, "reason": 5}, 400),
+        ({"decision": ["assigned"], "version": 2}, 400),
+        ([], 400),
+    ],
+)
+def test_hostile_cluster_bodies_are_4xx_with_a_message(client, db, world, body, status):
+    w = world
+    cluster = listing(client, w, w.session)["x1"]["cluster"]
+    before = state(db)
+    response = client.post(f"/api/v1/unknown-clusters/{cluster['id']}", json=body, headers=w.h)
+    assert response.status_code == status and response.get_json()["error"]
+    assert state(db) == before
+
+
+def test_hostile_search_and_learn_requests_are_4xx(client, db, world):
+    w = world
+    not_multipart = client.post("/api/v1/unknown-faces/search", json={"key": "x"}, headers=w.h)
+    assert not_multipart.status_code == 415 and not_multipart.get_json()["error"]
+    no_file = client.post(
+        "/api/v1/unknown-faces/search", data={"other": "x"}, headers=w.h, content_type="multipart/form-data"
+    )
+    assert no_file.status_code == 400 and "exactly one key photo" in no_file.get_json()["error"]
+    empty = client.post(
+        "/api/v1/unknown-faces/search",
+        data={"key": (io.BytesIO(b""), "k.jpg")},
+        headers=w.h,
+        content_type="multipart/form-data",
+    )
+    assert 400 <= empty.status_code < 500
+    assert client.post("/api/v1/unknown-faces/999999/learn", headers=w.h).status_code == 404
+    assert client.post(f"/api/v1/sightings/{2**62}/learn", headers=w.h).status_code == 404
+    assert client.post("/api/v1/unknown-clusters/999999", json={}, headers=w.h).status_code == 404
+    assert count(db, LearnedFace) == 0
