@@ -129,7 +129,11 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, min_neighbours: int =
 
 
 def best_views(db: Session, lecture: LectureSession) -> dict[tuple[int, str], Sighting]:
-    """Per (device, track) of the session, the unknown sighting carrying the best-view embedding."""
+    """Per (device, track) of the session, the unknown sighting carrying the best-view embedding.
+
+    Every event of an unknown track carries the embedding of the track's best view *so far*
+    (docs/mqtt.md, "Faces of unknown tracks"), so the latest event that carries one holds the
+    track's best view overall."""
     rows = db.scalars(
         select(Sighting).where(
             Sighting.session_id == lecture.id,
@@ -140,9 +144,8 @@ def best_views(db: Session, lecture: LectureSession) -> dict[tuple[int, str], Si
     best: dict[tuple[int, str], Sighting] = {}
     for row in rows:
         key = (row.device_id, row.track_id)
-        rank = (row.quality or 0.0, row.score or 0.0, -row.id)
         held = best.get(key)
-        if held is None or rank > (held.quality or 0.0, held.score or 0.0, -held.id):
+        if held is None or (row.captured_at, row.id) > (held.captured_at, held.id):
             best[key] = row
     return best
 

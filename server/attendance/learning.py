@@ -28,7 +28,8 @@ PURPOSE = "attendance-review"
 
 
 def best_crop(db: Session, review: UnknownFaceReview) -> Sighting | None:
-    """The track's sighting with the best crop (quality, then score), whoever it is labelled as now."""
+    """The track's latest sighting with a crop, whoever it is labelled as now: each event carries the
+    track's best view so far (docs/mqtt.md), so the latest one carries the best overall."""
     return db.scalars(
         select(Sighting)
         .where(
@@ -37,7 +38,7 @@ def best_crop(db: Session, review: UnknownFaceReview) -> Sighting | None:
             Sighting.track_id == review.track_id,
             Sighting.thumbnail.is_not(None),
         )
-        .order_by(Sighting.quality.desc(), Sighting.score.desc(), Sighting.id)
+        .order_by(Sighting.captured_at.desc(), Sighting.id.desc())
         .limit(1)
     ).first()
 
