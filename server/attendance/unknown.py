@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.api.io import iso
 from server.attendance import clusters, suggestions
-from server.attendance.learning import learned_in
+from server.attendance.learning import best_crop, learned_in
 from server.attendance.loading import reviews_of
 from server.attendance.serialize import unknown_face_json
 from server.attendance.service import SessionReport
@@ -73,8 +73,10 @@ def unknown_faces_json(db: Session, lecture: LectureSession, report: SessionRepo
                 ranked = suggestions.rank(clusters.cluster_vectors_of(db, cluster.id), roster)
                 by_cluster[cluster.id] = (cluster_json(db, cluster), [s.as_json() for s in ranked])
             face["cluster"], face["suggestions"] = by_cluster[member.cluster_id]
-            if face["thumbnail_url"] is None and member.sighting.thumbnail is not None:
-                face["thumbnail_url"] = url_for("api.get_sighting_thumbnail", sighting_id=member.sighting_id)
+        if face["thumbnail_url"] is None:  # assigned since: its sightings are no longer unknown
+            crop = best_crop(db, review)
+            if crop is not None:
+                face["thumbnail_url"] = url_for("api.get_sighting_thumbnail", sighting_id=crop.id)
         out.append(face)
     return out
 

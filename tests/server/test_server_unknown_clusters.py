@@ -431,3 +431,22 @@ def test_hostile_search_and_learn_requests_are_4xx(client, db, world):
     assert client.post(f"/api/v1/sightings/{2**62}/learn", headers=w.h).status_code == 404
     assert client.post("/api/v1/unknown-clusters/999999", json={}, headers=w.h).status_code == 404
     assert count(db, LearnedFace) == 0
+
+
+def test_a_decided_face_keeps_showing_its_crop(client, db, world):
+    w = world
+    faces = listing(client, w, w.session)
+    client.post(
+        f"/api/v1/unknown-clusters/{faces['x1']['cluster']['id']}",
+        json={"decision": "assigned", "student_id": w.s1, "version": 2},
+        headers=w.h,
+    )
+    client.post(
+        f"/api/v1/unknown-faces/{faces['u1']['id']}",
+        json={"decision": "assigned", "student_id": w.s4},
+        headers=w.h,
+    )
+    after = listing(client, w, w.session)
+    assert after["x1"]["decision"] == after["u1"]["decision"] == "assigned"
+    assert after["x1"]["thumbnail_url"] == f"/api/v1/sightings/{w.tracks.x1}/thumbnail"
+    assert after["u1"]["thumbnail_url"] == faces["u1"]["thumbnail_url"] is not None
