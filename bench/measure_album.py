@@ -2,7 +2,7 @@
 """Album quality on real identity sets: search by key photo, and grouping into people.
 
 For every labelled identity set in ../shared/data, each photo's main face is detected and embedded
-by Visage's face core (`FaceAnalyzer`: ONNX MTCNN + dlib ResNet; photos larger than 1024 px on a
+by Visage's face core (`FaceAnalyzer`: ONNX MTCNN + the chosen embedder; photos larger than 1024 px on a
 side are scaled down first: MTCNN on multi-megapixel photos is slow, and the faces stay large). Then:
 
 * search: every face is a key photo once, searched (server.album.ann.FaceIndex, exact) against
@@ -16,9 +16,12 @@ side are scaled down first: MTCNN on multi-megapixel photos is slow, and the fac
   purity, completeness, share of faces assigned, people found vs identities.
 
 This is a measurement, not a benchmark of speed; the figures go into docs/album.md ("Measured").
-Embeddings are cached in bench/results/album_embeddings.npz (gitignored; --no-cache to redo).
+Embeddings are cached per embedder in bench/results/album_embeddings_<embedder>.npz (gitignored;
+--no-cache to redo). The embedder is the face core's default (SFace) unless --embedder says otherwise;
+the thresholds measured are the embedder's own and steps around its album cut.
 
     . .venv/bin/activate && python bench/measure_album.py   # 2,400 photos: 10-30 min the first time
+    python bench/measure_album.py --sets lfw_deepfunneled_2plus --no-grouping   # the album cut only
 """
 
 from __future__ import annotations
@@ -41,7 +44,12 @@ import common  # bench/ is not a package: the scripts are run by path
 from server.album.ann import FaceIndex
 from server.album.grouping import GroupingParams, group_faces, score_grouping
 
-CACHE = common.BENCH_DIR / "results" / "album_embeddings.npz"
+
+def cache_path(embedder: str) -> Path:
+    """Embeddings cached per embedder (scores of two embedders are never compared)."""
+    return common.BENCH_DIR / "results" / f"album_embeddings_{embedder}.npz"
+
+
 FR = "face_recognition_examples"
 
 
@@ -113,11 +121,14 @@ def main_face(analyzer, image: np.ndarray, centred: bool) -> np.ndarray | None:
     return np.asarray(max(faces, key=key).embedding, dtype=np.float32)
 
 
-def embed_items(items: Sequence[Item], data: Path, use_cache: bool, verbose: bool) -> dict[str, np.ndarray]:
+def embed_items(
+    items: Sequence[Item], data: Path, use_cache: bool, verbose: bool, embedder: str
+) -> dict[str, np.ndarray]:
     """rel path -> embedding of its main face (photos without a detected face are left out)."""
     cached: dict[str, np.ndarray] = {}
-    if use_cache and CACHE.is_file():
-        with np.load(CACHE, allow_pickle=False) as npz:
+    cache = cache_path(embedder)
+    if use_cache and cache.is_file():
+        with np.load(cache, allow_pickle=False) as npz:
             cached = dict(zip(npz["paths"].tolist(), npz["vectors"], strict=True))
             missed = set(npz["missed"].tolist())
     else:
@@ -128,7 +139,7 @@ def embed_items(items: Sequence[Item], data: Path, use_cache: bool, verbose: boo
         from shared.media import read_image
         from shared.registry import ModelRegistry
 
-        analyzer = FaceAnalyzer(ModelRegistry()).prepare()
+        analyzer = FaceAnalyzer(ModelRegistry(), embedder=embedder).prepare()
         for n, item in enumerate(todo, 1):
             vector = main_face(analyzer, read_image(data / item.rel), centred=item.dataset.startswith("lfw"))
             if vector is None:
@@ -137,10 +148,10 @@ def embed_items(items: Sequence[Item], data: Path, use_cache: bool, verbose: boo
                 cached[item.rel] = vector
             if verbose and n % 100 == 0:
                 print(f"  embedded {n}/{len(todo)}", file=sys.stderr, flush=True)
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
         paths = sorted(cached)
         np.savez(
-            CACHE,
+            cache,
             paths=np.array(paths),
             vectors=np.stack([cached[p] for p in paths]),
             missed=np.array(sorted(missed), dtype=str),
@@ -269,7 +280,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
     parser.add_argument("--no-cache", action="store_true", help="re-embed every photo")
     parser.add_argument("--min-core", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--group-thresholds", type=float, nargs="+", default=[0.92, 0.93, 0.94])
+    parser.add_argument("--embedder", default=None, help="default: the face core's default (SFace)")
+    parser.add_argument(
+        "--sets", nargs="+", default=None, help="identity sets to measure (default: all four)"
+    )
+    parser.add_argument(
+        "--search-thresholds", type=float, nargs="+", default=None, help="default: around the album cut"
+    )
+    parser.add_argument("--group-thresholds", type=float, nargs="+", default=None)
+    parser.add_argument("--no-grouping", action="store_true", help="search figures only")
     parser.add_argument("--batches", type=int, default=5, help="upload batches for incremental grouping")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--album-draws", type=int, default=300, help="random albums per album size")
@@ -280,25 +299,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     common.pin_threads(args.threads)
-    from shared.embed import EMBEDDERS
+    from shared.embed import DEFAULT_EMBEDDER, require_embedder
 
+    embedder = args.embedder or DEFAULT_EMBEDDER
+    spec = require_embedder(embedder)
     data = common.require_data()
-    items = identity_sets(data)
-    vectors_by_rel = embed_items(items, data, not args.no_cache, args.verbose)
-    spec = EMBEDDERS["dlib_resnet"]
-    # The embedder's accuracy-peak and FAR-1e-3 thresholds, and two stricter ones for 1:N.
-    thresholds = {
-        f"{t:.2f}": t
-        for t in (
-            float(spec["threshold"]),
-            float(spec["strict_threshold"]),  # type: ignore[arg-type]
-            0.93,
-            0.94,
-        )
-    }
+    sets = args.sets or ["lfw_subset_10x10", "deepface_unit_dataset", FR, "lfw_deepfunneled_2plus"]
+    items = [it for it in identity_sets(data) if it.dataset in sets or it.dataset == "lfw_singletons"]
+    vectors_by_rel = embed_items(items, data, not args.no_cache, args.verbose, embedder)
+    # The embedder's 1:1 and 1:N thresholds and steps around its album cut (a quarter of its
+    # unknown gap: 0.01 for dlib, 0.025 for SFace, whose scores spread ~2.5x wider).
+    cut, step = float(spec["album_threshold"]), float(spec["unknown_gap"]) / 4
+    around = [round(cut + k * step, 3) for k in (-2, -1, 0, 1, 2)]
+    chosen = args.search_thresholds or sorted(
+        {float(spec["threshold"]), float(spec["strict_threshold"]), *around}
+    )
+    thresholds = {f"{t:.3f}": t for t in chosen}
+    group_thresholds = args.group_thresholds or around[1:4]
     singles = [it for it in items if it.dataset == "lfw_singletons" and it.rel in vectors_by_rel]
-    report: dict[str, object] = {"machine": common.machine_info(args.threads), "sets": {}}
-    sets = ["lfw_subset_10x10", "deepface_unit_dataset", FR, "lfw_deepfunneled_2plus"]
+    report: dict[str, object] = {
+        "machine": common.machine_info(args.threads),
+        "embedder": embedder,
+        "sets": {},
+    }
     for name in sets:
         members = [it for it in items if it.dataset == name]
         found = [it for it in members if it.rel in vectors_by_rel]
@@ -330,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.seed,
             )
         grouping = {}
-        for t in args.group_thresholds:
+        for t in [] if args.no_grouping else group_thresholds:
             for rule in ("nearest", "centroid"):
                 for core in args.min_core:
                     params = GroupingParams(threshold=t, min_core=core, join_rule=rule)  # type: ignore[arg-type]
