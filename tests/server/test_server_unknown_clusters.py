@@ -450,3 +450,27 @@ def test_a_decided_face_keeps_showing_its_crop(client, db, world):
     assert after["x1"]["decision"] == after["u1"]["decision"] == "assigned"
     assert after["x1"]["thumbnail_url"] == f"/api/v1/sightings/{w.tracks.x1}/thumbnail"
     assert after["u1"]["thumbnail_url"] == faces["u1"]["thumbnail_url"] is not None
+
+
+def test_the_search_page_lists_matches_and_refuses_a_bad_photo(client, db, world, login):
+    w = world
+    listing(client, w, w.session)
+    login(client, "owner@school.example", PASSWORD)
+    page = client.get("/attendance").get_data(as_text=True)
+    assert 'id="face-search-form"' in page
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    found = client.post(
+        "/attendance/unknown-faces/search",
+        data={"csrf_token": token, "key": (io.BytesIO(photo("Vladimir_Putin_0004")), "putin.jpg")},
+        content_type="multipart/form-data",
+    )
+    assert found.status_code == 200
+    html = found.get_data(as_text=True)
+    assert "2 matching unknown face(s)" in html and html.count('class="face-match"') == 2
+    bad = client.post(
+        "/attendance/unknown-faces/search",
+        data={"csrf_token": token, "key": (io.BytesIO(b"GIF89a broken"), "broken.gif")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 422
+    assert 'id="form-error"' in bad.get_data(as_text=True)
