@@ -46,10 +46,9 @@ MIN_NEIGHBOURS = 2
 
 
 def cluster_threshold(model: str, config: Mapping[str, Any] | None = None) -> float:
-    """The join threshold for `model` (UNKNOWN_CLUSTER_THRESHOLD overrides it for every model)."""
-    override = (config or {}).get("UNKNOWN_CLUSTER_THRESHOLD")
-    if override is not None:
-        return float(override)
+    """The join threshold for `model` (an embedder without a measured one: its strict 1:N threshold).
+
+    `config` is accepted for a per-deployment setting to come; none is read yet."""
     name = embedder_name(model)
     return CLUSTER_THRESHOLDS.get(name, float(require_embedder(name)["strict_threshold"]))
 
