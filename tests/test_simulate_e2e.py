@@ -54,6 +54,13 @@ def test_simulated_lecture_attendance_equals_truth(tmp_path, mariadb_url):
     # An early leaver becomes knowable after the gap tolerance (5 min), well before the end.
     delay = report["early_leave_delay_s"]
     assert delay["undetected"] == 0 and 0 < delay["max"] < 600
+    # The live roster (server/attendance/presence.py) shows it much sooner, and never shows a
+    # student who is in the room as out (the edge's heartbeat keeps followed tracks reported).
+    live = report["live"]
+    assert live["out_after_s"] == 90.0
+    assert live["early_leave_delay_s"]["undetected"] == 0
+    assert 0 < live["early_leave_delay_s"]["max"] < delay["max"]
+    assert live["false_out_episodes"] == 0, live["false_out"]
 
 
 def unknown_sightings(app) -> list[tuple]:
