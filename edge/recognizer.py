@@ -10,7 +10,11 @@ best >= match threshold and ahead of the second student by `margin` -> that stud
 best < unknown threshold -> unknown (None); in between -> undecided, keep trying; still undecided
 after `max_attempts` -> reported unknown (the server never credits a student on doubt).
 Once decided, a track stops being embedded and is reported again every `repeat_s` seconds of
-capture time while it persists, so the server sees continued presence.
+capture time while it persists, so the server sees continued presence. That is the presence
+heartbeat: the agent passes every track the tracker still follows (also one whose face was not
+found in this frame), so a student who turns away stays *in the room* on the server's live roster,
+which says *out* after `ATTENDANCE_OUT_AFTER_SECONDS` (90 s: three missed beats of 30 s;
+server/attendance/presence.py). It stops when the tracker drops the track.
 
 The track's best view is the attempt with the highest weight (quality x face size: sharp and
 large). Every event of an *unknown* track carries that view's crop and embedding (the instructor
