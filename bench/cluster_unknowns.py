@@ -14,6 +14,12 @@ Prints (and writes to bench/results/cluster_unknowns.json):
   when the faces arrive in random orders (several seeds): purity (share of faces in the majority
   identity of their cluster), completeness (share of each person's faces in their largest cluster),
   clusters per person, and how many clusters mix people.
+
+    python bench/cluster_unknowns.py --simulation WORK_DIR [WORK_DIR...] --faces FACES_DIR
+
+measures the same on simulated classes run with `visage simulate run --work-dir WORK_DIR`: their
+unknown tracks as ingest stored them, pooled as sessions of one course, each labelled with the class
+member whose video photo is nearest, clustered in arrival order.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from common import DATA_DIR, REPO_ROOT
 
-from server.attendance.clusters import cluster_vectors
+from server.attendance.clusters import cluster_threshold, cluster_vectors
 from shared.analysis import FaceAnalyzer
 from shared.embed import require_embedder
 from shared.lfw import protocol_face
@@ -85,11 +92,71 @@ def cluster_figures(names: list[str], labels: list[int]) -> dict[str, float]:
     }
 
 
+def simulation(work_dirs: list[Path], faces_dir: Path, embedder: str) -> dict:
+    """Purity on simulated classes: their unknown tracks (as ingest stored them in each run's database),
+    pooled as if the runs were sessions of one course, clustered by the server's rule in arrival order;
+    each track is labelled with the class member whose video photo its embedding is nearest to (the
+    truth of `visage simulate run --work-dir`)."""
+    import sqlite3
+
+    analyzer = FaceAnalyzer(ModelRegistry(), embedder=embedder).prepare()
+    refs: dict[str, np.ndarray] = {}  # "person/photo" -> embedding (a person may appear with two photos)
+    strangers: set[str] = set()
+    keys: list[tuple] = []
+    embeddings: list[np.ndarray] = []
+    for run, work_dir in enumerate(work_dirs):
+        truth = json.loads((work_dir / "class" / "truth.json").read_text())
+        strangers.update(truth["strangers"])
+        for person in truth["people"]:
+            photo = person.get("video_photo")  # absent members are never in view
+            if photo and photo not in refs:
+                image = read_image(faces_dir / photo)
+                face, _ = protocol_face(image, analyzer.detector.detect)
+                refs[photo] = analyzer.embedder.embed_faces(image, [face])[0]
+        with sqlite3.connect(work_dir / "visage.db") as db:
+            rows = db.execute(
+                "SELECT session_id, device_id, track_id, embedding FROM sightings WHERE student_id IS NULL"
+                " AND embedding IS NOT NULL ORDER BY captured_at, id"
+            ).fetchall()
+        tracks: dict[tuple, bytes] = {}
+        for session, device, track, data in rows:
+            tracks[(run, session, device, track)] = data  # the latest event carries the best view
+        for key, data in tracks.items():  # dicts keep first-arrival order
+            keys.append(key)
+            embeddings.append(np.frombuffer(data, dtype="<f4"))
+    photos = list(refs)
+    ref = l2_normalize(np.stack([refs[p] for p in photos]).astype(np.float32))
+    vectors = l2_normalize(np.stack(embeddings).astype(np.float32))
+    sims = vectors @ ref.T
+    order = np.argsort(-sims, axis=1)
+    names = [photos[int(order[i, 0])].split("/")[0] for i in range(len(keys))]
+    margins = [float(sims[i, order[i, 0]] - sims[i, order[i, 1]]) for i in range(len(keys))]
+    threshold = cluster_threshold(embedder)
+    labels = cluster_vectors(vectors, threshold)
+    return {
+        "runs": len(work_dirs),
+        "strangers": sorted(strangers),
+        "unknown_tracks": len(keys),
+        "tracks_per_person": {n: names.count(n) for n in sorted(set(names))},
+        "label_margin_min": round(min(margins), 3),
+        "threshold": threshold,
+        **cluster_figures(names, labels),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedder", default="sface")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--simulation", type=Path, nargs="+", help="`visage simulate run --work-dir` folders (pooled)"
+    )
+    parser.add_argument("--faces", type=Path, help="the --faces folder of that simulation")
     args = parser.parse_args(argv)
+    if args.simulation:
+        result = simulation(args.simulation, args.faces, args.embedder)
+        print(json.dumps(result))
+        return 0
     names, vectors = faces(args.embedder)
     scores, same = pair_scores(names, vectors)
     cal = calibrate(scores, same, "cosine", fars=(1e-2, 1e-3, 1e-4))

@@ -127,19 +127,22 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, min_neighbours: int =
 # ----------------------------------------------------------------------------- the database
 
 
-def best_views(db: Session, lecture: LectureSession) -> dict[tuple[int, str], Sighting]:
+def best_views(
+    db: Session, lecture: LectureSession, tracks: list[str] | None = None
+) -> dict[tuple[int, str], Sighting]:
     """Per (device, track) of the session, the unknown sighting carrying the best-view embedding.
 
     Every event of an unknown track carries the embedding of the track's best view *so far*
     (docs/mqtt.md, "Faces of unknown tracks"), so the latest event that carries one holds the
-    track's best view overall."""
-    rows = db.scalars(
-        select(Sighting).where(
-            Sighting.session_id == lecture.id,
-            Sighting.student_id.is_(None),
-            Sighting.embedding.is_not(None),
-        )
+    track's best view overall. `tracks`: only these track ids (None: all)."""
+    query = select(Sighting).where(
+        Sighting.session_id == lecture.id,
+        Sighting.student_id.is_(None),
+        Sighting.embedding.is_not(None),
     )
+    if tracks is not None:
+        query = query.where(Sighting.track_id.in_(sorted(set(tracks))))
+    rows = db.scalars(query)
     best: dict[tuple[int, str], Sighting] = {}
     for row in rows:
         key = (row.device_id, row.track_id)
@@ -182,7 +185,7 @@ def cluster_session(db: Session, lecture: LectureSession, config: Mapping[str, A
     )
     if not reviews:
         return 0
-    views = best_views(db, lecture)
+    views = best_views(db, lecture, [review.track_id for review in reviews])
     indexes: dict[str, ClusterIndex] = {}
     clusters: dict[int, UnknownCluster] = {}
     placed = 0
