@@ -6,6 +6,9 @@ instructor's corrections with `apply_overrides` so the UI, the API and the CSV e
 one rule. Every type is a frozen dataclass; the same inputs in any order give an identical
 (``==``) result, so recomputing is deterministic and idempotent.
 
+These are final verdicts (an early leave shows once the gap tolerance has passed); who is in
+the room *now* while a session runs ("out of the room since 09:32") is presence.py's live state.
+
 Rules
 =====
 
