@@ -10,9 +10,11 @@ Why these numbers:
   minimum), and detection time grows with the pixel count.
 * Blurred: variance of the Laplacian of the whole photo at 1,024 px below 60 (`shared.quality.image_blur`;
   the classic cut-off is 100 on full-size images; sharp real photos here measure 150 to 2,000).
-* Search cut: None means the value measured for the embedder (`server.album.search.SEARCH_THRESHOLDS`:
-  0.93 for dlib ResNet, chosen on albums of tens of people, docs/album.md "Search cut"); 0.92 finds
-  a few more of a person's photos and lets more strangers in.
+* Search cut: None means the embedder's `album_threshold` (shared/embed.py), a fixed value measured on
+  albums of tens of people drawn from LFW (bench/measure_album.py, docs/album.md "Search cut"):
+  0.43 for SFace, the default (precision 0.988-1.000, recall 0.984-0.985 in every album size), 0.93 for
+  dlib ResNet (0.93-1.00 / 0.90-0.91). Not calibrated per user: that needs ~30,000 impostor pairs
+  of confirmed faces to show its false-accept rate of 1e-4 (docs/album.md).
 """
 
 from __future__ import annotations

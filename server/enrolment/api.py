@@ -236,7 +236,8 @@ GALLERY = registry.schema(
         "description": "What a device needs to recognise the course's students offline. `sha256` covers the "
         "canonical JSON of everything but `version` and `sha256` (keys sorted, no whitespace, ASCII). "
         "Score a face as the highest cosine similarity over a student's `embeddings` and `template`; "
-        "accept at `threshold`.",
+        "accept at `threshold` (the course's accepted calibrated one, else the deployment's); "
+        "`unknown_threshold`, present with a course's accepted calibration: below it, not a student.",
         "properties": {
             "course_id": {"type": "integer"},
             "version": {"type": "integer"},
@@ -245,6 +246,7 @@ GALLERY = registry.schema(
             "dim": {"type": "integer"},
             "metric": {"type": "string"},
             "threshold": NUMBER,
+            "unknown_threshold": NUMBER,
             "students": {
                 "type": "array",
                 "items": {

@@ -274,6 +274,8 @@ def test_the_course_page_shows_the_calibration_and_an_admin_accepts_and_reverts(
     assert f"uses its calibrated threshold {proposed.threshold:g}" in text
     assert "calibrated for this course" in text and "Back to the global default" in text
     assert audit_actions(db, course.id) == ["course.calibration.accept"]
+    gallery_page = client.get(f"/courses/{course.id}/enrolment").get_data(as_text=True)
+    assert f"≥ {proposed.threshold}" in gallery_page and "calibrated for this course" in gallery_page
 
     reverted = client.post(f"{page_url}/calibration/revert", data={"csrf_token": csrf}, follow_redirects=True)
     assert reverted.status_code == 200 and "the global default" in reverted.get_data(as_text=True)
