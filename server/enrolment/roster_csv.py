@@ -63,6 +63,10 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
     except csv.Error as exc:
         raise CsvError(f"the students CSV is malformed at line {reader.line_num}: {exc}") from None
     rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
+    if not rows:  # e.g. ",,," : lines that hold only delimiters
+        raise CsvError(
+            "the students CSV holds no values: its first line must be the header student_number,name[,email]"
+        )
     header_number, header = rows[0]
     columns = [normalise_column(cell) for cell in header]
     missing = [name for name in REQUIRED if name not in columns]
