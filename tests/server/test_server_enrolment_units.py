@@ -160,7 +160,7 @@ def test_csv_without_bom_and_quoted_commas():
         (b"student_number,name\nS1,Ada,extra\n", "3 field"),
         (b"student_number,name\nS1,Ada\xe9\n", "not UTF-8"),
         (b"", "empty"),
-        (b",,,\n;;\n", "holds no values"),
+        (b",,,\n , ,\n", "holds no values"),
         (b"student_number,name\n", "no students"),
         (b'student_number,name\nS1,"Ada\n', "malformed"),
     ],
