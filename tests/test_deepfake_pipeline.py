@@ -196,3 +196,37 @@ def test_a_four_hour_header_is_refused_before_decoding(tmp_path):
     video = counter_video(tmp_path / "long.mp4", frames=144, fps=0.01, size=(16, 16))
     with pytest.raises(MediaError, match=r"4:00:00, more than the 10:00 limit"):
         load_media(video, 4)
+
+
+def test_aggregation_rules_on_hand_made_frame_scores():
+    from shared.deepfake.aggregation import AGGREGATIONS, aggregate
+
+    scores = np.array([0.9, 0.95, 0.85, 0.1, 0.5])
+    assert aggregate(scores, "confident") == pytest.approx(0.9)  # 60% confident fake: their mean
+    assert aggregate(scores, "mean") == pytest.approx(0.66)
+    assert aggregate(scores, "max") == pytest.approx(0.95)
+    assert aggregate(np.array([0.1] * 10 + [0.95]), "confident") == pytest.approx(0.1)
+    assert aggregate(np.array([0.3, 0.5, 0.7]), "confident") == pytest.approx(0.5)
+    assert set(AGGREGATIONS) == {"confident", "mean", "max"}
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(scores, "median")
+    with pytest.raises(ValueError, match="no scores"):
+        aggregate(np.array([]), "mean")
+
+
+def test_temperature_fit_recovers_a_known_temperature_and_keeps_the_ranking():
+    from shared.deepfake.calibration import calibrated_log_loss, fit_temperature
+    from shared.deepfake.evaluate import roc_auc
+
+    rng = np.random.default_rng(0)
+    true_logit = rng.normal(0.0, 2.0, 20000)
+    labels = (rng.random(20000) < 1 / (1 + np.exp(-true_logit))).astype(float)
+    overconfident = 3.0 * true_logit  # a network 3x too sure of itself
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(3.0, rel=0.05)
+    assert calibrated_log_loss(overconfident, labels, temperature) < calibrated_log_loss(
+        overconfident, labels, 1.0
+    )
+    assert roc_auc(labels, overconfident / temperature) == pytest.approx(roc_auc(labels, overconfident))
+    with pytest.raises(ValueError, match="both"):
+        fit_temperature(np.array([1.0, 2.0]), np.array([1.0, 1.0]))

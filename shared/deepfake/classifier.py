@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import onnxruntime as ort
 
+from shared.deepfake.aggregation import AGGREGATIONS
 from shared.registry import ModelError, ModelRegistry, sha256_file
 from shared.runtime import RuntimeOptions, create_session
 
@@ -80,6 +81,13 @@ class OnnxFaceClassifier:
         self.std = _triple(_json_value(metadata, "std", path), "std", path)
         self.margin = float(_json_value(metadata, "margin", path))  # type: ignore[arg-type]
         self.version = metadata.get("version", "unknown")
+        # Chosen on validation at training time (shared/deepfake/aggregation.py); older models: confident.
+        self.aggregation = metadata.get("aggregation", "confident")
+        if self.aggregation not in AGGREGATIONS:
+            raise ModelError(f"Model {path.name}: unknown aggregation {self.aggregation!r}.")
+        self.backbone = metadata.get("backbone", "lite0")
+        has_t = "temperature" in metadata
+        self.temperature = float(_json_value(metadata, "temperature", path)) if has_t else 1.0  # type: ignore[arg-type]
         self.name = path.stem
         self.sha256 = sha256
         inputs = [i.name for i in session.get_inputs()]
@@ -116,6 +124,8 @@ class OnnxFaceClassifier:
             "input_size": self.input_size,
             "margin": self.margin,
             "sha256": self.sha256,
+            "aggregation": self.aggregation,
+            "temperature": self.temperature,
         }
 
     def predict(self, crops: np.ndarray) -> np.ndarray:

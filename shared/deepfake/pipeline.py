@@ -16,10 +16,11 @@ Steps and the decisions behind them (docs/deepfake.md has the user-facing versio
    training used) and score all crops in batches.
 4. Frame score = the maximum over its faces: a video is fake if any face in it is (DFDC rule; a
    swapped face next to a real one must not be averaged away).
-5. Video score = the "confident" rule of the DFDC winner (Seferbekov, 2020), applied to the
-   frame scores: if more than 40% of the frames score above 0.8, the mean of those; else if more
-   than 90% score below 0.2, the mean of those; else the mean of all. Confident frames dominate,
-   while one or two spurious peaks do not turn a real video fake. An image is its one score.
+5. Video score = the aggregation rule the model's validation chose (its metadata `aggregation`,
+   shared/deepfake/aggregation.py; "confident" when absent): the DFDC winner's confident mean
+   (if more than 40% of the frames score above 0.8, the mean of those; else if more than 90%
+   score below 0.2, the mean of those; else the mean of all), the plain mean, or the maximum.
+   An image is its one score.
 6. Verdict band from the probability, with an honest note: the best detector of the public
    Deepfake Detection Challenge was right on about 65% of videos it had never seen.
 """
@@ -35,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from shared.deepfake.aggregation import DESCRIPTIONS, aggregate, confident_mean
 from shared.deepfake.classifier import FaceClassifier, OnnxFaceClassifier
 from shared.deepfake.crops import face_crop
 from shared.deepfake.video import Frame, VideoInfo, load_media
@@ -110,6 +112,7 @@ class CheckResult:
     faces_scored: int
     model: dict[str, Any]
     elapsed_s: float = 0.0
+    aggregation: str = "confident"
 
     @property
     def frames_sampled(self) -> int:
@@ -132,7 +135,7 @@ class CheckResult:
             "verdict_label": VERDICTS[self.verdict],
             "probability": None if self.probability is None else round(self.probability, 6),
             "note": self.note,
-            "aggregation": "max over faces per frame, then the DFDC winner's confident mean over frames",
+            "aggregation": DESCRIPTIONS[self.aggregation],
             "frames_sampled": self.frames_sampled,
             "frames_with_faces": self.frames_with_faces,
             "faces_scored": self.faces_scored,
@@ -144,18 +147,7 @@ class CheckResult:
         }
 
 
-def confident_mean(scores: np.ndarray, high: float = 0.8, low: float = 0.2) -> float:
-    """The DFDC winner's aggregation of per-frame scores (see the module docstring)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0:
-        raise ValueError("no scores to aggregate")
-    confident_fake = scores > high
-    if confident_fake.sum() > 0.4 * scores.size:
-        return float(scores[confident_fake].mean())
-    confident_real = scores < low
-    if confident_real.sum() > 0.9 * scores.size:
-        return float(scores[confident_real].mean())
-    return float(scores.mean())
+__all__ = ["CheckResult", "DeepfakePipeline", "PipelineConfig", "ScoredFace", "confident_mean", "verdict_for"]
 
 
 def verdict_for(probability: float | None, config: PipelineConfig) -> str:
@@ -257,8 +249,9 @@ class DeepfakePipeline:
                 }
             )
         frame_scores = np.array([p["score"] for p in timeline if p["score"] is not None], dtype=np.float64)
+        rule = getattr(self.classifier, "aggregation", "confident")
         probability = (
-            confident_mean(frame_scores, self.config.confident_high, self.config.confident_low)
+            aggregate(frame_scores, rule, self.config.confident_high, self.config.confident_low)
             if frame_scores.size
             else None
         )
@@ -278,6 +271,7 @@ class DeepfakePipeline:
             top_faces=top,
             faces_scored=len(scored),
             model=model,
+            aggregation=rule,
         )
 
     def detect(self, image: np.ndarray) -> list[Face]:

@@ -5,10 +5,12 @@ face swap leaves (a blending boundary, colour and sharpness mismatch, slight mis
 without the identity change, so a classifier trained on (real, self-blended) pairs learns the
 traces rather than one generator's fingerprint, and it needs real faces only.
 
-Landmarks: MTCNN gives five points, not the 68 of the paper. The blending mask is the convex
-hull of a *face outline approximated from the five points*: an affine face frame (eye-to-eye and
-eye-to-mouth vectors) carries a fixed outline (eyebrows, cheeks, jaw, chin) onto the face, so
-it follows roll, scale and, roughly, yaw. The outline is clipped to the detector box. See
+Landmarks: with the paper's **68 points** (dlib, extracted at training time and stored with each
+face) the mask is the convex hull of those points, so it follows the real jaw line and brows.
+Given MTCNN's five points only (a fallback), it is the convex hull of a *face outline
+approximated from the five points*: an affine face frame (eye-to-eye and eye-to-mouth vectors)
+carries a fixed outline (eyebrows, cheeks, jaw, chin) onto the face, clipped to the detector box.
+Either mask is then deformed (elastic warp, erode/dilate, blur) as the paper does. See
 docs/deepfake.md. numpy + OpenCV only, so it runs wherever the scoring code runs.
 """
 
@@ -92,6 +94,18 @@ def hull_mask(
     return mask * clip
 
 
+def landmark_mask(shape: tuple[int, int], landmarks68: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Float32 {0,1} mask: convex hull of the 68 landmarks, grown or shrunk about their centre."""
+    height, width = shape
+    points = np.asarray(landmarks68, dtype=np.float32).reshape(-1, 2)
+    centre = points.mean(axis=0)
+    points = centre + (points - centre) * scale
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    mask = np.zeros((height, width), dtype=np.float32)
+    cv2.fillConvexPoly(mask, hull, 1.0)
+    return mask
+
+
 def _elastic(mask: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
     """Deform the mask with a smooth random displacement field (Simard et al. 2003)."""
     height, width = mask.shape
@@ -132,10 +146,19 @@ def _colour_jitter(image: np.ndarray, rng: np.random.Generator, cfg: SBIConfig) 
 
 
 def _frequency_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur or sharpen: the sharpness mismatch a swapped face usually has."""
+    """Blur, downscale or sharpen: the sharpness mismatch a swapped face usually has (the paper's
+    frequency transforms: Downscale 0.25-0.5 or Sharpen)."""
+    choice = rng.random()
+    if choice < 1 / 3:
+        height, width = image.shape[:2]
+        factor = rng.uniform(0.25, 0.5)
+        small = cv2.resize(
+            image, (max(int(width * factor), 1), max(int(height * factor), 1)), interpolation=cv2.INTER_AREA
+        )
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     sigma = rng.uniform(0.5, 1.5)
     blurred = cv2.GaussianBlur(image, (0, 0), sigma)
-    if rng.random() < 0.5:
+    if choice < 0.5:
         return blurred
     amount = rng.uniform(0.3, 1.0)
     sharp = image.astype(np.float32) * (1 + amount) - blurred.astype(np.float32) * amount
@@ -158,13 +181,18 @@ def self_blend(
     rng: np.random.Generator,
     cfg: SBIConfig = SBIConfig(),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(real, fake, mask) from one real face crop (uint8 RGB), its 5 landmarks and box.
+    """(real, fake, mask) from one real face crop (uint8 RGB), its landmarks (68 dlib points, or
+    MTCNN's 5 as a fallback) and box.
 
     The fake equals the real exactly wherever mask == 0: only the blended region changes.
     """
     real = np.ascontiguousarray(image, dtype=np.uint8)
     height, width = real.shape[:2]
-    mask = hull_mask((height, width), landmarks, box, rng.uniform(*cfg.hull_scale))
+    points = np.asarray(landmarks, dtype=np.float32).reshape(-1, 2)
+    if len(points) == 68:
+        mask = landmark_mask((height, width), points, rng.uniform(*cfg.hull_scale))
+    else:
+        mask = hull_mask((height, width), points, box, rng.uniform(*cfg.hull_scale))
     source, target = real.copy(), real.copy()
     if rng.random() < 0.5:  # the jittered copy is the source (pasted face) or the target
         source = _frequency_jitter(_colour_jitter(source, rng, cfg), rng)

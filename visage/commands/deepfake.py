@@ -1,4 +1,10 @@
-"""`visage deepfake score|eval`: the deepfake check from the command line, as JSON."""
+"""`visage deepfake score|eval`: the deepfake check from the command line, as JSON.
+
+`score` takes a file (JSON result on stdout) or a folder: every file in it is scored with a
+progress bar on stderr, one row per file (unreadable ones with their reason) to `--out` (CSV or
+JSON by its suffix) or as JSON on stdout. Exit codes: 0 every file scored; 1 some files could
+not be read (the rows say why); 2 bad input (nothing to score, a file that is not media).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("deepfake", help="how likely a video or photo is a deepfake")
     commands = parser.add_subparsers(dest="command", metavar="ACTION", required=True)
 
-    score = commands.add_parser("score", help="score one video or image; prints the result as JSON")
-    score.add_argument("file", type=Path)
+    score = commands.add_parser(
+        "score", help="score a video or image (JSON result), or every file of a folder (CSV/JSON rows)"
+    )
+    score.add_argument("file", type=Path, help="a video or image, or a folder of them")
     score.add_argument("--crops", type=Path, default=None, help="write the top face crops (JPEG) here")
+    score.add_argument(
+        "--out", type=Path, default=None, help="folder mode: write the rows here (.csv or .json)"
+    )
+    score.add_argument("--no-progress", action="store_true", help="folder mode: no progress bar")
     _common(score)
     score.set_defaults(handler=run_score)
 
@@ -53,12 +65,63 @@ def _pipeline(args: argparse.Namespace):
 def run_score(args: argparse.Namespace) -> int:
     from shared.deepfake.video import sniff
 
+    if args.file.is_dir():
+        return run_score_folder(args)
+    if args.out is not None:
+        raise CommandError("--out is for a folder; a single file's result is printed as JSON.")
     sniff(args.file)  # refuse a wrong file before loading any model
     result = _pipeline(args).score(args.file)
     data: dict[str, Any] = {"file": str(args.file), **result.to_dict()}
     if args.crops is not None:
         data["crop_files"] = _write_crops(result.top_faces, args.crops, args.file.stem)
     print(json.dumps(data, indent=2))
+    return 0
+
+
+def run_score_folder(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from shared.deepfake.folder import folder_files, score_rows, write_rows
+
+    folder: Path = args.file
+    if args.crops is not None:
+        raise CommandError("--crops is for a single file, not a folder.")
+    if args.out is not None:
+        if args.out.suffix.lower() not in (".csv", ".json"):
+            raise CommandError(f"--out must end in .csv or .json, got {args.out.name}.")
+        if not args.out.parent.is_dir():
+            raise CommandError(f"the folder of --out, {args.out.parent}, does not exist.")
+    files = folder_files(folder)
+    if not files:
+        raise CommandError(f"{folder} holds no files to score.")
+    pipeline = _pipeline(args)
+    rows = []
+    bar = tqdm(files, desc="scoring", unit="file", disable=args.no_progress, file=sys.stderr)
+    for row in score_rows(bar, folder, lambda path: pipeline.score(path).to_dict()):  # type: ignore[arg-type]
+        rows.append(row)
+        bar.set_postfix_str(row["file"][-30:])
+    bar.close()
+    if args.out is not None:
+        try:
+            write_rows(rows, args.out)
+        except OSError as exc:
+            raise CommandError(f"could not write {args.out} ({exc.strerror}).") from None
+    else:
+        print(json.dumps(rows, indent=2))
+    unreadable = [row for row in rows if row["status"] != "scored"]
+    scored = len(rows) - len(unreadable)
+    where = f" (see {args.out})" if args.out is not None else ""
+    if scored == 0:
+        print(f"visage: none of the {len(rows)} file(s) in {folder} could be read{where}.", file=sys.stderr)
+        return 2
+    if unreadable:
+        print(
+            f"visage: scored {scored} of {len(rows)} file(s); {len(unreadable)} could not be read, "
+            f"each listed with its reason{where}.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"visage: scored all {scored} file(s){where}.", file=sys.stderr)
     return 0
 
 
