@@ -5,13 +5,18 @@ Quality: every row of ../shared/data/deepfake_dfdc_ffpp_samples/labels.csv (vide
 face crops, REAL/FAKE) is scored by `shared.deepfake.pipeline.DeepfakePipeline` (same frame
 sampling, MTCNN, per-face crop via `face_crop`, max over faces, "confident" aggregation) with:
 
-* `sbi`   : models/deepfake_sbi.onnx (this project's model),
+* `sbi`   : models/deepfake_sbi.onnx (this project's model; `--model` for another file),
+* `prev`  : the model it replaces (`--previous PATH`, e.g. `git show HEAD~1:models/deepfake_sbi.onnx`),
 * `meso4` : MesoNet Meso4_DF, `mesoinc`: MesoInception4_DF (weights read from
   ../shared/data/mesonet/ at bench time, a NumPy port in bench/mesonet.py).
 
-AUC and log loss per contestant, over all rows and per kind. Only ~27 labelled files from a
-handful of videos: these figures catch regressions; they do not measure accuracy on unseen
-deepfakes.
+AUC, log loss and accuracy at 0.5 per contestant, over all rows and per kind (videos, frames,
+face crops). Only ~27 labelled files from a handful of videos: these figures catch regressions;
+they do not measure accuracy on unseen deepfakes.
+
+SBI validation: with `--faces` (the training's face cache, .cache/deepfake/faces-*.npz), the ONNX
+model scores the held-out identities' real faces and their self-blended fakes (the training's
+split and seed), face level: what the model learned, on people it never saw.
 
 Speed: a 10 s 1080p clip made at bench time by upscaling a real clip
 (face_recognition_examples/short_hamilton_clip.mp4, 640x360 -> 1920x1080, written to a temp
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -90,6 +96,31 @@ def score_all(pipeline, rows: list[dict[str, str]]) -> tuple[list[float | None],
     return scores, no_face
 
 
+def sbi_validation(classifier, faces_path: Path, config: str) -> dict[str, object]:
+    """Face-level AUC / log loss / accuracy of `classifier` on the held-out identities of the
+    training split, each real face beside its self-blended fake (the training's seed)."""
+    import numpy as np
+
+    from shared.deepfake.evaluate import log_loss, roc_auc
+    from shared.deepfake.trainset import load_faces
+    from shared.export import deepfake_sbi as sbi_train  # split and batch code (bench only)
+
+    cfg = sbi_train.CONFIGS[config]
+    faces = load_faces(faces_path)
+    _, val_idx = sbi_train.split_groups(faces, cfg.val_fraction, cfg.seed, cfg.val_always)
+    cfg = dataclasses.replace(cfg, input_size=classifier.input_size, margin=classifier.margin)
+    crops, labels = sbi_train.make_batch(faces, val_idx, cfg, np.random.default_rng(cfg.seed + 1))
+    p = classifier.predict(crops)
+    y = labels > 0.5
+    return {
+        "auc": round(float(roc_auc(y, p)), 3),
+        "log_loss": round(float(log_loss(y, p)), 3),
+        "accuracy": round(float(((p > 0.5) == y).mean()), 3),
+        "n": len(y),
+        "identities": len({sbi_train.identity(faces.groups[int(i)]) for i in val_idx}),
+    }
+
+
 def metrics(labels: list[int], scores: list[float | None]) -> dict[str, float | int | None]:
     import numpy as np
 
@@ -117,23 +148,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--limit", type=int, help="score only the first N labelled files (a quick check)")
+    parser.add_argument("--model", type=Path, help="our ONNX model (default: models/deepfake_sbi.onnx)")
+    parser.add_argument("--previous", type=Path, help="the previous ONNX model, benched beside ours")
+    parser.add_argument("--faces", type=Path, help="training face cache (.npz): SBI validation AUC")
+    parser.add_argument("--config", default="cpu", help="training config whose split --faces uses")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
 
     from mesonet import MesoNet
 
+    from shared.deepfake.classifier import OnnxFaceClassifier
     from shared.deepfake.pipeline import DeepfakePipeline
     from shared.registry import ModelRegistry
     from shared.runtime import RuntimeOptions
 
-    registry = ModelRegistry(options=RuntimeOptions(intra_op_threads=args.threads))
-    ours = DeepfakePipeline.from_registry(registry)
-    contestants = {
-        "sbi": ours,
-        "meso4": DeepfakePipeline(ours.detector, MesoNet(MESONET / "Meso4_DF.h5"), ours.config),
-        "mesoinc": DeepfakePipeline(ours.detector, MesoNet(MESONET / "MesoInception_DF.h5"), ours.config),
-    }
+    options = RuntimeOptions(intra_op_threads=args.threads)
+    registry = ModelRegistry(options=options)
+    ours = DeepfakePipeline.from_registry(
+        registry, classifier=OnnxFaceClassifier.from_path(args.model, options) if args.model else None
+    )
+    contestants = {"sbi": ours}
+    if args.previous:
+        previous = OnnxFaceClassifier.from_path(args.previous, options)
+        contestants["prev"] = DeepfakePipeline(ours.detector, previous, ours.config)
+    contestants["meso4"] = DeepfakePipeline(ours.detector, MesoNet(MESONET / "Meso4_DF.h5"), ours.config)
+    contestants["mesoinc"] = DeepfakePipeline(
+        ours.detector, MesoNet(MESONET / "MesoInception_DF.h5"), ours.config
+    )
     summary: dict[str, object] = {"model_version": ours.classifier.version, "threads": args.threads}
+    if args.previous:
+        summary["previous_version"] = contestants["prev"].classifier.version
+    if args.faces:
+        summary["sbi_validation"] = sbi_validation(ours.classifier, args.faces, args.config)
+        print(f"SBI validation (held-out identities): {json.dumps(summary['sbi_validation'])}")
 
     if not args.skip_quality:
         rows = read_rows()[: args.limit]
@@ -174,14 +221,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             best: dict[str, float] = {}
             for _ in range(args.repeats):
-                for name in ("sbi", "meso4"):  # interleaved: background load hits both alike
+                timed = [n for n in ("sbi", "prev", "meso4") if n in contestants]
+                for name in timed:  # interleaved: background load hits all alike
                     started = time.perf_counter()
                     result = contestants[name].score(clip)
                     elapsed = time.perf_counter() - started
                     best[name] = min(best.get(name, float("inf")), elapsed)
                     print(f"  {name}: {elapsed:.2f} s, {result.faces_scored} faces, p={result.probability}")
-            summary["clip_1080p_s_sbi"] = round(best["sbi"], 2)
-            summary["clip_1080p_s_meso4"] = round(best["meso4"], 2)
+            for name in best:
+                summary[f"clip_1080p_s_{name}"] = round(best[name], 2)
             summary["speed_ratio_meso4_over_sbi"] = round(best["meso4"] / best["sbi"], 3)
             summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(summary))
