@@ -133,6 +133,20 @@ class AlbumFaceRejection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AlbumFeatureFace(Base):
+    """The face a user chose to show a person by (their "feature photo"); without a row the person is
+    shown by their sharpest face. The face must be the person's own: moving it out of the person or
+    deleting it removes the choice (`server.album.people`; the database cascades a deleted face)."""
+
+    __tablename__ = "album_feature_faces"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("album_people.id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[int] = mapped_column(ForeignKey("album_faces.id", ondelete="CASCADE"), unique=True)
+    chosen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AlbumSearch(Base):
     """A key-photo search: the key's faces (boxes and embeddings, in `faces`), so that the user can
     pick one of several without sending the photo again. An uploaded key keeps only a small JPEG
