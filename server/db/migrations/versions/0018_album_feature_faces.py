@@ -38,7 +38,9 @@ def upgrade() -> None:
         sa.Column(
             "person_id",
             sa.Integer(),
-            sa.ForeignKey("album_people.id", name=op.f(f"fk_{TABLE}_person_id_album_people"), ondelete="CASCADE"),
+            sa.ForeignKey(
+                "album_people.id", name=op.f(f"fk_{TABLE}_person_id_album_people"), ondelete="CASCADE"
+            ),
             nullable=False,
         ),
         sa.Column(
