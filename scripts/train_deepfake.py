@@ -72,6 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--faces", type=Path, help="a faces .npz to train on (skips detection)")
     parser.add_argument("--faces-only", action="store_true", help="extract the faces, then stop")
     parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: in .cache/deepfake/)")
+    parser.add_argument(
+        "--pack", type=Path, help="write the faces as one JPEG-packed .npz (for a GPU machine), then stop"
+    )
+    parser.add_argument("--pack-mib", type=float, default=38.0, help="size budget of --pack (MiB)")
     return parser.parse_args(argv)
 
 
@@ -187,6 +191,12 @@ def run(args: argparse.Namespace) -> int:
             faces = load_faces(roots, context, not args.no_cache)
         except ValueError as exc:
             raise TrainError(str(exc)) from exc
+    if args.pack:
+        from shared.deepfake import trainset
+
+        quality = trainset.save_faces_packed(args.pack, faces, int(args.pack_mib * 2**20))
+        print(f"wrote {args.pack} ({args.pack.stat().st_size / 2**20:.1f} MiB, JPEG quality {quality})")
+        return 0
     if args.faces_only:
         return 0
     train_idx, val_idx = sbi_train.split_groups(faces, cfg.val_fraction, cfg.seed, cfg.val_always)

@@ -216,12 +216,52 @@ def save_faces(path: Path, faces: FaceSet) -> None:
     tmp.replace(path)
 
 
+def save_faces_packed(
+    path: Path, faces: FaceSet, max_bytes: int, qualities: tuple[int, ...] = (90, 85, 80, 75, 70)
+) -> int:
+    """The set with its crops as JPEG, at the best quality in `qualities` that fits `max_bytes`
+    (a GPU machine receives the training faces as files of limited size). Returns the quality.
+    Recompression costs real and fake alike: SBI pairs are made after decoding."""
+    for quality in qualities:
+        encoded = [
+            cv2.imencode(".jpg", crop[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])[1].reshape(-1)
+            for crop in faces.crops
+        ]
+        lengths = np.array([len(e) for e in encoded], dtype=np.int64)
+        if lengths.sum() + 400 * len(faces) <= max_bytes:
+            break
+    else:
+        raise ValueError(f"the faces do not fit {max_bytes} bytes even at JPEG quality {qualities[-1]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    extra = {} if faces.landmarks68 is None else {"landmarks68": faces.landmarks68}
+    with open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            jpeg=np.concatenate(encoded),
+            jpeg_lengths=lengths,
+            crop_size=np.array(faces.crops.shape[1]),
+            boxes=faces.boxes,
+            landmarks=faces.landmarks,
+            groups=np.array(faces.groups),
+            **extra,
+        )
+    tmp.replace(path)
+    return quality
+
+
 def load_faces(path: Path) -> FaceSet:
+    """A set written by save_faces or save_faces_packed."""
     with np.load(path, allow_pickle=False) as data:
         marks68 = data["landmarks68"] if "landmarks68" in data.files else None
-        return FaceSet(
-            data["crops"], data["boxes"], data["landmarks"], [str(g) for g in data["groups"]], marks68
-        )
+        if "jpeg" in data.files:
+            blob, ends = data["jpeg"], np.cumsum(data["jpeg_lengths"])
+            starts = np.concatenate([[0], ends[:-1]])
+            decoded = [cv2.imdecode(blob[a:b], cv2.IMREAD_COLOR) for a, b in zip(starts, ends, strict=True)]
+            crops = np.ascontiguousarray(np.stack(decoded)[..., ::-1])
+        else:
+            crops = data["crops"]
+        return FaceSet(crops, data["boxes"], data["landmarks"], [str(g) for g in data["groups"]], marks68)
 
 
 def training_sample(
