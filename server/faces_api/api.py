@@ -1,0 +1,194 @@
+"""`POST /api/v1/faces/compare`: Rekognition's CompareFaces over REST (see `server.faces_api.compare`).
+
+Each side is an uploaded image (multipart fields `source` and `target`) or one of the caller's own
+album photos (`source_photo_id` / `target_photo_id`, as form fields or JSON). Both sides are read,
+size-checked and decoded before any face is analysed, so a bad target costs no analysis. Nothing is
+stored: the pictures live only for the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+from server.album import access
+from server.api.io import int_text, json_body, service_errors
+from server.api.registry import EMPTY_QUERY_VALUE, FILE, api_route, registry
+from server.db import db_session
+from server.db.enums import Role
+from server.db.types import INT_MAX
+from server.enrolment.errors import EnrolmentError
+from server.enrolment.faces import face_analyzer
+from server.enrolment.settings import setting
+from server.enrolment.uploads import Upload, files_in_request, limit
+from server.faces_api.compare import CompareError, Picture, compare
+from server.media_policy import over_limit, upload_shape
+from server.storage import StorageError, storage
+from shared.media import MediaError, decode_image
+
+TAGS = ["faces"]
+SIDES = ("source", "target")
+PHOTO_BYTES = "ENROLMENT_MAX_PHOTO_BYTES"  # per picture: a phone photo with room to spare (15 MiB)
+REQUEST_BYTES = "ENROLMENT_MAX_UPLOAD_BYTES"  # the whole request, refused before it is read
+
+NUMBER = {"type": "number"}
+FACE = registry.schema(
+    "DetectedFace",
+    {
+        "type": "object",
+        "properties": {
+            "box": {"type": "array", "items": NUMBER, "description": "[x1, y1, x2, y2] in image pixels."},
+            "score": {**NUMBER, "description": "The detector's confidence."},
+            "landmarks": {
+                "type": "array",
+                "items": {"type": "array", "items": NUMBER},
+                "description": "Five points [x, y]: eyes, nose, mouth corners.",
+            },
+        },
+        "required": ["box", "score", "landmarks"],
+    },
+)
+PICTURE = {
+    "type": "object",
+    "properties": {
+        "filename": {"type": "string"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "faces": {"type": "array", "items": FACE, "description": "In detection order."},
+    },
+    "required": ["filename", "width", "height", "faces"],
+}
+PAIR = registry.schema(
+    "FacePair",
+    {
+        "type": "object",
+        "properties": {
+            "source_face": {"type": "integer", "description": "Index into source.faces."},
+            "target_face": {"type": "integer", "description": "Index into target.faces."},
+            "similarity": {**NUMBER, "description": "Cosine: -1 to 1, higher is closer."},
+            "same_person": {"type": "boolean", "description": "The decision at `threshold`."},
+        },
+        "required": ["source_face", "target_face", "similarity", "same_person"],
+    },
+)
+COMPARISON = registry.schema(
+    "FaceComparison",
+    {
+        "type": "object",
+        "properties": {
+            "embedder": {"type": "string"},
+            "metric": {"type": "string", "enum": ["cosine", "euclidean"]},
+            "threshold": {**NUMBER, "description": "The embedder's 1:1 threshold (SFace: 0.43)."},
+            "source": PICTURE,
+            "target": PICTURE,
+            "source_face": {"type": "integer", "description": "The largest source face: the one compared."},
+            "pairs": {"type": "array", "items": PAIR, "description": "Every source face x target face."},
+            "face_matches": {"type": "array", "items": PAIR, "description": "Target faces that match it."},
+            "unmatched_faces": {"type": "array", "items": PAIR, "description": "Target faces that do not."},
+            "any_match": {"type": "boolean"},
+        },
+        "required": [
+            "embedder", "metric", "threshold", "source", "target", "source_face",
+            "pairs", "face_matches", "unmatched_faces", "any_match",
+        ],
+    },
+)
+FORM_ID = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, EMPTY_QUERY_VALUE]}
+COMPARE_FORM = {
+    "type": "object",
+    "properties": {
+        "source": {**FILE, "description": "The image whose largest face is compared."},
+        "target": {**FILE, "description": "The image whose faces it is compared with."},
+        "source_photo_id": {**FORM_ID, "description": "Or one of your album photos as the source."},
+        "target_photo_id": {**FORM_ID, "description": "Or one of your album photos as the target."},
+    },
+}
+COMPARE_BODY = {
+    "type": "object",
+    "properties": {
+        "source_photo_id": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
+        "target_photo_id": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
+    },
+    "required": ["source_photo_id", "target_photo_id"],
+}
+
+api_errors = service_errors((EnrolmentError,), "the photos changed at the same time: send the request again")
+
+
+@api_route(
+    "/faces/compare",
+    "POST",
+    roles=[Role.ALBUM_USER, Role.INSTRUCTOR],
+    request=COMPARE_BODY,
+    form=COMPARE_FORM,
+    response=COMPARISON,
+    errors=[400, 404, 413, 415, 422, 503],
+    tags=TAGS,
+)
+@api_errors
+def compare_faces() -> dict[str, Any]:
+    """Compare the faces of two images (like Rekognition's CompareFaces and `visage faces compare`).
+
+    Send `source` and `target` as image files (multipart/form-data), or name your own album photos
+    (`source_photo_id`, `target_photo_id`, as form fields or JSON). Every source face is paired with
+    every target face (similarity, and the decision at the server embedder's 1:1 threshold); the
+    largest source face is the one compared: `face_matches` and `unmatched_faces` are the target faces
+    it matches and does not. No face in the source: 422; none in the target: empty pairs. Nothing is
+    stored."""
+    pictures = [picture(side, *reference) for side, reference in zip(SIDES, references(), strict=True)]
+    try:
+        return compare(face_analyzer(), *pictures)
+    except CompareError as exc:
+        abort(exc.status, exc.message)
+
+
+limit("api.compare_faces", REQUEST_BYTES, "two images to compare")
+
+
+def references() -> list[tuple[Upload | None, int | None]]:
+    """Per side, the uploaded file or the album photo id; 4xx naming the side that is missing."""
+    if request.is_json:
+        body = json_body()
+        ids = [body.get(f"{side}_photo_id") for side in SIDES]
+        for side, value in zip(SIDES, ids, strict=True):
+            if isinstance(value, bool) or not isinstance(value, int):
+                message = f"'{side}_photo_id' must be the id of one of your album photos (JSON: no files)"
+                abort(400, message)
+        return [(None, value) for value in ids]
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        abort(415, "send the two images as multipart/form-data (fields `source` and `target`)")
+    found = []
+    for side in SIDES:
+        uploads = files_in_request((side,), cap=int(setting(PHOTO_BYTES)))
+        raw_id = request.form.get(f"{side}_photo_id", "")
+        photo_id = int_text(raw_id)
+        if raw_id.strip() and photo_id is None:
+            abort(400, f"'{side}_photo_id' must be the id of one of your album photos")
+        if len(uploads) + (photo_id is not None) != 1:
+            abort(400, f"send exactly one {side} image: a file in the field `{side}` or `{side}_photo_id`")
+        found.append((uploads[0] if uploads else None, photo_id))
+    return found
+
+
+def picture(side: str, upload: Upload | None, photo_id: int | None) -> Picture:
+    """The decoded image of one side; 4xx with a sentence when it is empty, too large or no image."""
+    if upload is None:
+        assert photo_id is not None
+        photo = access.photo_for(db_session, current_user, photo_id)  # NotFound (404) unless it is yours
+        try:
+            data = storage().get(photo.storage_key)
+        except StorageError:
+            abort(404, f"the file of photo {photo_id} is missing from storage")
+        upload = Upload(photo.filename, data)
+    max_bytes = int(setting(PHOTO_BYTES))
+    if not upload.data:
+        abort(400, f"{upload.filename}: the {side} image is empty (0 bytes)")
+    if upload.full_size > max_bytes:
+        abort(413, f"{upload.filename}: the {side} image is {over_limit(upload.full_size, max_bytes)}")
+    try:
+        image = decode_image(upload.data, name=upload.filename, shape=upload_shape(current_app))
+    except MediaError as exc:
+        abort(422, f"{side}: {str(exc).rstrip('.')}")
+    return Picture(upload.filename, image)
