@@ -26,6 +26,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.deepfake.api",
     "server.devices.models_api",
     "server.devices.token_api",
+    "server.faces_api.api",
 )
 
 
