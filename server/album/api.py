@@ -12,7 +12,7 @@ from flask import Response, abort, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from server.album import access, people, search, service
+from server.album import access, library, people, search, service
 from server.album.errors import AlbumError, NotFound
 from server.album.serialize import (
     album_json,
@@ -101,8 +101,9 @@ PHOTO_LIST = registry.schema(
             "total": INT,
             "page": INT,
             "per_page": INT,
+            "pages": {"type": "integer", "description": "How many pages the photos fill (at least 1)."},
         },
-        "required": ["photos", "total"],
+        "required": ["photos", "total", "page", "per_page", "pages"],
     },
 )
 JOB_REF = {"type": ["object", "null"], "properties": {"id": INT, "status": STR, "url": STR}}
@@ -153,6 +154,11 @@ PERSON = registry.schema(
             "faces": INT,
             "cover_face_id": NULL_INT,
             "cover_url": NULL_STR,
+            "feature_face_id": {
+                "type": ["integer", "null"],
+                "description": "The face you chose to show this person by (then also the cover); "
+                "null: the sharpest face is the cover.",
+            },
             "created_at": DATETIME,
         },
         "required": ["id", "name", "hidden", "faces"],
@@ -213,8 +219,43 @@ SEARCH_RESULT = registry.schema(
 )
 PERSON_PATCH = {
     "type": "object",
-    "properties": {"name": people.NAME_SCHEMA, "hidden": {"type": "boolean"}},
+    "properties": {
+        "name": people.NAME_SCHEMA,
+        "hidden": {"type": "boolean"},
+        "feature_face_id": {
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, {"type": "null"}],
+            "description": "One of this person's faces to show them by; null: the sharpest face again.",
+        },
+    },
 }
+MOVE_BODY = {
+    "type": "object",
+    "properties": {
+        "person_id": {
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, {"type": "null"}],
+            "description": "One of your people; null or absent: a new person.",
+        },
+        "name": {**people.NAME_SCHEMA, "description": "The new person's name (with no person_id)."},
+    },
+}
+MOVED = registry.schema(
+    "AlbumFaceMoved",
+    {
+        "type": "object",
+        "description": "The face in its new person, that person, and what the grouping then did: "
+        "faces waiting for a person that now match one join it (`assigned`), as after an upload.",
+        "properties": {
+            "face": FACE,
+            "person": PERSON,
+            "grouping": {
+                "type": "object",
+                "properties": {"assigned": INT, "new_people": INT, "leftovers": INT},
+                "required": ["assigned", "new_people", "leftovers"],
+            },
+        },
+        "required": ["face", "person", "grouping"],
+    },
+)
 MERGE_BODY = {
     "type": "object",
     "properties": {"person_ids": {"type": "array", "items": INT}},
@@ -288,21 +329,24 @@ def _quote(name: str) -> str:
 )
 @api_errors
 def list_album_photos() -> dict[str, Any]:
-    """Your photos, newest first (optionally one album's), 100 per page by default."""
-    query = select(AlbumPhoto).where(AlbumPhoto.owner_id == current_user.id)
+    """Your photos, newest first (optionally one album's), 100 per page by default; the library page
+    (/album) pages the same way with the same `page` and `per_page`."""
     album_id = query_int("album_id", None, 1, INT_MAX)
-    if album_id is not None:
-        access.album_for(db_session, current_user, album_id)
-        query = query.where(AlbumPhoto.album_id == album_id)
-    page = max(1, query_int("page", 1, -INT_MAX, INT_MAX))  # out of 1..500: clamped, as always
-    per_page = min(500, max(1, query_int("per_page", 100, -INT_MAX, INT_MAX)))
-    total = db_session.scalar(select(func.count()).select_from(query.subquery()))
-    photos = db_session.scalars(
-        query.order_by(AlbumPhoto.created_at.desc(), AlbumPhoto.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+    album = access.album_for(db_session, current_user, album_id) if album_id is not None else None
+    found = library.photo_page(
+        db_session,
+        current_user.id,
+        query_int("page", 1, -INT_MAX, INT_MAX),  # out of range: clamped, as always
+        query_int("per_page", library.PER_PAGE, -INT_MAX, INT_MAX),
+        album,
     )
-    return {"photos": [photo_json(p) for p in photos], "total": total, "page": page, "per_page": per_page}
+    return {
+        "photos": [photo_json(p) for p in found.photos],
+        "total": found.total,
+        "page": found.page,
+        "per_page": found.per_page,
+        "pages": found.pages,
+    }
 
 
 FORM_ID = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, EMPTY_QUERY_VALUE]}
@@ -464,6 +508,60 @@ def reject_album_face(face_id: int) -> dict[str, Any]:
     people.prune_empty(db_session, current_user.id)
     db_session.commit()
     return face_json(face)
+
+
+@api_route(
+    "/album/faces/<int:face_id>", "DELETE", roles=ALBUM_USER, response=DELETED, errors=[404], tags=TAGS
+)
+@api_errors
+def delete_album_face(face_id: int) -> dict[str, Any]:
+    """Delete a false face (a hand, a dark patch): its row, embedding and crop, its place in its
+    person (a person left without faces goes) and in your search index. The photo stays."""
+    face = access.face_for(db_session, current_user, face_id)
+    service.delete_faces(db_session, current_user.id, [face])
+    db_session.commit()
+    return {"deleted": face_id}
+
+
+@api_route(
+    "/album/faces/<int:face_id>/person",
+    "POST",
+    roles=ALBUM_USER,
+    request=MOVE_BODY,
+    response=MOVED,
+    errors=[400, 404, 409],
+    tags=TAGS,
+)
+@api_errors
+def move_album_face(face_id: int) -> dict[str, Any]:
+    """Put a face into one of your people (`person_id`) or a new one (no `person_id`, optional
+    `name`); also for faces not in any person yet. The face leaves its old person as with "not this
+    person" (remembered by grouping and searches) and the grouping never moves it again; then your
+    faces waiting for a person are offered to the people again, so matching ones join at once."""
+    from flask import current_app
+
+    face = access.face_for(db_session, current_user, face_id)
+    body = json_body()
+    target_id = body.get("person_id")
+    if target_id is not None and (not isinstance(target_id, int) or isinstance(target_id, bool)):
+        raise AlbumError("person_id must be the id of one of your people, or null for a new person")
+    target = access.person_for(db_session, current_user, target_id) if target_id is not None else None
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise AlbumError("name must be a string or null")
+    if target is not None and name not in (None, ""):
+        raise AlbumError("name is for a new person: rename an existing one with PATCH /album/people/{id}")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    person, summary = people.move_and_regroup(app, db_session, face, target, name)
+    return {
+        "face": face_json(face, person),
+        "person": person_summary(person),
+        "grouping": {
+            "assigned": summary.assigned,
+            "new_people": summary.new_people,
+            "leftovers": summary.leftovers,
+        },
+    }
 
 
 # --- albums --------------------------------------------------------------------------------------
@@ -701,7 +799,9 @@ def get_album_search_image(search_id: int) -> Response:
 
 def person_summary(person: AlbumPerson, counts: dict[int, int] | None = None) -> dict[str, Any]:
     counts = counts if counts is not None else people.face_counts(db_session, current_user.id)
-    return person_json(person, counts.get(person.id, 0), people.cover_face(db_session, person))
+    feature = people.feature_face(db_session, person)
+    cover = feature if feature is not None else people.cover_face(db_session, person)
+    return person_json(person, counts.get(person.id, 0), cover, feature)
 
 
 @api_route(
@@ -748,9 +848,16 @@ def get_album_person(person_id: int) -> dict[str, Any]:
 )
 @api_errors
 def update_album_person(person_id: int) -> dict[str, Any]:
-    """Name (null or "" clears it) or hide/show a person."""
+    """Name (null or "" clears it), hide/show a person, or choose their feature face
+    (`feature_face_id`: one of the person's faces; null goes back to the sharpest)."""
     person = access.person_for(db_session, current_user, person_id)
     body = json_body()
+    if "feature_face_id" in body:
+        chosen = body["feature_face_id"]
+        if chosen is not None and (not isinstance(chosen, int) or isinstance(chosen, bool)):
+            raise AlbumError("feature_face_id must be the id of one of this person's faces, or null")
+        face = access.face_for(db_session, current_user, chosen) if chosen is not None else None
+        people.choose_feature(db_session, person, face)
     if "name" in body:
         if body["name"] is not None and not isinstance(body["name"], str):
             raise AlbumError("name must be a string or null")

@@ -1,5 +1,5 @@
 """People: run the grouping over a user's faces and store what it decided; the user's own edits
-(name, hide, merge, split, "not this person").
+(name, hide, merge, split, "not this person", moving a face into a person, the feature face).
 
 The grouping itself (`server.album.grouping`) is a pure function; this module feeds it every face
 of the owner with its current person, the "not this person" pairs and the hidden people, then
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from server.album.errors import AlbumError
 from server.album.faceindex import model_of, owner_embeddings
 from server.album.grouping import GroupingParams, group_faces
-from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPerson, User
+from server.db.models import AlbumFace, AlbumFaceRejection, AlbumFeatureFace, AlbumPerson, User
 from server.db.types import utcnow
 from server.school import fields
 from server.school.errors import Invalid
@@ -52,6 +52,21 @@ def regroup(app: Flask, session: Session, owner_id: int) -> GroupingSummary:
         summary = _regroup(app, session, owner_id)
         session.commit()
         return summary
+
+
+def move_and_regroup(
+    app: Flask, session: Session, face: AlbumFace, target: AlbumPerson | None, name: str | None = None
+) -> tuple[AlbumPerson, GroupingSummary]:
+    """`move_face`, drop a person left empty, then offer the faces still waiting for a person to the
+    people again (the same rule as after an upload: a face that matches the moved face's person now
+    joins it), all in one transaction under the owner's grouping lock; commits."""
+    with owner_lock(face.owner_id):
+        session.execute(select(User.id).where(User.id == face.owner_id).with_for_update())
+        person = move_face(session, face, target, name)
+        prune_empty(session, face.owner_id)
+        summary = _regroup(app, session, face.owner_id)
+        session.commit()
+        return person, summary
 
 
 def _regroup(app: Flask, session: Session, owner_id: int) -> GroupingSummary:
@@ -114,6 +129,30 @@ def face_counts(session: Session, owner_id: int) -> dict[int, int]:
     )
 
 
+def waiting_faces(session: Session, owner_id: int, limit: int) -> list[AlbumFace]:
+    """The owner's newest faces that are in no person yet (too few photos of them for a core, or
+    taken out of a person): what the user can put into a person by hand."""
+    return list(
+        session.scalars(
+            select(AlbumFace)
+            .where(AlbumFace.owner_id == owner_id, AlbumFace.person_id.is_(None))
+            .order_by(AlbumFace.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def waiting_count(session: Session, owner_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(AlbumFace.id)).where(
+                AlbumFace.owner_id == owner_id, AlbumFace.person_id.is_(None)
+            )
+        )
+        or 0
+    )
+
+
 def people_of(session: Session, owner_id: int, *, hidden: bool | None = False) -> list[AlbumPerson]:
     query = select(AlbumPerson).where(AlbumPerson.owner_id == owner_id)
     if hidden is not None:
@@ -127,8 +166,20 @@ def faces_of(session: Session, person: AlbumPerson) -> list[AlbumFace]:
     )
 
 
+def feature_face(session: Session, person: AlbumPerson) -> AlbumFace | None:
+    """The face the user chose to show this person by, if any (and still the person's)."""
+    return session.scalars(
+        select(AlbumFace)
+        .join(AlbumFeatureFace, AlbumFeatureFace.face_id == AlbumFace.id)
+        .where(AlbumFeatureFace.person_id == person.id, AlbumFace.person_id == person.id)
+    ).first()
+
+
 def cover_face(session: Session, person: AlbumPerson) -> AlbumFace | None:
-    """The person's sharpest face (what the people page shows)."""
+    """What the people pages show: the feature face the user chose, else the person's sharpest face."""
+    chosen = feature_face(session, person)
+    if chosen is not None:
+        return chosen
     return session.scalars(
         select(AlbumFace)
         .where(AlbumFace.person_id == person.id)
@@ -193,6 +244,7 @@ def merge(session: Session, target: AlbumPerson, others: Sequence[AlbumPerson]) 
     for face_id in set(carried) - present:
         session.add(AlbumFaceRejection(face_id=face_id, person_id=target.id))
     session.execute(delete(AlbumFaceRejection).where(AlbumFaceRejection.person_id.in_(source_ids)))
+    session.execute(delete(AlbumFeatureFace).where(AlbumFeatureFace.person_id.in_(source_ids)))
     session.flush()
     if target.name is None:
         target.name = next((person.name for person in sources if person.name), None)
@@ -214,6 +266,7 @@ def split(session: Session, person: AlbumPerson, faces: Sequence[AlbumFace], nam
     rename(new, name)
     session.add(new)
     session.flush()
+    forget_feature(session, [face.id for face in faces])
     for face in faces:
         face.person_id = new.id
         face.assigned_by = "user"
@@ -228,6 +281,7 @@ def not_this_person(session: Session, face: AlbumFace) -> int | None:
         raise AlbumError("this face is not assigned to a person")
     if session.get(AlbumFaceRejection, (face.id, person_id)) is None:
         session.add(AlbumFaceRejection(face_id=face.id, person_id=person_id))
+    forget_feature(session, [face.id])
     face.person_id = None
     face.assigned_by = None
     face.grouped_at = utcnow()
@@ -257,5 +311,53 @@ def prune_empty(session: Session, owner_id: int) -> int:
         .having(func.count(AlbumFace.id) == 0)
     ).all()
     if empty:
+        session.execute(delete(AlbumFeatureFace).where(AlbumFeatureFace.person_id.in_(empty)))
         session.execute(delete(AlbumPerson).where(AlbumPerson.id.in_(empty)))
     return len(empty)
+
+
+def forget_feature(session: Session, face_ids: Sequence[int]) -> None:
+    """These faces stop being anyone's feature face (they leave their person or are deleted)."""
+    if face_ids:
+        session.execute(delete(AlbumFeatureFace).where(AlbumFeatureFace.face_id.in_(list(face_ids))))
+
+
+def choose_feature(session: Session, person: AlbumPerson, face: AlbumFace | None) -> None:
+    """Show `person` by `face` from now on (None: back to the sharpest face). The face must be one of
+    the person's own: a feature photo of someone else would show the wrong person."""
+    if face is not None and face.person_id != person.id:
+        raise AlbumError(f"face {face.id} is not one of this person's faces: move it here first")
+    session.execute(delete(AlbumFeatureFace).where(AlbumFeatureFace.person_id == person.id))
+    if face is not None:
+        forget_feature(session, [face.id])
+        session.add(AlbumFeatureFace(person_id=person.id, face_id=face.id, chosen_at=utcnow()))
+    session.flush()
+
+
+def move_face(
+    session: Session, face: AlbumFace, target: AlbumPerson | None, name: str | None = None
+) -> AlbumPerson:
+    """Put a face into an existing person (`target`) or a new one (`target` None, optionally named);
+    returns the person it is now in.
+
+    The face leaves its old person as with "not this person" (remembered, so neither grouping nor a
+    search keyed by that person brings it back, and it stops being that person's feature face), and
+    is placed by the user (grouping never moves it again). Both people's means are computed from
+    their faces whenever they are used, so they follow at once. The caller removes a person left
+    without faces (`prune_empty`) and commits: all of it is one transaction."""
+    old = face.person_id
+    if target is not None and target.id == old:
+        raise AlbumError("this face is already in that person", status=409)
+    if target is None:
+        target = AlbumPerson(owner_id=face.owner_id)
+        rename(target, name)
+        session.add(target)
+        session.flush()
+    if old is not None:
+        if session.get(AlbumFaceRejection, (face.id, old)) is None:
+            session.add(AlbumFaceRejection(face_id=face.id, person_id=old))
+        forget_feature(session, [face.id])
+    assign(session, face, target)
+    face.grouped_at = utcnow()
+    session.flush()
+    return target

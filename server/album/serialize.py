@@ -71,7 +71,9 @@ def album_json(album: Album, photos: int) -> dict[str, Any]:
     return {"id": album.id, "name": album.name, "photos": photos, "created_at": iso(album.created_at)}
 
 
-def person_json(person: AlbumPerson, faces: int, cover: AlbumFace | None) -> dict[str, Any]:
+def person_json(
+    person: AlbumPerson, faces: int, cover: AlbumFace | None, feature: AlbumFace | None = None
+) -> dict[str, Any]:
     return {
         "id": person.id,
         "name": person.name,
@@ -79,6 +81,7 @@ def person_json(person: AlbumPerson, faces: int, cover: AlbumFace | None) -> dic
         "faces": faces,
         "cover_face_id": cover.id if cover is not None else None,
         "cover_url": url_for("api.get_album_face_crop", face_id=cover.id) if cover is not None else None,
+        "feature_face_id": feature.id if feature is not None else None,
         "created_at": iso(person.created_at),
     }
 

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from server.album import people
 from server.album.errors import AlbumError
-from server.album.faceindex import forget_owner
+from server.album.faceindex import forget_owner, index_cache
 from server.album.indexing import submit_index
 from server.album.photos import Outcome, Written, add_photos, archive_uploads, owner_prefix
 from server.album.settings import setting
-from server.db.models import Album, AlbumFace, AlbumPerson, AlbumPhoto, AlbumSearch, User
+from server.db.models import Album, AlbumFace, AlbumFaceRejection, AlbumPerson, AlbumPhoto, AlbumSearch, User
 from server.enrolment.archive import PhotoArchive
 from server.enrolment.uploads import Upload
 from server.media_policy import upload_shape
@@ -135,6 +135,27 @@ def delete_photos(session: Session, owner_id: int, photos: list[AlbumPhoto]) -> 
     return len(ids)
 
 
+def delete_faces(session: Session, owner_id: int, faces: list[AlbumFace]) -> int:
+    """Delete false faces (a hand, a dark patch the detector took for a face) and nothing else of
+    their photos: the rows with their embeddings, "not this person" notes and feature-face choices,
+    a person left without faces, and, once the transaction commits, the crops and the faces' entries
+    in the owner's search index (so no later search or grouping can return them)."""
+    ids = [face.id for face in faces]
+    if not ids:
+        return 0
+    keys = [face.crop_key for face in faces if face.crop_key]
+    people.forget_feature(session, ids)
+    session.execute(delete(AlbumFaceRejection).where(AlbumFaceRejection.face_id.in_(ids)))
+    for face in faces:
+        photo = face.photo
+        photo.face_count = max(0, (photo.face_count or 0) - 1)
+        session.delete(face)
+    session.flush()
+    people.prune_empty(session, owner_id)
+    delete_after_commit(session, keys=keys, faces={owner_id: ids})
+    return len(ids)
+
+
 def delete_library(session: Session, owner_id: int) -> int:
     """Everything of the user's album: photos, faces, people, albums, searches, files, index."""
     photos = list(session.scalars(select(AlbumPhoto).where(AlbumPhoto.owner_id == owner_id)))
@@ -153,8 +174,13 @@ def delete_after_commit(
     keys: list[str] = (),
     prefixes: list[str] = (),
     owners: list[int] = (),  # type: ignore[assignment]
+    faces: dict[int, list[int]] | None = None,
 ) -> None:
-    pending = session.info.setdefault(PENDING_DELETES, {"keys": [], "prefixes": [], "owners": []})
+    pending = session.info.setdefault(
+        PENDING_DELETES, {"keys": [], "prefixes": [], "owners": [], "faces": {}}
+    )
+    for owner_id, ids in (faces or {}).items():
+        pending["faces"].setdefault(owner_id, []).extend(ids)
     pending["keys"].extend(keys)
     pending["prefixes"].extend(prefixes)
     pending["owners"].extend(owners)
@@ -178,6 +204,8 @@ def _delete_files(session: Session) -> None:
             store.delete_prefix(prefix)
         except StorageError as exc:
             app.logger.error("album: could not delete %s after commit: %s", prefix, exc)
+    for owner_id, ids in pending["faces"].items():
+        index_cache(app).remove(owner_id, ids)  # a loaded index drops them now; a saved one catches up
     for owner_id in pending["owners"]:
         forget_owner(app, owner_id)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug import Response
 
 from server.album import access, people, search, service
 from server.album.errors import AlbumError
+from server.album.library import PER_PAGE, photo_page
 from server.album.settings import setting
 from server.api.io import query_int
 from server.auth.decorators import role_required
@@ -30,6 +31,7 @@ from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
 
 bp = Blueprint("album", __name__, url_prefix="/album")
+WAITING_SHOWN = 60  # faces not in a person yet shown on the people page (newest first)
 album_page = role_required(Role.ALBUM_USER)
 
 
@@ -46,8 +48,21 @@ def mine(lookup: Callable[[], Any]) -> Any:
         abort(error.status, sentence(error.message))
 
 
+def local(url: str | None) -> str | None:
+    """`url` if it is a path on this site (a form's `next`), else None: never a link elsewhere."""
+    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return None
+
+
+def back_to(url: str) -> None:
+    """Where the error page of this request links back to: the page with the form that was sent."""
+    g.error_back = url
+
+
 def attempt(action: Callable[[], Response]) -> Response:
-    """Run a form action; a refusal rolls back and answers the error page with its 4xx and reason."""
+    """Run a form action; a refusal rolls back and answers the error page with its 4xx, the reason
+    and a link back to the form (`back_to`, else the page the form was on)."""
     try:
         return action()
     except EnrolmentError as error:
@@ -78,11 +93,12 @@ def app_limits() -> dict[str, Any]:
 def library() -> str:
     album_id = query_int("album", None, 1, INT_MAX)
     album = mine(lambda: access.album_for(db_session, current_user, album_id)) if album_id else None
-    query = select(AlbumPhoto).where(AlbumPhoto.owner_id == current_user.id)
-    if album is not None:
-        query = query.where(AlbumPhoto.album_id == album.id)
-    photos = list(
-        db_session.scalars(query.order_by(AlbumPhoto.created_at.desc(), AlbumPhoto.id.desc()).limit(500))
+    found = photo_page(
+        db_session,
+        current_user.id,
+        query_int("page", 1, -INT_MAX, INT_MAX),
+        query_int("per_page", PER_PAGE, -INT_MAX, INT_MAX),
+        album,
     )
     counts = dict(
         db_session.execute(
@@ -95,7 +111,13 @@ def library() -> str:
         db_session.scalars(select(Album).where(Album.owner_id == current_user.id).order_by(Album.name))
     )
     return render_template(
-        "album/library.html", photos=photos, album=album, albums=albums, counts=counts, limits=app_limits()
+        "album/library.html",
+        photos=found.photos,
+        paging=found,
+        album=album,
+        albums=albums,
+        counts=counts,
+        limits=app_limits(),
     )
 
 
@@ -167,7 +189,8 @@ def create_album() -> Response:
 @album_page
 def photo(photo_id: int) -> str:
     row = mine(lambda: access.photo_for(db_session, current_user, photo_id))
-    return render_template("album/photo.html", photo=row, faces=row.faces)
+    everyone = people.people_of(db_session, current_user.id, hidden=None)
+    return render_template("album/photo.html", photo=row, faces=row.faces, everyone=everyone)
 
 
 @bp.post("/photos/<int:photo_id>/delete")
@@ -200,44 +223,105 @@ def not_this_person(face_id: int) -> Response:
     return attempt(action)
 
 
+@bp.post("/faces/<int:face_id>/delete")
+@album_page
+def delete_face(face_id: int) -> Response:
+    """A false face (a hand, a dark patch) goes; the photo stays."""
+    face = mine(lambda: access.face_for(db_session, current_user, face_id))
+    photo_id = face.photo_id
+    back = local(request.form.get("next")) or url_for("album.photo", photo_id=photo_id)
+    back_to(back)
+
+    def action() -> Response:
+        service.delete_faces(db_session, current_user.id, [face])
+        db_session.commit()
+        flash("Deleted that face; the photo stays.", "info")
+        return redirect(back, 303)
+
+    return attempt(action)
+
+
+@bp.post("/faces/<int:face_id>/move")
+@album_page
+def move_face(face_id: int) -> Response:
+    """Into one of the user's people (`person_id`) or a new one (`person_id` "new", optional `name`)."""
+    face = mine(lambda: access.face_for(db_session, current_user, face_id))
+    back = local(request.form.get("next")) or url_for("album.photo", photo_id=face.photo_id)
+    back_to(back)
+
+    def action() -> Response:
+        wanted = request.form.get("person_id", "")
+        new = wanted in ("", "new")
+        target = None if new else access.person_for(db_session, current_user, int(wanted))
+        name = request.form.get("name") if target is None else None
+        person, summary = people.move_and_regroup(app(), db_session, face, target, name)
+        joined = f" {summary.assigned} more waiting face(s) joined them." if summary.assigned else ""
+        flash(f"Moved the face to {person_label(person)}.{joined}", "info")
+        return redirect(back, 303)
+
+    return attempt(action)
+
+
 # --- search --------------------------------------------------------------------------------------
 
 
 @bp.get("/search")
 @album_page
 def search_page() -> str:
-    recent = db_session.scalars(
-        select(AlbumPhoto)
-        .where(
-            AlbumPhoto.owner_id == current_user.id, AlbumPhoto.status == "indexed", AlbumPhoto.face_count > 0
+    return render_template("album/search.html", found=None, results=None, recent=recent_keys())
+
+
+def recent_keys() -> list[AlbumPhoto]:
+    """The user's latest analysed photos with faces, offered as keys on the search page."""
+    return list(
+        db_session.scalars(
+            select(AlbumPhoto)
+            .where(
+                AlbumPhoto.owner_id == current_user.id,
+                AlbumPhoto.status == "indexed",
+                AlbumPhoto.face_count > 0,
+            )
+            .order_by(AlbumPhoto.created_at.desc(), AlbumPhoto.id.desc())
+            .limit(24)
         )
-        .order_by(AlbumPhoto.created_at.desc(), AlbumPhoto.id.desc())
-        .limit(24)
-    ).all()
-    return render_template("album/search.html", found=None, results=None, recent=recent)
+    )
 
 
 @bp.post("/search")
 @album_page
-def start_search() -> Response:
-    def action() -> Response:
-        if request.form.get("photo_id"):
-            row = access.photo_for(db_session, current_user, int(request.form["photo_id"]))
-            found = search.from_photo(app(), db_session, current_user, row)
-        else:
-            keys = files_in_request(("key",), cap=int(setting("ALBUM_MAX_PHOTO_BYTES")))
-            if len(keys) != 1:
-                raise AlbumError("choose one key photo")
-            found = search.from_upload(app(), db_session, current_user, keys[0])
-        db_session.commit()
-        face = 0 if len(found.faces) == 1 else None
-        wanted = request.form.get("face_id", type=int)
-        for number, key_face in enumerate(found.faces):
-            if wanted is not None and key_face.get("face_id") == wanted:
-                face = number
-        return redirect(url_for("album.search_results", search_id=found.id, face=face), 303)
+def start_search() -> Response | tuple[str, int]:
+    """A refused key (not an image, too large, no face) re-renders the search form with the reason
+    and its 4xx status, so the user can pick another photo at once."""
+    back_to(url_for("album.search_page"))
+    try:
+        return start_search_action()
+    except EnrolmentError as error:
+        db_session.rollback()
+        flash(sentence(error.message), "error")
+        page = render_template("album/search.html", found=None, results=None, recent=recent_keys())
+        return page, error.status
+    except ValueError:
+        db_session.rollback()
+        abort(400, "The form has a value that is not a number where one is needed.")
 
-    return attempt(action)
+
+def start_search_action() -> Response:
+    """Start a search from the form: an uploaded key or one of the user's photos (and face)."""
+    if request.form.get("photo_id"):
+        row = access.photo_for(db_session, current_user, int(request.form["photo_id"]))
+        found = search.from_photo(app(), db_session, current_user, row)
+    else:
+        keys = files_in_request(("key",), cap=int(setting("ALBUM_MAX_PHOTO_BYTES")))
+        if len(keys) != 1:
+            raise AlbumError("choose one key photo")
+        found = search.from_upload(app(), db_session, current_user, keys[0])
+    db_session.commit()
+    face = 0 if len(found.faces) == 1 else None
+    wanted = request.form.get("face_id", type=int)
+    for number, key_face in enumerate(found.faces):
+        if wanted is not None and key_face.get("face_id") == wanted:
+            face = number
+    return redirect(url_for("album.search_results", search_id=found.id, face=face), 303)
 
 
 limit("album.start_search", "ALBUM_MAX_PHOTO_BYTES", "a key photo")
@@ -270,8 +354,15 @@ def people_page() -> str:
     everyone = people.people_of(db_session, current_user.id, hidden=hidden)
     counts = people.face_counts(db_session, current_user.id)
     covers = {person.id: people.cover_face(db_session, person) for person in everyone}
+    waiting = people.waiting_faces(db_session, current_user.id, WAITING_SHOWN)
     return render_template(
-        "album/people.html", everyone=everyone, counts=counts, covers=covers, hidden=hidden
+        "album/people.html",
+        everyone=everyone,
+        counts=counts,
+        covers=covers,
+        hidden=hidden,
+        waiting=waiting,
+        waiting_total=people.waiting_count(db_session, current_user.id),
     )
 
 
@@ -281,7 +372,8 @@ def person_page(person_id: int) -> str:
     person = mine(lambda: access.person_for(db_session, current_user, person_id))
     faces = people.faces_of(db_session, person)
     others = [p for p in people.people_of(db_session, current_user.id, hidden=None) if p.id != person.id]
-    return render_template("album/person.html", person=person, faces=faces, others=others)
+    feature = people.feature_face(db_session, person)
+    return render_template("album/person.html", person=person, faces=faces, others=others, feature=feature)
 
 
 @bp.post("/people/<int:person_id>")
@@ -309,6 +401,11 @@ def update_person(person_id: int) -> Response:
             db_session.commit()
             flash(f"Split {len(faces)} face(s) into a new person.", "info")
             return redirect(url_for("album.person_page", person_id=new.id), 303)
+        elif what == "feature":
+            wanted = request.form.get("face_id") or ""
+            face = access.face_for(db_session, current_user, int(wanted)) if wanted else None
+            people.choose_feature(db_session, person, face)
+            flash("Feature photo chosen." if face else "Shown by the sharpest face again.", "info")
         else:
             raise AlbumError(f"unknown action {what!r}")
         db_session.commit()
