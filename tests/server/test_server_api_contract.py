@@ -77,8 +77,9 @@ def test_every_route_is_documented_and_every_documented_operation_is_a_route(app
 def test_every_upload_route_documents_its_multipart_body(app, document):
     endpoints = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
     uploads = {name for name in [*LIMITED_ENDPOINTS, *DEEPFAKE_LIMITED] if name.startswith("api.")}
-    # album photos and searches, deepfake checks, enrolment photos and import, unknown-face search
-    assert len(uploads) == 6
+    # album photos and searches, deepfake checks, enrolment photos and import, unknown-face search,
+    # faces compare
+    assert len(uploads) == 7
     multipart = set()
     for endpoint in uploads:
         rule = endpoints[endpoint]
