@@ -68,6 +68,7 @@ def body_for(operation_id: str, mine: dict[str, int], theirs: dict[str, int]) ->
         "update_album_person": {"json": {"name": "Not yours", "hidden": True}},
         "merge_album_people": {"json": {"person_ids": [theirs["person_id"]]}},
         "split_album_person": {"json": {"face_ids": [theirs["face_id"]]}},
+        "move_album_face": {"json": {"person_id": theirs["person_id"]}},
         "rename_album": {"json": {"name": "Mine now"}},
         "create_album_search": {"json": {"photo_id": theirs["photo_id"]}},
         "upload_album_photos": {
@@ -120,6 +121,19 @@ def test_every_album_api_route_answers_404_for_another_users_ids_and_lists_only_
             f"/api/v1/album/people/{bob['person_id']}/{path}", headers=bearer(world.bob_token), **kwargs
         )
         assert response.status_code == 404, response.get_json()
+    # Bob's own face into Alice's person; Alice's face as the feature photo of Bob's person.
+    response = client.post(
+        f"/api/v1/album/faces/{bob['face_id']}/person",
+        json={"person_id": alice["person_id"]},
+        headers=bearer(world.bob_token),
+    )
+    assert response.status_code == 404 and "you have no person" in response.get_json()["error"]
+    response = client.patch(
+        f"/api/v1/album/people/{bob['person_id']}",
+        json={"feature_face_id": alice["face_id"]},
+        headers=bearer(world.bob_token),
+    )
+    assert response.status_code == 404 and "you have no face" in response.get_json()["error"]
     with_ids = {op.operation_id for op in album_operations() if "{" in op.path}
     assert with_ids <= tried
     assert snapshot(db, world.alice.id) == before
@@ -160,7 +174,8 @@ def test_every_album_page_answers_404_for_another_users_ids(app, client, db, wor
             response = client.open(url, method=method, data=data)
             assert response.status_code == 404, (method, url, response.status_code)
             tried += 1
-    assert tried == 6  # photo, delete, not-this-person, search, person page, person form
+    # photo, delete, not-this-person, delete face, move face, search, person page, person form
+    assert tried == 8
     # Forms that take ids in the body: a search keyed by Alice's photo, an upload into her album.
     search = client.post("/album/search", data={"csrf_token": token, "photo_id": alice["photo_id"]})
     assert search.status_code == 404
@@ -173,6 +188,16 @@ def test_every_album_page_answers_404_for_another_users_ids(app, client, db, wor
         },
     )
     assert into.status_code == 404
+    bob = world.ids["bob"]
+    feature = client.post(
+        f"/album/people/{bob['person_id']}",
+        data={"csrf_token": token, "action": "feature", "face_id": alice["face_id"]},
+    )
+    assert feature.status_code == 404
+    move = client.post(
+        f"/album/faces/{bob['face_id']}/move", data={"csrf_token": token, "person_id": alice["person_id"]}
+    )
+    assert move.status_code == 404
     listing = client.get("/album").get_data(as_text=True)
     assert f'data-photo="{alice["photo_id"]}"' not in listing
     assert snapshot(db, world.alice.id) == before
