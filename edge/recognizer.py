@@ -9,6 +9,15 @@ quality x face size, so one blurred or turned frame cannot decide. After `min_at
 best >= match threshold and ahead of the second student by `margin` -> that student;
 best < unknown threshold -> unknown (None); in between -> undecided, keep trying; still undecided
 after `max_attempts` -> reported unknown (the server never credits a student on doubt).
+
+An unknown track is not given up while the tracker follows it: every `retry_every` frames it gets one
+more view, and the track's score is taken again over its latest `max_views` views. Why: the first
+views of a face decide on a few seconds of one pose (a head turned to the board, a hand at the chin),
+and a student the camera met that way stayed unknown for the whole lecture. A retry can only turn an
+unknown track into a student, with the same rule (match threshold and margin) on more views, never
+the other way. When it does, the track's earlier unknown reports are sent again under the student
+(same capture times): the tracker followed one face throughout, so the decision covers the whole
+track, and the student's presence starts when the track did, not when the decision came.
 Once decided, a track stops being embedded and is reported again every `repeat_s` seconds of
 capture time while it persists, so the server sees continued presence. That is the presence
 heartbeat: the agent passes every track the tracker still follows (also one whose face was not
@@ -50,6 +59,8 @@ class RecognizerSettings:
     embed_every: int = 5
     improve_ratio: float = 1.25
     repeat_s: float = 30.0
+    retry_every: int = 25  # frames between two more views of an unknown track (0: never look again)
+    max_views: int = 32  # the latest views a track's score is taken over (bounds memory and work)
 
 
 def quality_value(quality: Quality) -> float:
@@ -109,6 +120,8 @@ class _TrackState:
     student_id: int | None = None
     score: float = 0.0
     last_report: datetime | None = None
+    unknown_reports: list[datetime] = field(default_factory=list)  # sent again if a retry names a student
+    fresh_views: int = 0  # views added since the last decision
     best_weight: float = 0.0  # the best view's quality x size: its crop and embedding are kept
     best_embedding: np.ndarray | None = None
     crop: Callable[[], bytes | None] | None = None  # encodes the best view's crop (on first use)
@@ -140,7 +153,10 @@ class Recognizer:
         """Embed this track's face now? `size_quality` is a cheap pre-embedding goodness (e.g. px x score)."""
         state = self.tracks.setdefault(track_id, _TrackState())
         s = self.settings
-        if state.decided or len(state.embeddings) >= s.max_attempts:
+        if state.decided:  # a student is final; an unknown track is looked at again now and then
+            unknown = state.student_id is None and s.retry_every > 0
+            return unknown and frame_index - state.last_attempt_frame >= s.retry_every
+        if len(state.embeddings) >= s.max_attempts:
             return False
         if not state.embeddings:
             return True
@@ -169,6 +185,9 @@ class Recognizer:
             state.best_weight, state.best_embedding = weight, state.embeddings[-1]
             state.crop, state.thumbnail, state.encoded = thumbnail, None, False
         state.best_size_quality = max(state.best_size_quality, size_quality)
+        state.fresh_views += 1
+        if len(state.embeddings) > max(self.settings.max_views, self.settings.max_attempts):
+            del state.embeddings[0], state.weights[0], state.qualities[0]  # the oldest view
         self.embeddings_used += 1
 
     def step(
@@ -186,12 +205,20 @@ class Recognizer:
                 self._decide(state)
                 if not state.decided:
                     continue
+            elif state.student_id is None and state.fresh_views:
+                self._retry(state)
+                if state.student_id is not None:  # the earlier unknown reports, now under the student
+                    events.extend(self._event(track_id, state, at) for at in state.unknown_reports)
+                    state.unknown_reports.clear()
+                    state.last_report = None  # and this frame's report now
             due = state.last_report is None or (
                 (captured_at - state.last_report).total_seconds() >= self.settings.repeat_s
             )
             if due:
                 state.last_report = captured_at
                 events.append(self._event(track_id, state, captured_at))
+                if state.student_id is None:
+                    state.unknown_reports.append(captured_at)
         return events
 
     def decision(self, track_id: int) -> tuple[bool, int | None, float]:
@@ -215,10 +242,27 @@ class Recognizer:
         attempts = len(state.embeddings)
         if attempts < s.min_attempts:
             return
+        state.fresh_views = 0
         index = self._current_index()
         if index is None or not index.student_ids:
             state.decided, state.student_id, state.score = True, None, 0.0
             return
+        student, best, unknown = self._score(state, index)
+        if student is not None:
+            state.decided, state.student_id = True, student
+        elif best < unknown or attempts >= s.max_attempts:
+            state.decided, state.student_id = True, None
+
+    def _retry(self, state: _TrackState) -> None:
+        """An unknown track's new views: the same match rule over its latest views (never back to unknown)."""
+        state.fresh_views = 0
+        index = self._current_index()
+        if index is not None and index.student_ids:
+            state.student_id = self._score(state, index)[0]
+
+    def _score(self, state: _TrackState, index: GalleryIndex) -> tuple[int | None, float, float]:
+        """(the student the views match or None, their best combined score, the unknown threshold)."""
+        s = self.settings
         match = s.match_threshold if s.match_threshold is not None else index.threshold
         gap = s.unknown_gap if s.unknown_gap is not None else index.unknown_gap
         margin = s.margin if s.margin is not None else index.margin
@@ -235,10 +279,8 @@ class Recognizer:
         best = float(combined[order[0]])
         second = float(combined[order[1]]) if len(order) > 1 else -1.0
         state.score = round(best, 4)
-        if best >= match and best - second >= margin:
-            state.decided, state.student_id = True, index.student_ids[int(order[0])]
-        elif best < unknown or attempts >= s.max_attempts:
-            state.decided, state.student_id = True, None
+        matched = best >= match and best - second >= margin
+        return (index.student_ids[int(order[0])] if matched else None), best, unknown
 
     def _event(self, track_id: int, state: _TrackState, captured_at: datetime) -> SightingEvent:
         unknown = state.student_id is None

@@ -45,7 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Compressed time: a track's face is re-embedded every 2 frames (20 s of lecture at 10 s/frame)
 # and a track is dropped after 2 missed frames, so a student who left stops being reported
 # within ~20 s of simulated time instead of the 15 frames (150 s here) a 25 fps camera needs.
-EDGE_RECOGNIZER = {"embed_every": 2, "repeat_s": 30.0}
+# An unknown track gets one more view every 2 frames (20 s) instead of every 25 (1 s on a camera).
+EDGE_RECOGNIZER = {"embed_every": 2, "repeat_s": 30.0, "retry_every": 2}
 EDGE_MAX_AGE = 2
 # A simulated lecture is tomorrow at 09:00 UTC (`compose_for_run`): its capture times lead the wall
 # clock by up to ~1.5 days, beyond ingest's default 1 day (INGEST_MAX_AHEAD_SECONDS, docs/mqtt.md).
