@@ -31,9 +31,12 @@ ENDPOINT_MODULES: tuple[str, ...] = (
 
 
 def register_api(app: Flask) -> None:
+    from server.api.docs_ui import bp as docs_ui
+
     for module in ENDPOINT_MODULES:
         importlib.import_module(module)
     app.register_blueprint(api)
+    app.register_blueprint(docs_ui)  # Swagger UI for people, at /api/docs (outside /api/v1)
 
 
 __all__ = ["ENDPOINT_MODULES", "api", "api_route", "register_api", "registry"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from flask import abort, g
@@ -13,7 +12,7 @@ from server.api.io import json_body
 from server.api.registry import api_route, registry
 from server.api.schemas import API_TOKEN, USER, token_json, user_json
 from server.auth import tokens
-from server.db import db_session, utcnow
+from server.db import db_session
 from server.db.models import ApiToken
 from server.school import fields
 from server.school.errors import Invalid
@@ -81,12 +80,10 @@ def create_token() -> tuple[dict[str, Any], int]:
         name = fields.text(body.get("name"), "name", 100)
     except Invalid as exc:
         abort(400, f"{exc.message}: say in one line what the token is for")
-    expires_at: datetime | None = None
-    if days is not None:
-        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
-            abort(400, "'expires_in_days' must be an integer from 1 to 3650")
-        expires_at = utcnow() + timedelta(days=days)
-    row, token = tokens.issue_token(db_session, current_user, name, expires_at)
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650):
+        abort(400, "'expires_in_days' must be an integer from 1 to 3650")
+    user = current_user._get_current_object()
+    row, token = tokens.create(db_session, user, name, days, actor=user)  # audited, as on the settings page
     db_session.commit()
     return {**token_json(row), "token": token}, 201
 
@@ -97,6 +94,6 @@ def revoke_token(token_id: int) -> dict[str, Any]:
     row = db_session.get(ApiToken, token_id)
     if row is None or row.user_id != current_user.id:
         abort(404, f"you have no API token with id {token_id}")
-    tokens.revoke(row)
+    tokens.revoke_audited(db_session, row, actor=current_user._get_current_object())
     db_session.commit()
     return token_json(row)

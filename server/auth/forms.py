@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -23,3 +23,19 @@ class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+
+
+# Expiry choices of a new API token ("" = never): a short-lived token for a one-off script, a year
+# for a scheduled job; the API and the CLI accept any number of days from 1 to 3650.
+TOKEN_EXPIRY_CHOICES = [("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never")]
+
+
+class TokenForm(FlaskForm):
+    """A new API token: what it is for, and when it expires."""
+
+    name = StringField("What is it for?", validators=[DataRequired(), Length(max=100)])
+    expires = SelectField("Expires", choices=TOKEN_EXPIRY_CHOICES, default="90")
+
+
+class RevokeTokenForm(FlaskForm):
+    """No fields but the CSRF token: revoking is a POST that another site cannot make for you."""

@@ -15,10 +15,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug import Request
 
+from server.audit import record
 from server.db.models import ApiToken, User
 from server.db.types import utcnow
 
 TOKEN_MARKER = "vsg_"
+MAX_EXPIRES_DAYS = 3650
 PREFIX_LENGTH = 12  # "vsg_" + 8 characters: enough to tell tokens apart, useless to an attacker
 
 
@@ -48,6 +50,36 @@ def issue_token(
     )
     session.add(row)
     return row, token
+
+
+def create(
+    session: Session, owner: User, name: str, expires_in_days: int | None, actor: User | None
+) -> tuple[ApiToken, str]:
+    """A new, audited token for `owner` (the settings page, the API and the CLI all come here);
+    `actor` None: an operator at the command line. ValueError with one sentence for bad input,
+    before anything is added. The caller commits."""
+    if expires_in_days is not None and (
+        isinstance(expires_in_days, bool)
+        or not isinstance(expires_in_days, int)
+        or not 1 <= expires_in_days <= MAX_EXPIRES_DAYS
+    ):
+        raise ValueError(f"the expiry must be a whole number of days from 1 to {MAX_EXPIRES_DAYS}")
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    row, token = issue_token(session, owner, name, expires_at)
+    session.flush()  # the id, for the audit entry
+    expires = expires_at.isoformat() if expires_at else None
+    after = {"name": row.name, "prefix": row.prefix, "expires_at": expires}
+    record(session, actor, "api_token.created", "api_token", row.id, after=after)
+    return row, token
+
+
+def revoke_audited(session: Session, row: ApiToken, actor: User | None) -> None:
+    """Revoke `row` and record who did (nothing is recorded for a token already revoked)."""
+    if row.revoked_at is not None:
+        return
+    revoke(row)
+    before = {"name": row.name, "prefix": row.prefix}
+    record(session, actor, "api_token.revoked", "api_token", row.id, before=before)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -110,3 +110,6 @@ def safe_next(target: str | None) -> str:
         return url_for("web.home")
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else url_for("web.home")
+
+
+from server.auth import token_views  # noqa: E402, F401  (the API tokens page, on this blueprint)
