@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 
@@ -27,7 +28,10 @@ class PasswordForm(FlaskForm):
 
 # Expiry choices of a new API token ("" = never): a short-lived token for a one-off script, a year
 # for a scheduled job; the API and the CLI accept any number of days from 1 to 3650.
-TOKEN_EXPIRY_CHOICES = [("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never")]
+TOKEN_EXPIRY_CHOICES = [
+    SelectChoice(value, label)
+    for value, label in (("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never"))
+]
 
 
 class TokenForm(FlaskForm):
