@@ -194,7 +194,10 @@ def run(args: argparse.Namespace) -> int:
     if args.pack:
         from shared.deepfake import trainset
 
-        quality = trainset.save_faces_packed(args.pack, faces, int(args.pack_mib * 2**20))
+        try:
+            quality = trainset.save_faces_packed(args.pack, faces, int(args.pack_mib * 2**20))
+        except ValueError as exc:
+            raise TrainError(str(exc)) from exc
         print(f"wrote {args.pack} ({args.pack.stat().st_size / 2**20:.1f} MiB, JPEG quality {quality})")
         return 0
     if args.faces_only:

@@ -192,7 +192,7 @@ def test_packed_faces_round_trip_within_their_budget(faces, tmp_path):
     path = tmp_path / "faces.npz"
     raw = faces.crops.nbytes
     quality = save_faces_packed(path, faces, max_bytes=raw // 4)
-    assert path.stat().st_size <= raw // 4 and quality in (90, 85, 80, 75, 70)
+    assert path.stat().st_size <= raw // 4 and quality in (90, 85, 80, 75, 70, 65, 60)
     back = load_faces(path)
     assert back.crops.shape == faces.crops.shape and back.groups == faces.groups
     np.testing.assert_array_equal(back.boxes, faces.boxes)
