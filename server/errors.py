@@ -6,8 +6,9 @@ Views just `abort(404, "no such session")`; the handlers below pick the represen
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -37,6 +38,22 @@ def json_error(status: int, message: str, response: Response | None = None) -> R
     return response
 
 
+def back_link() -> str | None:
+    """Where an error page leads back to: the page a view named (`g.error_back`, e.g. the form that
+    was sent), else the page on this site the request came from (its Referer), never another site's.
+    None when there is nothing better than the start page."""
+    explicit = g.get("error_back")
+    if explicit:
+        return str(explicit)
+    referrer = urlsplit(request.referrer or "")
+    path = referrer.path
+    if referrer.netloc != request.host or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    if path == request.path and request.method in ("GET", "HEAD"):
+        return None  # the failing page itself
+    return path + (f"?{referrer.query}" if referrer.query else "")
+
+
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     status = error.code or 500
     message = error.description or error.name
@@ -44,7 +61,14 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
         message = CSRF_MESSAGE if not is_api_request() else f"CSRF check failed: {error.description}"
     if is_api_request():
         return json_error(status, message, error.get_response())
-    page = render_template("error.html", status=status, title=error.name, message=message)
+    page = render_template(
+        "error.html",
+        status=status,
+        title=error.name,
+        message=message,
+        back=back_link() if status < 500 else None,
+        from_form=request.method not in ("GET", "HEAD"),
+    )
     return page, status
 
 

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template, send_from_directory
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug import Response
 
 from server.auth.decorators import login_required, role_required
 from server.db import db_session
@@ -26,3 +27,13 @@ def home() -> str:
 def users() -> str:
     rows = db_session.scalars(select(User).order_by(User.email)).all()
     return render_template("admin/users.html", users=rows)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The site icon where browsers look for it by default (pages also link static/favicon.svg), so
+    no page load ends in a 404; public, like the sign-in page that shows it."""
+    response = send_from_directory(
+        str(current_app.static_folder), "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400
+    )
+    return response
