@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from visage.commands import device_token, ingest, worker
@@ -74,7 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     device_token.register_action(commands)
 
 
-def load_app() -> Flask:
+def load_app(create: bool = False, keep_secret: bool = True) -> Flask:
+    """The configured app. Unless `create` (init-db, run), a SQLite database file that does not exist
+    is refused first, before anything is written: connecting would leave an empty file behind.
+    `keep_secret=False` (commands that sign nothing) uses a throwaway secret key, so that none is
+    generated into the instance folder either."""
     try:
         from server.app import create_app
         from server.config import ConfigError
@@ -83,9 +89,29 @@ def load_app() -> Flask:
             f"the server's dependencies are missing ({exc.name}): pip install -e '.[server]'"
         ) from exc
     try:
-        return create_app()
+        if not create:
+            require_database_file()
+        return create_app(None if keep_secret else {"SECRET_KEY": secrets.token_hex(32)})
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def require_database_file() -> None:
+    """Refuse a SQLite database that does not exist, naming the file and how to get one, without
+    creating anything (the settings are read as the app would read them)."""
+    from sqlalchemy.engine import make_url
+
+    from server.config import default_instance_path, load_config
+
+    url = make_url(load_config(default_instance_path())["DATABASE_URL"])
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database)
+    if not path.is_file():
+        raise CommandError(
+            f"there is no database at {path}: run `visage server init-db` first, or point "
+            "VISAGE_INSTANCE_PATH (the demo's is instance/demo) or DATABASE_URL at an existing one"
+        )
 
 
 def masked_url(app: Flask) -> str:
@@ -121,7 +147,7 @@ def run_init_db(args: argparse.Namespace) -> int:
     from server.db import get_db
     from server.db.migrate import current_revision, upgrade
 
-    app = load_app()
+    app = load_app(create=True)
     with database_errors(app):
         upgrade(app.config["DATABASE_URL"])
         revision = current_revision(get_db(app).engine)
@@ -132,7 +158,7 @@ def run_init_db(args: argparse.Namespace) -> int:
 def run_server(args: argparse.Namespace) -> int:
     from server.db.migrate import upgrade
 
-    app = load_app()
+    app = load_app(create=not args.no_migrate)
     if not args.no_migrate:
         with database_errors(app):
             upgrade(app.config["DATABASE_URL"])
@@ -173,7 +199,7 @@ def run_create_user(args: argparse.Namespace) -> int:
     except AccountError as exc:
         raise CommandError(str(exc)) from exc
     password = read_password(args)
-    app = load_app()
+    app = load_app(keep_secret=False)
     with database_errors(app):
         require_schema(app)
         with get_db(app).session() as session:
@@ -198,7 +224,7 @@ def account_session(email: str, missing: str = "") -> Iterator[tuple[Flask, Sess
     from server.auth.accounts import find_user
     from server.db import get_db
 
-    app = load_app()
+    app = load_app(keep_secret=False)
     with database_errors(app):
         require_schema(app)
         with get_db(app).session() as session:
@@ -228,19 +254,15 @@ def run_set_password(args: argparse.Namespace) -> int:
 
 
 def run_create_token(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from server.auth.tokens import issue_token
-    from server.db import utcnow
+    from server.auth.tokens import create
 
     if args.expires_days is not None and not 1 <= args.expires_days <= 3650:
         raise CommandError("--expires-days must be from 1 to 3650")
     with account_session(args.email, ": create it first") as (_app, session, user):
         if not user.active:
             raise CommandError(f"the account {user.email} is deactivated")
-        expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
         try:
-            row, token = issue_token(session, user, args.name, expires)
+            row, token = create(session, user, args.name, args.expires_days, actor=None)  # audited
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         session.commit()
