@@ -36,7 +36,10 @@ album_page = role_required(Role.ALBUM_USER)
 
 
 def sentence(message: str) -> str:
-    message = message[0].upper() + message[1:]
+    """A message as a sentence: a capital first letter (not when it starts with a file name, which
+    keeps its own case) and a full stop."""
+    if "." not in message.split(" ", 1)[0].rstrip(".:"):
+        message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
 
 

@@ -119,6 +119,7 @@ def test_pages_move_feature_delete_and_errors_that_lead_back_in_chromium(browser
     # A false face deleted (Colin's, say): the face goes, the photo stays.
     open_photo(page, live.base, "Colin_Powell_0002.jpg")
     expect(page.locator(".face-list li")).to_have_count(1)
+    page.screenshot(path=str(tmp_path / "album-photo-faces.png"), full_page=True)
     page.locator(".delete-face button").click()
     expect(page.locator(".flash-info")).to_have_text("Deleted that face; the photo stays.")
     expect(page.locator(".face-list li")).to_have_count(0)
