@@ -118,7 +118,25 @@ def sbi_validation(classifier, faces_path: Path, config: str) -> dict[str, objec
         "accuracy": round(float(((p > 0.5) == y).mean()), 3),
         "n": len(y),
         "identities": len({sbi_train.identity(faces.groups[int(i)]) for i in val_idx}),
+        "bands": bands(y, p),
     }
+
+
+def bands(y, p) -> dict[str, dict[str, float | int | None]]:
+    """Per verdict band (pipeline thresholds): how many items fall in it and which share is fake,
+    so one can see whether "likely fake" means mostly fake."""
+    import numpy as np
+
+    y, p = np.asarray(y, dtype=bool), np.asarray(p, dtype=np.float64)
+    out = {}
+    for name, inside in (
+        ("likely_real", p < 0.3),
+        ("uncertain", (p >= 0.3) & (p < 0.7)),
+        ("likely_fake", p >= 0.7),
+    ):
+        n = int(inside.sum())
+        out[name] = {"n": n, "share_fake": round(float(y[inside].mean()), 3) if n else None}
+    return out
 
 
 def metrics(labels: list[int], scores: list[float | None]) -> dict[str, float | int | None]:
@@ -136,6 +154,7 @@ def metrics(labels: list[int], scores: list[float | None]) -> dict[str, float | 
         "auc": None if auc is None else round(float(auc), 3),
         "log_loss": round(float(log_loss(y, s)), 3),
         "accuracy": round(float(((s > 0.5) == y).mean()), 3),
+        "bands": bands(y, s),
         "n": len(kept),
         "errors": len(labels) - len(kept),
     }
