@@ -17,7 +17,7 @@ from server.album.faceindex import owner_index
 from server.db.models import AlbumFace, AlbumFaceRejection, AlbumFeatureFace, AlbumPerson, AlbumPhoto
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.conftest import data_path
-from tests.server.conftest import PASSWORD
+from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_album_support import (
     album_users,
     bearer,
@@ -301,3 +301,54 @@ def test_the_library_pages_like_the_api(app, client, db, users, login):
     beyond = client.get("/album?page=9&per_page=3")
     assert beyond.status_code == 200 and "No photo on page 9" in beyond.get_data(as_text=True)
     assert client.get("/api/v1/album/photos?page=9&per_page=3", headers=token).get_json()["photos"] == []
+
+
+def test_the_pages_forms_move_choose_and_delete(app, client, db, users, login):
+    photos = family(app, client, users.alice_token)
+    tony = main_face(db, photos["Tony_Blair"][0])
+    colin = main_face(db, photos["Colin_Powell"][0])
+    hugo = main_face(db, photos["Hugo_Chavez"][0])
+    login(client, users.alice.email, PASSWORD)
+    csrf = csrf_token_from(client.get("/album").get_data(as_text=True))
+
+    moved = client.post(
+        f"/album/faces/{hugo.id}/move",
+        data={"csrf_token": csrf, "person_id": "new", "name": "Hugo", "next": "/album/people"},
+    )
+    assert moved.status_code == 303 and moved.headers["Location"].endswith("/album/people")
+    db.expire_all()
+    assert db.get(AlbumPerson, db.get(AlbumFace, hugo.id).person_id).name == "Hugo"
+
+    chosen = client.post(
+        f"/album/people/{tony.person_id}", data={"csrf_token": csrf, "action": "feature", "face_id": tony.id}
+    )
+    assert chosen.status_code == 303
+    db.expire_all()
+    assert db.get(AlbumFeatureFace, tony.person_id).face_id == tony.id
+    assert 'class="badge feature"' in client.get(f"/album/people/{tony.person_id}").get_data(as_text=True)
+
+    # Refused forms: the reason, a 4xx, nothing changed; a `next` off the site is not followed.
+    before = state(db, users.alice.id)
+    for url, data, status, words in (
+        (
+            f"/album/people/{tony.person_id}",
+            {"action": "feature", "face_id": colin.id},
+            400,
+            "not one of this",
+        ),
+        (f"/album/faces/{colin.id}/move", {"person_id": "Tony"}, 400, "not a number"),
+        (f"/album/faces/{colin.id}/move", {"person_id": "99999999999"}, 404, "You have no person"),
+        (f"/album/faces/{colin.id}/move", {"person_id": colin.person_id}, 409, "already in that person"),
+    ):
+        refused = client.post(url, data={"csrf_token": csrf, **data})
+        assert refused.status_code == status and words in refused.get_data(as_text=True), (url, data)
+    assert state(db, users.alice.id) == before
+
+    colin_id, colin_photo = colin.id, colin.photo_id
+    deleted = client.post(
+        f"/album/faces/{colin.id}/delete", data={"csrf_token": csrf, "next": "//evil.example/"}
+    )
+    assert deleted.status_code == 303
+    assert deleted.headers["Location"].endswith(f"/album/photos/{colin_photo}")
+    db.expire_all()
+    assert db.get(AlbumFace, colin_id) is None and db.get(AlbumPhoto, colin_photo) is not None
