@@ -510,6 +510,39 @@ def reject_album_face(face_id: int) -> dict[str, Any]:
     return face_json(face)
 
 
+WAITING = registry.schema(
+    "AlbumWaitingFaces",
+    {
+        "type": "object",
+        "description": "Faces in no person yet, newest first: `total` of them, the first `limit` listed.",
+        "properties": {"faces": {"type": "array", "items": FACE}, "total": INT, "limit": INT},
+        "required": ["faces", "total", "limit"],
+    },
+)
+
+
+@api_route(
+    "/album/faces/waiting",
+    "GET",
+    roles=ALBUM_USER,
+    response=WAITING,
+    tags=TAGS,
+    query=[{"name": "limit", "schema": CLAMPED, "description": "Held within 1 to 500 (default 60)."}],
+)
+@api_errors
+def list_waiting_album_faces() -> dict[str, Any]:
+    """Your faces not in any person yet (a person needs three photos of one face; faces taken out of
+    a person wait here too), newest first, as the people page lists them: put one into a person
+    with POST /album/faces/{id}/person."""
+    limit_ = min(500, max(1, query_int("limit", 60, -INT_MAX, INT_MAX)))
+    faces = people.waiting_faces(db_session, current_user.id, limit_)
+    return {
+        "faces": [face_json(face) for face in faces],
+        "total": people.waiting_count(db_session, current_user.id),
+        "limit": limit_,
+    }
+
+
 @api_route(
     "/album/faces/<int:face_id>", "DELETE", roles=ALBUM_USER, response=DELETED, errors=[404], tags=TAGS
 )

@@ -144,6 +144,8 @@ def test_every_album_api_route_answers_404_for_another_users_ids_and_lists_only_
     assert alice["photo_id"] not in {p["id"] for p in photos} and len(photos) == 3
     people = client.get("/api/v1/album/people", headers=token).get_json()
     assert alice["person_id"] not in {p["id"] for p in people}
+    waiting = client.get("/api/v1/album/faces/waiting", headers=token).get_json()
+    assert alice["face_id"] not in {f["id"] for f in waiting["faces"]}
     albums = client.get("/api/v1/album/albums", headers=token).get_json()
     assert alice["album_id"] not in {a["id"] for a in albums}
     assert client.get(f"/api/v1/album/photos?album_id={alice['album_id']}", headers=token).status_code == 404

@@ -129,6 +129,8 @@ def test_moving_a_face_into_an_existing_person_and_into_a_new_one(app, client, d
     hugo = main_face(db, photos["Hugo_Chavez"][0])
     tony_person = tony[0].person_id
     assert hugo.person_id is None  # one photo: no person of his own
+    waiting = client.get("/api/v1/album/faces/waiting", headers=token).get_json()
+    assert [f["id"] for f in waiting["faces"]] == [hugo.id] and waiting["total"] == 1
 
     # A waiting face into an existing person (here a wrong one, which the user may do).
     moved = client.post(
@@ -159,6 +161,11 @@ def test_moving_a_face_into_an_existing_person_and_into_a_new_one(app, client, d
     assert back.status_code == 200
     db.expire_all()
     assert db.get(AlbumPerson, hugo_person["id"]) is None
+    assert client.get("/api/v1/album/faces/waiting?limit=0", headers=token).get_json() == {
+        "faces": [],
+        "total": 0,
+        "limit": 1,
+    }
     # A user's explicit move lifts an earlier "not this person" for the target.
     assert db.get(AlbumFaceRejection, (hugo.id, tony_person)) is None
 
