@@ -155,7 +155,7 @@ def test_bad_input_is_a_4xx_with_a_sentence(app, client, users):
     answer = send(client, users.alice_token, obama, None)
     assert answer.status_code == 400 and "`target`" in answer.get_json()["error"]
     answer = send(client, users.alice_token, obama, ("empty.jpg", b""))
-    assert answer.status_code == 400  # an empty file input is skipped: the target is missing
+    assert answer.status_code == 400 and "the target image is empty (0 bytes)" in answer.get_json()["error"]
     answer = send(client, users.alice_token, obama, obama, target_photo_id="1")
     assert answer.status_code == 400 and "exactly one target" in answer.get_json()["error"]
     answer = send(client, users.alice_token, obama, None, target_photo_id="abc")

@@ -138,6 +138,8 @@ def upload_requests(files: dict[str, bytes]) -> list[tuple[str, str, dict]]:
         album_field = "zip" if name.endswith(".zip") else "photos"
         out.append(("album_user", "/api/v1/album/photos", {album_field: (io.BytesIO(data), name)}))
         out.append(("admin", "/api/v1/deepfake/checks", {"file": (io.BytesIO(data), name)}))
+        pair = {"source": (io.BytesIO(data), name), "target": (io.BytesIO(data), name)}
+        out.append(("album_user", "/api/v1/faces/compare", pair))
         if name.endswith(".zip"):
             out.append(("instructor", "ENROLMENT", {"photos": (io.BytesIO(data), name)}))
     return out
