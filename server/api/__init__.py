@@ -27,6 +27,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.devices.models_api",
     "server.devices.token_api",
     "server.faces_api.api",
+    "server.web.dashboard_api",
 )
 
 

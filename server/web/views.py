@@ -8,10 +8,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug import Response
 
+from server.attendance.views import refresh_seconds
 from server.auth.decorators import login_required, role_required
-from server.db import db_session
+from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import User
+from server.web.dashboard import dashboard
 
 bp = Blueprint("web", __name__)
 
@@ -19,7 +21,15 @@ bp = Blueprint("web", __name__)
 @bp.get("/")
 @login_required
 def home() -> str:
-    return render_template("home.html", user=current_user)
+    """The signed-in user's dashboard (server/web/dashboard.py); static/dashboard.js keeps its counts
+    live from GET /api/v1/dashboard, the same document."""
+    config = current_app.config
+    return render_template(
+        "home.html",
+        user=current_user,
+        board=dashboard(db_session, current_user, config, utcnow()),
+        refresh_seconds=refresh_seconds(config),
+    )
 
 
 @bp.get("/admin/users")

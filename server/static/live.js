@@ -1,0 +1,72 @@
+/* Visage: the one mechanism by which pages stay live without a reload (a small poll helper).
+ *
+ * Visage.poll({url, every, render, state}) fetches `url` (JSON, same-origin cookies) every `every`
+ * milliseconds and hands the answer to render(data); state(text) hears "not refreshed (...);
+ * retrying" on a failure (a 401 says to sign in again). One request at a time, paused while the tab
+ * is hidden, refreshed at once when it shows again. Returns {refresh} to poll now (e.g. after a
+ * form posted). No dependencies: classrooms may be offline. Used by the attendance roster, the home
+ * dashboards, the device pages, the album and the deepfake history.
+ */
+(function () {
+  "use strict";
+
+  var Visage = window.Visage = window.Visage || {};
+
+  Visage.poll = function (options) {
+    var every = Math.max(1000, options.every || 5000);
+    var state = options.state || function () {};
+    var timer = null;
+    var inflight = false;
+
+    function schedule() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, every);
+    }
+
+    function refresh() {
+      if (inflight) {
+        return;
+      }
+      if (document.hidden) {
+        schedule();
+        return;
+      }
+      inflight = true;
+      fetch(options.url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 401) {
+            throw new Error("you are signed out: reload the page to sign in again");
+          }
+          if (!response.ok) {
+            throw new Error("the server answered " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (data) {
+          options.render(data);
+        })
+        .catch(function (error) {
+          state("Not refreshed (" + error.message + "); retrying.");
+        })
+        .then(function () {
+          inflight = false;
+          schedule();
+        });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) {
+        refresh();
+      }
+    });
+    schedule();
+    return { refresh: refresh };
+  };
+
+  /* The value at a dotted path ("admin.devices.online") of a JSON document, or undefined. */
+  Visage.pick = function (data, path) {
+    return path.split(".").reduce(function (node, key) {
+      return node === null || node === undefined ? undefined : node[key];
+    }, data);
+  };
+}());
