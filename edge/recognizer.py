@@ -18,8 +18,9 @@ unknown track into a student, with the same rule (match threshold and margin) on
 the other way. When it does, the track's earlier unknown reports are sent again under the student
 (same capture times): the tracker followed one face throughout, so the decision covers the whole
 track, and the student's presence starts when the track did, not when the decision came.
-Once decided, a track stops being embedded and is reported again every `repeat_s` seconds of
-capture time while it persists, so the server sees continued presence. That is the presence
+
+Once a student is decided, the track stops being embedded and is reported again every `repeat_s`
+seconds of capture time while it persists, so the server sees continued presence. That is the presence
 heartbeat: the agent passes every track the tracker still follows (also one whose face was not
 found in this frame), so a student who turns away stays *in the room* on the server's live roster,
 which says *out* after `ATTENDANCE_OUT_AFTER_SECONDS` (90 s: three missed beats of 30 s;
