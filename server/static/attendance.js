@@ -1,16 +1,16 @@
 /* Visage: the attendance review page's live roster and its "Correct" shortcut.
  *
  * Served as a static file (the content security policy forbids inline scripts). Every few
- * seconds (data-refresh-seconds on #roster) it fetches the session's attendance from the JSON
- * API (data-attendance-url) and rebuilds the roster rows with the same markup the server
- * renders, showing times in the institution's zone (data-timezone). It pauses while the tab is
- * hidden. No dependencies: classrooms may be offline.
+ * seconds (data-refresh-seconds on #roster) the shared poll helper (live.js, loaded first) fetches
+ * the session's attendance from the JSON API (data-attendance-url) and this script rebuilds the
+ * roster rows with the same markup the server renders, showing times in the institution's zone
+ * (data-timezone). No dependencies: classrooms may be offline.
  */
 (function () {
   "use strict";
 
   var roster = document.getElementById("roster");
-  if (!roster) {
+  if (!roster || !window.Visage) {
     return;
   }
   var url = roster.dataset.attendanceUrl;
@@ -28,8 +28,6 @@
   var hhmmss = new Intl.DateTimeFormat("en-GB", {
     timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
   });
-  var timer = null;
-  var inflight = false;
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -141,40 +139,6 @@
     document.getElementById("refresh-state").textContent = text;
   }
 
-  function schedule() {
-    window.clearTimeout(timer);
-    timer = window.setTimeout(refresh, every);
-  }
-
-  function refresh() {
-    if (inflight) {
-      return;
-    }
-    if (document.hidden) {
-      schedule();
-      return;
-    }
-    inflight = true;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
-      .then(function (response) {
-        if (response.status === 401) {
-          throw new Error("you are signed out: reload the page to sign in again");
-        }
-        if (!response.ok) {
-          throw new Error("the server answered " + response.status);
-        }
-        return response.json();
-      })
-      .then(render)
-      .catch(function (error) {
-        state("Not refreshed (" + error.message + "); retrying.");
-      })
-      .then(function () {
-        inflight = false;
-        schedule();
-      });
-  }
-
   // "Correct" on a row fills the correction form with that student and moves to its reason.
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".js-correct");
@@ -187,10 +151,5 @@
     reason.focus();
   });
 
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) {
-      refresh();
-    }
-  });
-  schedule();
+  window.Visage.poll({ url: url, every: every, render: render, state: state });
 }());
