@@ -114,13 +114,24 @@ def check_page(browser, live, tmp_path, width: int, user: str, path: str, name: 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_session_review_roll_call_and_unknown_faces(browser, live, tmp_path, width):
     """The instructor's session page: roster (scrolls in its box), override form, roll call, the
-    assign control of an unknown face."""
+    assign control of an unknown face; "Correct" at the far end of a roster row fills the form."""
+    from playwright.sync_api import expect
+
+    w = live.world
+
+    def correct_ben(page):
+        roster = page.locator("table.roster")
+        box = roster.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+        page.click(f"#roster-rows tr[data-student='{w.s2}'] .js-correct")
+        expect(page.locator("#override-student")).to_have_value(str(w.s2))
+
     check_page(
-        browser, live, tmp_path, width, INSTRUCTOR, f"/attendance/sessions/{live.world.session}",
-        "session",
+        browser, live, tmp_path, width, INSTRUCTOR, f"/attendance/sessions/{w.session}", "session",
         ("#roster-rows .js-correct", "#override-student", "#override-reason", "#override-form button",
          "#rollcall-form .ticks label", "#rollcall-form button[type=submit]",
          ".assign-form select", ".assign-form button", ".face-decision button.secondary"),
+        correct_ben,
     )  # fmt: skip
 
 
