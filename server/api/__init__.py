@@ -28,6 +28,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "server.devices.token_api",
     "server.faces_api.api",
     "server.web.dashboard_api",
+    "server.devices.live_api",
 )
 
 

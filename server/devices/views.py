@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from server.auth.decorators import role_required
@@ -14,6 +14,8 @@ from server.db.enums import Role
 from server.db.models import Device
 from server.devices import commands, service
 from server.devices.charts import line_chart
+from server.devices.live import device_live
+from server.web.live import refresh_seconds
 from shared.messages import COMMANDS
 
 bp = Blueprint("devices", __name__)
@@ -23,7 +25,11 @@ REJECTED_SHOWN = 50
 @bp.get("/devices")
 @role_required(Role.ADMIN)
 def overview() -> str:
-    return render_template("devices/index.html", devices=service.overview(db_session))
+    return render_template(
+        "devices/index.html",
+        devices=service.overview(db_session),
+        refresh_seconds=refresh_seconds(current_app.config),
+    )
 
 
 @bp.get("/devices/<device_id>")
@@ -71,7 +77,8 @@ def _form_args(name: str) -> dict[str, Any]:
 
 
 def _detail_page(device: Device, error: str | None = None) -> str:
-    entry = next(e for e in service.overview(db_session) if e["id"] == device.id)
+    live = device_live(db_session, device)  # what static/devices.js refreshes: the same document
+    entry = live["device"]
     rows = service.history(db_session, device, None, limit=500)
     times = [r.at for r in rows]
     charts = [
@@ -85,6 +92,8 @@ def _detail_page(device: Device, error: str | None = None) -> str:
         charts=charts,
         rejected=service.rejected(db_session, device.device_id, REJECTED_SHOWN),
         commands=commands.recent(db_session, device),
+        latest=live["telemetry"],
+        refresh_seconds=refresh_seconds(current_app.config),
         command_names=list(COMMANDS),
         error=error,
     )

@@ -8,12 +8,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug import Response
 
-from server.attendance.views import refresh_seconds
 from server.auth.decorators import login_required, role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import User
 from server.web.dashboard import dashboard
+from server.web.live import refresh_seconds
 
 bp = Blueprint("web", __name__)
 

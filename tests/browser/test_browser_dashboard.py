@@ -31,7 +31,7 @@ def running(tmp_path, seed: Callable) -> Iterator[SimpleNamespace]:
     from server.auth.passwords import passwords
     from server.db import get_db, utcnow
 
-    app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1, JOBS_START=False)
+    app = make_app(tmp_path, LIVE_REFRESH_SECONDS=1, JOBS_START=False)
     database = get_db(app)
     now = utcnow().replace(microsecond=0)
     with database.session() as db:

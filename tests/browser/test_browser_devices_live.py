@@ -1,0 +1,114 @@
+"""The devices list and one device's page in a real headless Chromium, updated without a reload
+(static/devices.js through the shared poll helper static/live.js): telemetry, status and a command's
+acknowledgement written to the database while the page is open appear on it, and the Face crops
+selector follows the mode the device acknowledged. The MQTT path that writes those rows is tested
+end to end in test_browser_devices_commands.py; here the rows are written directly.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+
+
+def test_device_pages_refresh_themselves(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from server.auth.accounts import create_user
+    from server.auth.passwords import passwords
+    from server.db import get_db, utcnow
+    from server.db.models import Device, DeviceCommand, DeviceHealth, DeviceTelemetry
+
+    app = make_app(tmp_path, LIVE_REFRESH_SECONDS=1)
+    database = get_db(app)
+    now = utcnow().replace(microsecond=0)
+    with database.session() as db:
+        create_user(
+            db,
+            passwords(app),
+            email="root@school.example",
+            display_name="Root",
+            role="admin",
+            password=PASSWORD,
+        )
+        cam = Device(device_id="cam-live", name="Front")
+        db.add(cam)
+        db.flush()
+        db.add(
+            DeviceTelemetry(
+                device_id=cam.id,
+                at=now - timedelta(minutes=1),
+                fps=8.0,
+                faces_per_second=3.0,
+                outbox_depth=0,
+                outbox_capacity=100,
+                stage_ms={"detect": 90.0},
+                crops="unknown",
+            )
+        )
+        db.commit()
+        cam_pk = cam.id
+
+    try:
+        with serving(app) as base:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            problems = watch_problems(page)
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/devices")
+            sign_in(page, "root@school.example")
+            status = page.locator("tr[data-device='cam-live'] [data-col='status']")
+            expect(status).to_have_text("offline")
+            with database.session() as db:
+                db.add(DeviceHealth(device_id=cam_pk, status="online", status_at=now, last_seen_at=now))
+                db.commit()
+            expect(status).to_have_text("online")  # no reload
+
+            page.goto(f"{base}/devices/cam-live")
+            latest = page.locator("#latest-telemetry")
+            expect(latest).to_contain_text("8.0 FPS")
+            expect(page.locator("#cmd-crops-mode")).to_have_value("unknown")
+            expect(page.locator("#no-commands")).to_be_visible()
+            with database.session() as db:
+                db.add(
+                    DeviceTelemetry(
+                        device_id=cam_pk,
+                        at=now,
+                        fps=9.3,
+                        faces_per_second=4.0,
+                        outbox_depth=2,
+                        outbox_capacity=100,
+                        stage_ms={"detect": 101.5, "embed": 12.4},
+                        crops="unknown",
+                    )
+                )
+                db.add(
+                    DeviceCommand(
+                        command_id="c-1",
+                        device_id=cam_pk,
+                        name="set_crops",
+                        args={"mode": "all"},
+                        status="sent",
+                        expires_at=now + timedelta(minutes=5),
+                    )
+                )
+                db.commit()
+            expect(latest).to_contain_text("9.3 FPS, 4.0 faces/s, detect 101.5 ms, embed 12.4 ms")
+            row = page.locator("#command-list tr[data-command-id='c-1']")
+            expect(row.locator(".command-status")).to_have_text("sent")
+            expect(page.locator("#cmd-crops-mode")).to_have_value("unknown")  # not acknowledged yet
+
+            with database.session() as db:  # the device acknowledges before its next telemetry
+                command = db.query(DeviceCommand).filter_by(command_id="c-1").one()
+                command.status, command.detail = "done", "crops all"
+                command.answered_at = now + timedelta(seconds=5)
+                db.commit()
+            expect(row.locator(".command-status")).to_have_text("done")
+            expect(row.locator(".command-detail")).to_have_text("crops all")
+            expect(page.locator("#cmd-crops-mode")).to_have_value("all")
+            expect(page.locator("#device-crops")).to_contain_text("every face")
+            page.screenshot(path="/tmp/visage-device-live.png", full_page=True)
+            assert problems == [], f"the browser reported errors: {problems}"
+            page.close()
+    finally:
+        database.dispose()
