@@ -181,6 +181,12 @@ def test_album_photo_and_person(browser, live, tmp_path, width):
         ("courses", INSTRUCTOR, "/courses"),
         ("course", INSTRUCTOR, None),
         ("devices", ADMIN, "/devices"),
+        ("device", ADMIN, "/devices/cam-r101"),
+        ("students", INSTRUCTOR, "/students"),
+        ("enrolment", INSTRUCTOR, "/enrolment"),
+        ("tokens", INSTRUCTOR, "/account/tokens"),
+        ("classrooms", ADMIN, "/admin/classrooms"),
+        ("accounts", ADMIN, "/admin/users"),
         ("deepfake", ALBUM_USER, "/deepfake"),
     ],
 )
