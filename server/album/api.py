@@ -102,6 +102,11 @@ PHOTO_LIST = registry.schema(
             "page": INT,
             "per_page": INT,
             "pages": {"type": "integer", "description": "How many pages the photos fill (at least 1)."},
+            "counts": {
+                "type": "object",
+                "description": "All your photos (not only this page's) per analysis state.",
+                "properties": {state: INT for state in library.STATES},
+            },
         },
         "required": ["photos", "total", "page", "per_page", "pages"],
     },
@@ -346,6 +351,7 @@ def list_album_photos() -> dict[str, Any]:
         "page": found.page,
         "per_page": found.per_page,
         "pages": found.pages,
+        "counts": library.status_counts(db_session, current_user.id),
     }
 
 

@@ -56,3 +56,15 @@ def photo_page(
         .limit(per_page)
     )
     return PhotoPage(list(photos), total, page, per_page)
+
+
+STATES = ("pending", "indexing", "indexed", "failed")
+
+
+def status_counts(session: Session, owner_id: int) -> dict[str, int]:
+    """The owner's photos per analysis state (every state named, 0 when none): what the library's
+    counts line and the home dashboard show, refreshed live by the pages."""
+    mine = select(AlbumPhoto.status, func.count()).where(AlbumPhoto.owner_id == owner_id)
+    rows = session.execute(mine.group_by(AlbumPhoto.status))
+    found = {row[0]: int(row[1]) for row in rows}
+    return {state: found.get(state, 0) for state in STATES}

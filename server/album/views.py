@@ -29,6 +29,7 @@ from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.uploads import files_in_request, limit
+from server.web.live import refresh_seconds as live_refresh_seconds
 
 bp = Blueprint("album", __name__, url_prefix="/album")
 WAITING_SHOWN = 60  # faces not in a person yet shown on the people page (newest first)
@@ -121,6 +122,7 @@ def library() -> str:
         albums=albums,
         counts=counts,
         limits=app_limits(),
+        refresh_seconds=live_refresh_seconds(current_app.config),
     )
 
 

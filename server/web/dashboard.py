@@ -16,6 +16,7 @@ from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.album import library
 from server.album import people as album_people
 from server.album.serialize import person_json, photo_json
 from server.api.io import iso
@@ -34,7 +35,6 @@ UNCONFIRMED_LIMIT = 20  # past sessions waiting for confirmation, newest first
 RECENT_PHOTOS = 12
 TOP_PEOPLE = 8
 RECENT_WINDOW = timedelta(hours=24)  # rejected messages and failed jobs "lately"
-ALBUM_STATES = ("pending", "indexing", "indexed", "failed")
 
 
 def dashboard(db: Session, user: User, config: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -160,8 +160,7 @@ def admin_section(db: Session, now: datetime) -> dict[str, Any]:
 
 def album_section(db: Session, user: User) -> dict[str, Any]:
     """Indexing counts, the newest uploads and the people with the most faces."""
-    by_status = select(AlbumPhoto.status, func.count()).where(AlbumPhoto.owner_id == user.id)
-    states = {row[0]: row[1] for row in db.execute(by_status.group_by(AlbumPhoto.status))}
+    states = library.status_counts(db, user.id)
     recent = db.scalars(
         select(AlbumPhoto)
         .where(AlbumPhoto.owner_id == user.id)
@@ -173,8 +172,7 @@ def album_section(db: Session, user: User) -> dict[str, Any]:
         :TOP_PEOPLE
     ]
     return {
-        "photos": {state: int(states.get(state, 0)) for state in ALBUM_STATES}
-        | {"total": sum(states.values())},
+        "photos": states | {"total": sum(states.values())},
         "recent": [{key: value for key, value in photo_json(p).items() if key in PHOTO_KEYS} for p in recent],
         "people": [_person(db, p, counts.get(p.id, 0)) for p in people],
     }

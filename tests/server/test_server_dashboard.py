@@ -165,7 +165,8 @@ def test_album_dashboard(client, db, make_user, make_token, login):
     db.add_all([photo(user, 1, "indexed"), photo(user, 2, "pending"), photo(user, 3, "failed")])
     db.add(photo(stranger, 4, "indexed"))
     db.commit()
-    data = board(client, {"Authorization": f"Bearer {make_token(user)}"})
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    data = board(client, headers)
     assert data["instructor"] is None and data["admin"] is None
     album = data["album"]
     assert album["photos"] == {"pending": 1, "indexing": 0, "indexed": 1, "failed": 1, "total": 3}
@@ -175,6 +176,11 @@ def test_album_dashboard(client, db, make_user, make_token, login):
         "p3.jpg",
     ]  # newest first; hers only
     assert album["people"] == []
+    listing = client.get(
+        "/api/v1/album/photos?per_page=1", headers=headers
+    ).get_json()  # what the library polls
+    assert listing["counts"] == {"pending": 1, "indexing": 0, "indexed": 1, "failed": 1}  # all pages, not one
+    assert len(listing["photos"]) == 1
     assert login(client, "al@home.example", PASSWORD).status_code == 302
     html = client.get("/").get_data(as_text=True)
     assert '<b data-field="album.photos.total">3</b>' in html and 'alt="p1.jpg"' in html
