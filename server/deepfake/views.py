@@ -7,7 +7,7 @@ progress per file. Pages show only the signed-in user's own checks; other ids ar
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug import Response
 
@@ -19,6 +19,7 @@ from server.deepfake.charts import timeline_svg
 from server.deepfake.settings import setting
 from server.deepfake.uploads import limit_upload
 from server.enrolment.uploads import files_in_request
+from server.web.live import refresh_seconds
 from shared.deepfake.pipeline import NOTE, PipelineConfig
 
 bp = Blueprint("deepfake", __name__)
@@ -36,6 +37,7 @@ def _index(status: int = 200, refused: list[service.Refusal] | None = None) -> t
         max_file_bytes=int(setting("DEEPFAKE_MAX_FILE_BYTES")),
         max_upload_bytes=int(setting("DEEPFAKE_MAX_UPLOAD_BYTES")),
         max_files=int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD")),
+        refresh_seconds=refresh_seconds(current_app.config),
     )
     return html, status
 

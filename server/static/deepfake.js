@@ -128,25 +128,7 @@
     }
   }
 
-  // History rows still in progress update themselves.
-  var history = document.getElementById("deepfake-history");
-  if (history && form) {
-    var base = form.getAttribute("data-api");
-    history.querySelectorAll("tr[data-check-id]").forEach(function (row) {
-      var status = row.getAttribute("data-status");
-      if (status !== "queued" && status !== "running") { return; }
-      follow(checkUrl(base, row.getAttribute("data-check-id")), function (c) {
-        row.setAttribute("data-status", c.status);
-        row.querySelector(".check-status").textContent = describe(c);
-        if (c.probability !== null && c.probability !== undefined) {
-          row.querySelector(".check-probability").textContent = percent(c.probability);
-        }
-        row.querySelector(".check-verdict").textContent = c.verdict_label || "—";
-        var cancel = row.querySelector(".check-cancel");
-        if (cancel && c.status !== "queued" && c.status !== "running") { cancel.remove(); }
-      });
-    });
-  }
+  // The history table refreshes itself through the shared poll helper: static/deepfake_live.js.
 
   // Result page of a check still in progress: reload once it is finished.
   var result = document.getElementById("deepfake-result");
