@@ -26,3 +26,6 @@ fi
 
 echo "==> building models/ (a no-op when up to date)"
 visage models export
+
+echo "==> the device page's chart library (uPlot from npm, sha256-checked; a no-op when in place)"
+python scripts/fetch_uplot.py || echo "    (charts stay server-drawn SVG without it)"

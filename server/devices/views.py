@@ -3,6 +3,7 @@ refused messages. Charts are inline SVG drawn here, so the page needs no script 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -20,6 +21,7 @@ from shared.messages import COMMANDS
 
 bp = Blueprint("devices", __name__)
 REJECTED_SHOWN = 50
+UPLOT_SCRIPT = "vendor/uplot/uPlot.iife.min.js"
 
 
 @bp.get("/devices")
@@ -94,6 +96,12 @@ def _detail_page(device: Device, error: str | None = None) -> str:
         commands=commands.recent(db_session, device),
         latest=live["telemetry"],
         refresh_seconds=refresh_seconds(current_app.config),
+        uplot=uplot_available(),
         command_names=list(COMMANDS),
         error=error,
     )
+
+
+def uplot_available() -> bool:
+    """Whether scripts/fetch_uplot.py put the chart library in static/vendor (else the SVG charts stay)."""
+    return (Path(str(current_app.static_folder)) / UPLOT_SCRIPT).is_file()

@@ -1,8 +1,9 @@
 /* Visage: the one mechanism by which pages stay live without a reload (a small poll helper).
  *
- * Visage.poll({url, every, render, state}) fetches `url` (JSON, same-origin cookies) every `every`
- * milliseconds and hands the answer to render(data); state(text) hears "not refreshed (...);
- * retrying" on a failure (a 401 says to sign in again). One request at a time, paused while the tab
+ * Visage.poll({url, every, render, state}) fetches `url` (JSON, same-origin cookies; or a function
+ * giving the URL, when it changes between polls, e.g. a `since`) every `every` milliseconds and
+ * hands the answer to render(data); state(text) hears "not refreshed (...); retrying" on a
+ * failure (a 401 says to sign in again). One request at a time, paused while the tab
  * is hidden, refreshed at once when it shows again. Returns {refresh} to poll now (e.g. after a
  * form posted). No dependencies: classrooms may be offline. Used by the attendance roster, the home
  * dashboards, the device pages, the album and the deepfake history.
@@ -32,7 +33,8 @@
         return;
       }
       inflight = true;
-      fetch(options.url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+      var url = typeof options.url === "function" ? options.url() : options.url;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
         .then(function (response) {
           if (response.status === 401) {
             throw new Error("you are signed out: reload the page to sign in again");

@@ -112,3 +112,93 @@ def test_device_pages_refresh_themselves(browser, tmp_path):
             page.close()
     finally:
         database.dispose()
+
+
+def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_path):
+    """uPlot (fetched from npm by scripts/fetch_uplot.py) draws the telemetry with a UTC time axis, a y
+    axis labelled with its unit, one line per pipeline stage, and the values under the cursor; a
+    telemetry row stored while the page is open is added to the charts without a reload."""
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from server.auth.accounts import create_user
+    from server.auth.passwords import passwords
+    from server.db import get_db, utcnow
+    from server.db.models import Device, DeviceTelemetry
+    from tests.conftest import unavailable
+
+    vendor = (
+        Path(__file__).resolve().parents[2] / "server" / "static" / "vendor" / "uplot" / "uPlot.iife.min.js"
+    )
+    if not vendor.is_file():
+        unavailable("uPlot is not fetched: run python scripts/fetch_uplot.py (scripts/setup.sh does)")
+    app = make_app(tmp_path, LIVE_REFRESH_SECONDS=1)
+    database = get_db(app)
+    now = utcnow().replace(microsecond=0)
+
+    def report(db, pk: int, minutes_ago: float, fps: float, detect: float) -> None:
+        db.add(
+            DeviceTelemetry(
+                device_id=pk,
+                at=now - timedelta(minutes=minutes_ago),
+                fps=fps,
+                faces_per_second=2.0,
+                outbox_depth=3,
+                outbox_capacity=100,
+                stage_ms={"detect": detect, "embed": 10.0, "track": 1.5},
+                cpu_temperature_c=55.0,
+            )
+        )
+
+    with database.session() as db:
+        create_user(
+            db,
+            passwords(app),
+            email="root@school.example",
+            display_name="Root",
+            role="admin",
+            password=PASSWORD,
+        )
+        cam = Device(device_id="cam-chart", name="Front")
+        db.add(cam)
+        db.flush()
+        for i in range(10):
+            report(db, cam.id, 10 - i, 8.0 + i / 10, 90.0 + i)
+        db.commit()
+        cam_pk = cam.id
+
+    try:
+        with serving(app) as base:
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            problems = watch_problems(page)
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/devices/cam-chart")
+            sign_in(page, "root@school.example")
+            stages = page.locator("#chart-stages")
+            expect(page.locator("#live-charts")).to_be_visible()
+            expect(page.locator("section.chart").first).to_be_hidden()  # the SVG fallback gives way
+            expect(stages.locator(".u-title")).to_have_text("Latency per stage (ms)")
+            expect(stages.locator(".u-legend .u-series")).to_have_count(4)  # time + detect, embed, track
+            for stage in ("detect", "embed", "track"):
+                expect(stages.locator(".u-legend")).to_contain_text(stage)
+            expect(stages.locator(".u-axis")).to_have_count(2)
+            assert "ms" in stages.inner_text() and "time (UTC)" in stages.inner_text()  # axis labels
+
+            over = stages.locator(".u-over")
+            area = over.bounding_box()
+            page.mouse.move(area["x"] + area["width"] - 1, area["y"] + area["height"] / 2)
+            expect(stages.locator(".u-legend")).to_contain_text("99.0 ms")  # the newest point's detect
+
+            with database.session() as db:
+                report(db, cam_pk, -0.5, 9.9, 123.4)  # newer than every point so far
+                db.commit()
+            page.mouse.move(area["x"] + 1, area["y"] + 1)
+            page.mouse.move(area["x"] + area["width"] - 1, area["y"] + area["height"] / 2)
+            expect(stages.locator(".u-legend")).to_contain_text("123.4 ms")  # no reload
+            expect(page.locator("#chart-fps .u-legend")).to_contain_text("frames/s")
+            page.screenshot(path="/tmp/visage-device-charts.png", full_page=True)
+            assert problems == [], f"the browser reported errors: {problems}"
+            page.close()
+    finally:
+        database.dispose()
