@@ -294,6 +294,22 @@ def test_unknown_faces_grouped_by_device_and_track():
     assert (track7.best_score, track7.best_event_id) == (0.4, "u2")
 
 
+def test_a_track_the_device_later_named_is_not_an_unknown_face():
+    """The edge retries an unknown track and, once it names the student, re-sends the earlier reports."""
+    sightings = [
+        sighting(None, 5, score=0.42, device_id="cam1", track_id=7, event_id="u1"),
+        sighting(None, 6, score=0.42, device_id="cam1", track_id=7, event_id="u2"),
+        sighting("s1", 9, score=0.45, device_id="cam1", track_id=7, event_id="k1"),
+        sighting(None, 6, score=0.3, device_id="cam2", track_id=7, event_id="u3"),  # another camera
+        sighting(None, 7, score=0.2, device_id="cam1", track_id=None, event_id="u4"),
+    ]
+    faces = run(sightings, roster=("s1",)).unknown_faces
+    assert [(f.device_id, f.track_id, f.event_ids) for f in faces] == [
+        ("cam2", 7, ("u3",)),
+        ("cam1", None, ("u4",)),
+    ]
+
+
 # ----------------------------------------------------------------------------- time and determinism
 
 

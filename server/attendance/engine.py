@@ -88,7 +88,10 @@ Time
 7. Unknown faces (`UnknownFace`)
     Sightings with ``student_id None`` grouped by (device_id, track_id) into review items
     (first/last seen, count, best score, event ids in time order). A sighting without a
-    track id is its own item: nothing says two trackless faces are the same person.
+    track id is its own item: nothing says two trackless faces are the same person. A track
+    that some sighting in the window names a student is not an unknown face: the device
+    recognised it on a later view (and re-sent its earlier reports under the student), so
+    there is nothing to review.
 
 8. Roster
     Roster students never seen (or seen too little) are ABSENT. Students seen but not on the
@@ -461,7 +464,7 @@ def compute_attendance(
             for sid, obs in sorted(by_student.items(), key=lambda kv: _order(kv[0]))
             if sid not in on_roster
         ),
-        unknown_faces=_unknown_faces(unknown),
+        unknown_faces=_unknown_faces(_unresolved(unknown, known)),
         duplicate_events=duplicates,
         ignored_outside_window=len(unique) - len(in_window),
         ignored_low_confidence=len(known) - len(counted),
@@ -659,6 +662,12 @@ def session_status(
     if credit < policy.min_presence_fraction:
         return Status.ABSENT, (Reason.BELOW_MIN_PRESENCE, *flags)
     return _combine(late, early), flags
+
+
+def _unresolved(unknown: list[Sighting], known: list[Sighting]) -> list[Sighting]:
+    """Rule 7: unknown sightings of tracks that no sighting names a student (trackless ones stay)."""
+    named = {(s.device_id, _order(s.track_id)) for s in known if s.track_id is not None}
+    return [s for s in unknown if s.track_id is None or (s.device_id, _order(s.track_id)) not in named]
 
 
 def _unknown_faces(sightings: list[Sighting]) -> tuple[UnknownFace, ...]:
