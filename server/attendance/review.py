@@ -321,7 +321,61 @@ def sync_unknown_faces(db: Session, lecture: LectureSession, report: SessionRepo
             db.add(UnknownFaceReview(session_id=lecture.id, device_id=key[0], track_id=key[1]))
             existing.add(key)
             added += 1
-    return added
+    return added + resolve_named_tracks(db, lecture)
+
+
+def resolve_named_tracks(db: Session, lecture: LectureSession) -> int:
+    """Close the pending reviews of tracks the device itself named a student later (engine rule 7).
+
+    The edge retries an unknown track and, once a view matches, reports it under the student: the
+    review listed before that has nothing left to decide. It is marked assigned to that student by
+    the system (no actor), audited as ``unknown_face.recognised_by_device``; its unlabelled sightings
+    stay as they are (the device re-sent them under the student). Returns how many were closed."""
+    pending = {
+        (review.device_id, review.track_id): review
+        for review in db.scalars(
+            select(UnknownFaceReview).where(
+                UnknownFaceReview.session_id == lecture.id,
+                UnknownFaceReview.decision == ReviewDecision.PENDING,
+            )
+        )
+    }
+    if not pending:
+        return 0
+    named = db.execute(
+        select(Sighting.device_id, Sighting.track_id, Sighting.student_id)
+        .where(Sighting.session_id == lecture.id, Sighting.student_id.is_not(None))
+        .distinct()
+    ).all()
+    closed = 0
+    for device_id, track_id, student_id in sorted(named, key=lambda row: (row[0], row[1], row[2])):
+        review = pending.pop((device_id, track_id), None)
+        if review is None:
+            continue
+        review.decision = ReviewDecision.ASSIGNED
+        review.student_id = student_id
+        review.decided_at = utcnow()
+        record(
+            db,
+            None,
+            "unknown_face.recognised_by_device",
+            ENTITY,
+            lecture.id,
+            before={
+                "review_id": review.id,
+                "decision": "pending",
+                "device_id": device_id,
+                "track_id": track_id,
+            },
+            after={
+                "review_id": review.id,
+                "decision": "assigned",
+                "student_id": student_id,
+                "student_number": db.get(Student, student_id).student_number,
+            },
+        )
+        closed += 1
+    return closed
 
 
 def decide_unknown_face(

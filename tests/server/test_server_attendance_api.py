@@ -524,3 +524,39 @@ def test_sessions_of_a_day(client, world, make_user, make_token):
     assert client.get("/api/v1/attendance/sessions?date=2026-03-03", headers=w.h).get_json() == []
     bad = client.get("/api/v1/attendance/sessions?date=March", headers=w.h)
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_json()["error"]
+
+
+def test_a_track_the_device_named_later_leaves_the_review_closed_and_audited(client, db, world):
+    """The edge's retry names track u2 Cho after it was listed unknown: nothing is left to decide."""
+    w = world
+    faces = client.get(f"/api/v1/sessions/{w.session}/unknown-faces", headers=w.h).get_json()
+    assert {f["track_id"]: f["decision"] for f in faces} == {"u1": "pending", "u2": "pending"}
+    first = db.scalar(select(Sighting).where(Sighting.track_id == "u2").order_by(Sighting.captured_at))
+    db.add(
+        Sighting(
+            event_id="cam-r101-u2-named",
+            device_id=w.device,
+            session_id=w.session,
+            student_id=w.s3,
+            track_id="u2",
+            captured_at=first.captured_at,
+            score=0.45,
+        )
+    )
+    db.commit()
+
+    faces = client.get(f"/api/v1/sessions/{w.session}/unknown-faces", headers=w.h).get_json()
+    decided = {f["track_id"]: (f["decision"], f.get("student_id")) for f in faces}
+    assert decided["u1"] == ("pending", None)
+    assert decided["u2"][0] == "assigned"
+    report = client.get(f"/api/v1/sessions/{w.session}/attendance", headers=w.h).get_json()
+    assert report["unknown_faces_pending"] == 1
+    entries = db.scalars(select(AuditLog).where(AuditLog.action == "unknown_face.recognised_by_device")).all()
+    assert [(e.actor_id, e.after["student_id"]) for e in entries] == [(None, w.s3)]
+    # listing again closes nothing twice
+    client.get(f"/api/v1/sessions/{w.session}/unknown-faces", headers=w.h)
+    db.expire_all()
+    assert (
+        len(db.scalars(select(AuditLog).where(AuditLog.action == "unknown_face.recognised_by_device")).all())
+        == 1
+    )
