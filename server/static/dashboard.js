@@ -2,7 +2,8 @@
  *
  * Polls GET /api/v1/dashboard (data-url on #dashboard) through the shared helper (live.js) and
  * writes each figure into the element that names it: data-field="admin.devices.online" (a path
- * into the document) or data-session + data-count (a session card's count). A session that starts
+ * into the document), data-join (a list, joined; hidden when empty) or data-session + data-count
+ * (a session card's count). A session that starts
  * while the page is open, or a new one, is shown after a reload; its counts change live.
  */
 (function () {
@@ -28,6 +29,11 @@
       if (value !== undefined && value !== null) {
         node.textContent = String(value);
       }
+    });
+    root.querySelectorAll("[data-join]").forEach(function (node) {
+      var items = window.Visage.pick(data, node.dataset.join) || [];
+      node.textContent = (node.dataset.prefix || "") + items.join(", ");
+      node.hidden = items.length === 0;
     });
     var cards = {};
     if (data.instructor) {

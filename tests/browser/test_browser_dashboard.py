@@ -156,6 +156,7 @@ def test_admin_dashboard_live_devices_and_refusals(browser, tmp_path):
         expect(online).to_have_text("1")  # no reload
         expect(page.locator("[data-field='admin.devices.offline']")).to_have_text("0")
         expect(refused).to_have_text("1")
+        expect(page.locator("#dash-admin [data-join]")).to_be_hidden()  # no device offline any more
         page.screenshot(path="/tmp/visage-dashboard-admin.png", full_page=True)
         assert problems == [], f"the browser reported errors: {problems}"
         context.close()
