@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -77,6 +78,28 @@ def serving(app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def album_served(tmp_path: Path, analyzer) -> Iterator[SimpleNamespace]:
+    """The album scenarios' site: a fresh app with the session's face core and its job runner
+    started (one worker thread), album user ana@family.example, served; yields base and app."""
+    from server import jobs
+    from server.db import get_db
+    from server.enrolment.faces import EXTENSION_KEY
+
+    app = make_app(tmp_path, JOBS_START=False, JOBS_THREADS=1, JOBS_POLL_SECONDS=0.5)
+    app.extensions[EXTENSION_KEY] = analyzer  # the session's models, already loaded
+    database = get_db(app)
+    with database.session() as db:
+        add_user(db, app, "ana@family.example", "Ana Album", "album_user")
+    jobs.start(app, force=True)
+    try:
+        with serving(app) as base:
+            yield SimpleNamespace(base=base, app=app)
+    finally:
+        jobs.stop(app)
+        database.dispose()
+
+
 def watch_problems(page, *, http_errors: bool = True) -> list[str]:
     """Collect script errors, CSP refusals (console errors) and, unless the scenario expects some,
     HTTP error responses (the browser's own favicon probe aside); the test asserts the list is empty."""
@@ -100,6 +123,17 @@ def watch_problems(page, *, http_errors: bool = True) -> list[str]:
             ),
         )
     return problems
+
+
+def add_user(db, app, email: str, display_name: str, role: str):
+    """Create an account that signs in with PASSWORD, hashed with the app's cheap test settings:
+    every scenario starts with one or more of these."""
+    from server.auth.accounts import create_user
+    from server.auth.passwords import passwords
+
+    return create_user(
+        db, passwords(app), email=email, display_name=display_name, role=role, password=PASSWORD
+    )
 
 
 def sign_in(page, email: str, password: str = PASSWORD) -> None:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import album_served, sign_in, watch_problems
 from tests.conftest import data_path
 
 FILES = [f"{p}_{n:04d}.jpg" for p in ("Tony_Blair", "Colin_Powell") for n in (1, 2, 3)] + [
@@ -21,25 +21,8 @@ FILES = [f"{p}_{n:04d}.jpg" for p in ("Tony_Blair", "Colin_Powell") for n in (1,
 @pytest.fixture
 def live(tmp_path, analyzer) -> Iterator[SimpleNamespace]:
     """The app on a fresh SQLite database, its job runner started, served on a free localhost port."""
-    from server import jobs
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
-    from server.db import get_db
-    from server.enrolment.faces import EXTENSION_KEY
-
-    app = make_app(tmp_path, JOBS_START=False, JOBS_THREADS=1, JOBS_POLL_SECONDS=0.5)
-    app.extensions[EXTENSION_KEY] = analyzer
-    database = get_db(app)
-    with database.session() as db:
-        create_user(db, passwords(app), email="ana@family.example", display_name="Ana Album",
-                    role="album_user", password=PASSWORD)  # fmt: skip
-    jobs.start(app, force=True)
-    try:
-        with serving(app) as base:
-            yield SimpleNamespace(base=base, app=app)
-    finally:
-        jobs.stop(app)
-        database.dispose()
+    with album_served(tmp_path, analyzer) as site:
+        yield site
 
 
 def lfw_path(name: str):

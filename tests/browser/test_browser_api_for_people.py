@@ -15,23 +15,19 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 
 EMAIL = "dana@example.org"
 
 
 @pytest.fixture
 def live(tmp_path) -> Iterator[SimpleNamespace]:
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
 
     app = make_app(tmp_path)
     database = get_db(app)
     with database.session() as db:
-        create_user(
-            db, passwords(app), email=EMAIL, display_name="Dana", role="album_user", password=PASSWORD
-        )
+        add_user(db, app, EMAIL, "Dana", "album_user")
     try:
         with serving(app) as base:
             yield SimpleNamespace(base=base)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 from tests.server.attendance_seed import START, build_world, series
 
 SCREENSHOT = Path("/tmp/visage-attendance-review.png")
@@ -26,18 +26,13 @@ SCREENSHOT = Path("/tmp/visage-attendance-review.png")
 @pytest.fixture
 def live(tmp_path) -> Iterator[SimpleNamespace]:
     """The app on a fresh SQLite database, served by a real HTTP server on a free localhost port."""
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
 
     app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1)
     database = get_db(app)
     with database.session() as db:
-        hasher = passwords(app)
-        owner = create_user(db, hasher, email="olga@school.example", display_name="Olga Owner",
-                            role="instructor", password=PASSWORD)  # fmt: skip
-        other = create_user(db, hasher, email="oscar@school.example", display_name="Oscar Other",
-                            role="instructor", password=PASSWORD)  # fmt: skip
+        owner = add_user(db, app, "olga@school.example", "Olga Owner", "instructor")
+        other = add_user(db, app, "oscar@school.example", "Oscar Other", "instructor")
         world = build_world(db, owner, other)
     try:
         with serving(app) as base:

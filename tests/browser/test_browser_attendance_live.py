@@ -15,23 +15,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
-from tests.server.live_seed import live_world
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
+from tests.server.live_seed import live_world, see_until
 
 
 @pytest.fixture
 def live(tmp_path) -> Iterator[SimpleNamespace]:
     """A session running now on a fresh SQLite database, served on a free localhost port."""
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db, utcnow
 
     app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1)
     database = get_db(app)
     now = utcnow().replace(microsecond=0)
     with database.session() as db:
-        owner = create_user(db, passwords(app), email="olga@school.example", display_name="Olga Owner",
-                            role="instructor", password=PASSWORD)  # fmt: skip
+        owner = add_user(db, app, "olga@school.example", "Olga Owner", "instructor")
         world = live_world(db, owner, now)
     try:
         with serving(app) as base:
@@ -42,8 +39,6 @@ def live(tmp_path) -> Iterator[SimpleNamespace]:
 
 def test_roster_shows_out_of_the_room_since_in_chromium(browser, live):
     from playwright.sync_api import expect
-
-    from server.db.models import Sighting
 
     w = live.world
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -67,19 +62,7 @@ def test_roster_shows_out_of_the_room_since_in_chromium(browser, live):
     # open: the roster refreshes by itself and shows him out of the room since his last sighting.
     last = live.now - timedelta(minutes=4)
     with live.database.session() as db:
-        db.add_all(
-            Sighting(
-                event_id=f"dan-{i}",
-                device_id=w.device,
-                session_id=w.running,
-                student_id=w.dan,
-                track_id="t4",
-                captured_at=last - timedelta(seconds=30 * i),
-                score=0.9,
-            )
-            for i in range(40)
-        )
-        db.commit()
+        see_until(db, w, w.dan, last)
     expect(now_cell(w.dan)).to_have_text(f"out of the room since {last:%H:%M}")
     expect(now_cell(w.cho)).to_have_text(f"out of the room since {w.cho_last:%H:%M}")  # the script's rows
     expect(page.locator(f"#roster-rows tr[data-student='{w.cho}'] td.now .live-out")).to_be_visible()

@@ -11,7 +11,7 @@ import secrets
 
 import numpy as np
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 
 
 def test_admin_accepts_and_reverts_the_calibrated_threshold_on_the_course_page(
@@ -19,8 +19,6 @@ def test_admin_accepts_and_reverts_the_calibrated_threshold_on_the_course_page(
 ):
     from playwright.sync_api import expect
 
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
     from server.db.enums import FaceKind
     from server.db.models import AuditLog, Course, FaceTemplate, Student
@@ -33,8 +31,7 @@ def test_admin_accepts_and_reverts_the_calibrated_threshold_on_the_course_page(
     app = make_app(tmp_path)
     database = get_db(app)
     with database.session() as db:
-        create_user(db, passwords(app), email="root@school.example", display_name="Root",
-                    role="admin", password=PASSWORD)  # fmt: skip
+        add_user(db, app, "root@school.example", "Root", "admin")
         students = {n: Student(student_number=secrets.token_hex(5), name=n) for n in sorted(set(names))}
         course = Course(code="CAL101", title="Calibrated", students=list(students.values()))
         db.add(course)

@@ -19,16 +19,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 from tests.conftest import data_path
-from tests.server.live_seed import live_world
+from tests.server.live_seed import live_world, see_until
 
 
 @contextmanager
 def running(tmp_path, seed: Callable) -> Iterator[SimpleNamespace]:
     """A fresh app (1 s refresh, jobs not started) with `seed(db, make_user, app)`'s rows, served."""
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db, utcnow
 
     app = make_app(tmp_path, LIVE_REFRESH_SECONDS=1, JOBS_START=False)
@@ -37,14 +35,7 @@ def running(tmp_path, seed: Callable) -> Iterator[SimpleNamespace]:
     with database.session() as db:
 
         def make_user(email: str, role: str):
-            return create_user(
-                db,
-                passwords(app),
-                email=email,
-                display_name=email.split("@")[0].title(),
-                role=role,
-                password=PASSWORD,
-            )
+            return add_user(db, app, email, email.split("@")[0].title(), role)
 
         world = seed(db, make_user, app, now)
     try:
@@ -67,7 +58,7 @@ def open_home(browser, live, email: str):
 def test_instructor_dashboard_live_counts(browser, tmp_path):
     from playwright.sync_api import expect
 
-    from server.db.models import LectureSession, Sighting
+    from server.db.models import LectureSession
 
     def seed(db, make_user, app, now):
         owner = make_user("olga@school.example", "instructor")
@@ -101,19 +92,7 @@ def test_instructor_dashboard_live_counts(browser, tmp_path):
 
         last = live.now - timedelta(minutes=4)  # Dan was in the room until 4 minutes ago
         with live.database.session() as db:
-            db.add_all(
-                Sighting(
-                    event_id=f"dan-{i}",
-                    device_id=w.device,
-                    session_id=w.running,
-                    student_id=w.dan,
-                    track_id="t4",
-                    captured_at=last - timedelta(seconds=30 * i),
-                    score=0.9,
-                )
-                for i in range(40)
-            )
-            db.commit()
+            see_until(db, w, w.dan, last)
         expect(out).to_have_text("2")  # no reload
         page.screenshot(path="/tmp/visage-dashboard-instructor.png", full_page=True)
         assert problems == [], f"the browser reported errors: {problems}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in
+from tests.browser.conftest import add_user, make_app, serving, sign_in
 from tests.conftest import BROKER, require_broker
 
 
@@ -20,8 +20,6 @@ def test_admin_sends_a_command_and_sees_the_devices_answer(browser, analyzer, tm
     from edge.agent import EdgeAgent
     from edge.config import EdgeConfig
     from edge.mqtt import MqttSettings
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
     from server.db.models import Device
     from server.ingest import IngestWorker
@@ -32,8 +30,7 @@ def test_admin_sends_a_command_and_sees_the_devices_answer(browser, analyzer, tm
     device_id = f"cam-{secrets.token_hex(4)}"
     database = get_db(app)
     with database.session() as db:
-        create_user(db, passwords(app), email="root@school.example", display_name="Root",
-                    role="admin", password=PASSWORD)  # fmt: skip
+        add_user(db, app, "root@school.example", "Root", "admin")
         db.add(Device(device_id=device_id, name="Front"))
         db.commit()
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 
 
 def test_device_pages_refresh_themselves(browser, tmp_path):
     from playwright.sync_api import expect
 
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db, utcnow
     from server.db.models import Device, DeviceCommand, DeviceHealth, DeviceTelemetry
 
@@ -24,14 +22,7 @@ def test_device_pages_refresh_themselves(browser, tmp_path):
     database = get_db(app)
     now = utcnow().replace(microsecond=0)
     with database.session() as db:
-        create_user(
-            db,
-            passwords(app),
-            email="root@school.example",
-            display_name="Root",
-            role="admin",
-            password=PASSWORD,
-        )
+        add_user(db, app, "root@school.example", "Root", "admin")
         cam = Device(device_id="cam-live", name="Front")
         db.add(cam)
         db.flush()
@@ -122,8 +113,6 @@ def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_p
 
     from playwright.sync_api import expect
 
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db, utcnow
     from server.db.models import Device, DeviceTelemetry
     from tests.conftest import unavailable
@@ -152,14 +141,7 @@ def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_p
         )
 
     with database.session() as db:
-        create_user(
-            db,
-            passwords(app),
-            email="root@school.example",
-            display_name="Root",
-            role="admin",
-            password=PASSWORD,
-        )
+        add_user(db, app, "root@school.example", "Root", "admin")
         cam = Device(device_id="cam-chart", name="Front")
         db.add(cam)
         db.flush()

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 from tests.conftest import data_path
 from tests.server.attendance_seed import build_world
 from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos
@@ -37,8 +37,6 @@ def live(browser, tmp_path_factory, analyzer) -> Iterator[SimpleNamespace]:
     from sqlalchemy import select
 
     from server import jobs
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
     from server.db.models import AlbumPerson, AlbumPhoto
     from server.enrolment.faces import EXTENSION_KEY
@@ -49,14 +47,10 @@ def live(browser, tmp_path_factory, analyzer) -> Iterator[SimpleNamespace]:
     app.extensions[EXTENSION_KEY] = analyzer
     database = get_db(app)
     with database.session() as db:
-        hasher = passwords(app)
-        owner = create_user(db, hasher, email=INSTRUCTOR, display_name="Olga Owner",
-                            role="instructor", password=PASSWORD)  # fmt: skip
-        other = create_user(db, hasher, email="oscar@school.example", display_name="Oscar Other",
-                            role="instructor", password=PASSWORD)  # fmt: skip
-        create_user(db, hasher, email=ADMIN, display_name="Rita Root", role="admin", password=PASSWORD)
-        create_user(db, hasher, email=ALBUM_USER, display_name="Ana Album", role="album_user",
-                    password=PASSWORD)  # fmt: skip
+        owner = add_user(db, app, INSTRUCTOR, "Olga Owner", "instructor")
+        other = add_user(db, app, "oscar@school.example", "Oscar Other", "instructor")
+        add_user(db, app, ADMIN, "Rita Root", "admin")
+        add_user(db, app, ALBUM_USER, "Ana Album", "album_user")
         world = build_world(db, owner, other)
         world.tracks = add_unknown_faces(db, world, embed_photos(analyzer))
     jobs.start(app, force=True)

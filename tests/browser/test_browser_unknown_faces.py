@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
 from tests.server.attendance_seed import build_world
 from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos
 
@@ -25,8 +25,6 @@ def faces(analyzer):
 
 @pytest.fixture
 def live(tmp_path, analyzer, faces) -> Iterator[SimpleNamespace]:
-    from server.auth.accounts import create_user
-    from server.auth.passwords import passwords
     from server.db import get_db
     from server.enrolment.faces import EXTENSION_KEY
 
@@ -34,11 +32,8 @@ def live(tmp_path, analyzer, faces) -> Iterator[SimpleNamespace]:
     app.extensions[EXTENSION_KEY] = analyzer  # the session's face core, not a second copy
     database = get_db(app)
     with database.session() as db:
-        hasher = passwords(app)
-        owner = create_user(db, hasher, email="olga@school.example", display_name="Olga Owner",
-                            role="instructor", password=PASSWORD)  # fmt: skip
-        other = create_user(db, hasher, email="oscar@school.example", display_name="Oscar Other",
-                            role="instructor", password=PASSWORD)  # fmt: skip
+        owner = add_user(db, app, "olga@school.example", "Olga Owner", "instructor")
+        other = add_user(db, app, "oscar@school.example", "Oscar Other", "instructor")
         world = build_world(db, owner, other)
         world.tracks = add_unknown_faces(db, world, faces)
     try:

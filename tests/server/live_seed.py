@@ -73,3 +73,21 @@ def live_world(db, owner, now: datetime) -> SimpleNamespace:
         start=start,
         cho_last=now - timedelta(minutes=5),
     )
+
+
+def see_until(db, world: SimpleNamespace, student: int, last: datetime, count: int = 40) -> None:
+    """`count` sightings of `student` 30 s apart, ending at `last`, in the running session: what the
+    live tests write while a page is open to see it refresh itself."""
+    db.add_all(
+        Sighting(
+            event_id=f"see-{student}-{i}",
+            device_id=world.device,
+            session_id=world.running,
+            student_id=student,
+            track_id="t4",
+            captured_at=last - timedelta(seconds=30 * i),
+            score=0.9,
+        )
+        for i in range(count)
+    )
+    db.commit()
