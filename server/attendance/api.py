@@ -8,8 +8,7 @@ written, and each is audited (see `server.attendance.review`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Response, abort, current_app, request
 from flask_login import current_user
@@ -19,6 +18,7 @@ from server.api.io import json_body
 from server.api.registry import api_route, registry
 from server.attendance import clock, export, review
 from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
+from server.attendance.api_changes import changing
 from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
 from server.attendance.serialize import (
     AUDIT_ENTRY,
@@ -39,7 +39,6 @@ from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import LectureSession
 
-T = TypeVar("T")
 INSTRUCTOR = [Role.INSTRUCTOR]
 TAGS = ["attendance"]
 
@@ -155,15 +154,6 @@ CSV_NOTE = (
 )
 
 
-def _changing(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a review action; its ReviewError becomes the HTTP error, with nothing written."""
-    try:
-        return action(*args, **kwargs)
-    except review.ReviewError as exc:
-        db_session.rollback()
-        abort(exc.status, exc.message)
-
-
 def _csv_response(text: str, name: str) -> Response:
     response = Response(text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -225,7 +215,7 @@ def create_attendance_override(session_id: int) -> tuple[dict[str, Any], int]:
     """Set a student's status for the session or one period, with a reason (audited)."""
     lecture = session_or_404(db_session, current_user, session_id)
     body = json_body()
-    override = _changing(
+    override = changing(
         review.override_status,
         db_session,
         lecture,
@@ -258,7 +248,7 @@ def submit_roll_call(session_id: int) -> dict[str, Any]:
     session overrides with the roll call's reason, recorded in one audit entry."""
     lecture = session_or_404(db_session, current_user, session_id)
     body = json_body()
-    result = _changing(
+    result = changing(
         review.roll_call,
         db_session,
         lecture,
@@ -321,7 +311,7 @@ def decide_unknown_face(face_id: int) -> dict[str, Any]:
     "not a student". Audited; an assigned face cannot be re-decided (409)."""
     face = review_or_404(db_session, current_user, face_id)
     body = json_body()
-    relabelled = _changing(
+    relabelled = changing(
         review.decide_unknown_face,
         db_session,
         face,

@@ -7,8 +7,7 @@ answer 404), every input validated before anything is written, every change audi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import abort, current_app, request, url_for
 from flask_login import current_user
@@ -17,14 +16,13 @@ from server.api.io import iso, json_body
 from server.api.registry import FILE, api_route, registry
 from server.attendance import face_search, learning, review
 from server.attendance.access import cluster_or_404, learned_or_404, review_or_404, sighting_or_404
+from server.attendance.api_changes import changing
 from server.attendance.unknown import cluster_json, learned_json
 from server.db import db_session
 from server.db.enums import Role
-from server.enrolment.errors import EnrolmentError
 from server.enrolment.settings import setting
 from server.enrolment.uploads import files_in_request, limit
 
-T = TypeVar("T")
 INSTRUCTOR = [Role.INSTRUCTOR]
 TAGS = ["attendance"]
 
@@ -82,6 +80,15 @@ LEARNED_FACE = registry.schema(
         "required": ["id", "student_id", "template_id"],
     },
 )
+# The two ways to learn a face answer alike: 201 with the learned face; 422 when the crop fails the
+# enrolment photo gate, 503 without the face core.
+LEARN_ROUTE: dict[str, Any] = {
+    "roles": INSTRUCTOR,
+    "response": LEARNED_FACE,
+    "status": 201,
+    "errors": [404, 409, 422, 503],
+    "tags": TAGS,
+}
 UNLEARNED = registry.schema(
     "UnlearnedFace",
     {
@@ -128,18 +135,6 @@ SEARCH_RESULT = registry.schema(
 )
 
 
-def changing(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a change; a ReviewError or EnrolmentError becomes the HTTP error, with nothing written."""
-    try:
-        return action(*args, **kwargs)
-    except review.ReviewError as exc:
-        db_session.rollback()
-        abort(exc.status, exc.message)
-    except EnrolmentError as exc:
-        db_session.rollback()
-        abort(exc.status, exc.message)
-
-
 @api_route(
     "/unknown-clusters/<int:cluster_id>",
     "POST",
@@ -174,15 +169,7 @@ def decide_unknown_cluster(cluster_id: int) -> dict[str, Any]:
     }
 
 
-@api_route(
-    "/unknown-faces/<int:face_id>/learn",
-    "POST",
-    roles=INSTRUCTOR,
-    response=LEARNED_FACE,
-    status=201,
-    errors=[404, 409, 422, 503],
-    tags=TAGS,
-)
+@api_route("/unknown-faces/<int:face_id>/learn", "POST", **LEARN_ROUTE)
 def learn_unknown_face(face_id: int) -> tuple[dict[str, Any], int]:
     """Add an assigned unknown face's best crop to its student's enrolment, through the enrolment
     photo gate (a crop that fails answers 422 with the gate's reasons). The student's course galleries
@@ -193,15 +180,7 @@ def learn_unknown_face(face_id: int) -> tuple[dict[str, Any], int]:
     return learned_json(learned), 201
 
 
-@api_route(
-    "/sightings/<bigid:sighting_id>/learn",
-    "POST",
-    roles=INSTRUCTOR,
-    response=LEARNED_FACE,
-    status=201,
-    errors=[404, 409, 422, 503],
-    tags=TAGS,
-)
+@api_route("/sightings/<bigid:sighting_id>/learn", "POST", **LEARN_ROUTE)
 def learn_sighting_face(sighting_id: int) -> tuple[dict[str, Any], int]:
     """Add a recognised student's crop (a sighting's thumbnail) to their enrolment, through the
     enrolment photo gate (422 with its reasons when it fails). Audited; removable."""

@@ -152,6 +152,11 @@ def _error_page(lecture: LectureSession, exc: review.ReviewError, form: dict[str
     return _render_session(lecture, error=exc.message, form=form), exc.status
 
 
+def _back_to_session(session_id: int, anchor: str | None = None) -> Response:
+    """After a change: 303 back to the session page, scrolled to the section the change shows in."""
+    return redirect(url_for(".session_page", session_id=session_id, _anchor=anchor), 303)
+
+
 def _form_int(name: str) -> Any:
     """A form field as an int when it is one (else the raw text, which validation then names)."""
     value = request.form.get(name, "").strip()
@@ -188,7 +193,7 @@ def post_override(session_id: int) -> Response | tuple[str, int]:
         f"{override.student.name}: {status_label(override.status.value)} for {scope} (reason recorded).",
         "info",
     )
-    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+    return _back_to_session(lecture.id, "roster")
 
 
 @bp.post("/attendance/sessions/<int:session_id>/rollcall")
@@ -210,7 +215,7 @@ def post_roll_call(session_id: int) -> Response | tuple[str, int]:
     entries = review.roll_call_entries(report, ticked)
     if not entries:
         flash("Roll call saved: it matches the current attendance, nothing changed.", "info")
-        return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+        return _back_to_session(lecture.id, "roster")
     try:
         result = review.roll_call(
             db_session,
@@ -224,7 +229,7 @@ def post_roll_call(session_id: int) -> Response | tuple[str, int]:
         return _error_page(lecture, exc, form)
     db_session.commit()
     flash(f"Roll call saved: {len(result.changed)} student(s) changed.", "info")
-    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="roster"), 303)
+    return _back_to_session(lecture.id, "roster")
 
 
 @bp.post("/attendance/sessions/<int:session_id>/confirm")
@@ -235,7 +240,7 @@ def post_confirm(session_id: int) -> Response:
     review.confirm(db_session, lecture, current_user, current_app.config)
     db_session.commit()
     flash("Attendance confirmed again." if again else "Attendance confirmed.", "info")
-    return redirect(url_for(".session_page", session_id=lecture.id), 303)
+    return _back_to_session(lecture.id)
 
 
 @bp.post("/attendance/unknown-faces/<int:face_id>")
@@ -260,7 +265,7 @@ def post_face_decision(face_id: int) -> Response | tuple[str, int]:
         flash(f"Face assigned to {face.student.name}: {count} sighting(s) now count for them.", "info")
     else:
         flash("Face marked as not a student.", "info")
-    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="unknown-faces"), 303)
+    return _back_to_session(lecture.id, "unknown-faces")
 
 
 # ----------------------------------------------------------------------------- unknown people
@@ -299,7 +304,7 @@ def post_cluster_decision(face_id: int) -> Response | tuple[str, int]:
         )
     else:
         flash(f"{len(result.reviews)} face(s) of this person marked as not a student.", "info")
-    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="unknown-faces"), 303)
+    return _back_to_session(lecture.id, "unknown-faces")
 
 
 @bp.post("/attendance/unknown-faces/<int:face_id>/learn")
@@ -315,7 +320,7 @@ def post_learn_face(face_id: int) -> Response | tuple[str, int]:
         return _error_page(lecture, review.ReviewError(exc.message, exc.status), {})
     db_session.commit()
     flash(f"Face added to {learned.student.name}'s enrolment: devices get it with the next gallery.", "info")
-    return redirect(url_for(".session_page", session_id=lecture.id, _anchor="learned-faces"), 303)
+    return _back_to_session(lecture.id, "learned-faces")
 
 
 @bp.post("/attendance/learned-faces/<int:learned_id>/delete")
@@ -328,7 +333,7 @@ def post_unlearn_face(learned_id: int) -> Response:
     flash(f"Learned face removed from {name}'s enrolment.", "info")
     if session_id is None:
         return redirect(url_for(".sessions"), 303)
-    return redirect(url_for(".session_page", session_id=session_id, _anchor="learned-faces"), 303)
+    return _back_to_session(session_id, "learned-faces")
 
 
 @bp.route("/attendance/unknown-faces/search", methods=["GET", "POST"])
