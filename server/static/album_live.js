@@ -12,18 +12,8 @@
   if (!counts || !window.Visage) {
     return;
   }
-  var every = Math.max(1, parseInt(counts.dataset.refreshSeconds, 10) || 5) * 1000;
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    return node;
-  }
+  var every = window.Visage.every(counts);
+  var el = window.Visage.el;
 
   function badges(photo) {
     var out = [];

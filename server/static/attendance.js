@@ -15,7 +15,7 @@
   }
   var url = roster.dataset.attendanceUrl;
   var zone = roster.dataset.timezone || "UTC";
-  var every = Math.max(1, parseInt(roster.dataset.refreshSeconds, 10) || 5) * 1000;
+  var every = window.Visage.every(roster);
   var LABELS = {
     present: "present",
     late: "late",

@@ -13,7 +13,7 @@
   if (!root || !window.Visage) {
     return;
   }
-  var every = Math.max(1, parseInt(root.dataset.refreshSeconds, 10) || 5) * 1000;
+  var every = window.Visage.every(root);
   var stamp = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 
   function state(text) {

@@ -13,7 +13,7 @@
     return;
   }
   var COLORS = ["#1f5fa8", "#c2410c", "#15803d", "#7c3aed", "#be185d", "#0e7490", "#a16207", "#475569"];
-  var every = Math.max(1, parseInt(head.dataset.refreshSeconds, 10) || 5) * 1000;
+  var every = window.Visage.every(head);
   var points = [];
   var charts = {};
 

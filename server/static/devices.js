@@ -41,17 +41,13 @@
     return "Updated " + new Date().toISOString().slice(11, 19) + " UTC.";
   }
 
-  function every(node) {
-    return Math.max(1, parseInt(node.dataset.refreshSeconds, 10) || 5) * 1000;
-  }
-
   // ------------------------------------------------------------------ the list
   var table = document.getElementById("device-table");
   if (table) {
     var listState = setState("device-refresh-state");
     window.Visage.poll({
       url: table.dataset.url,
-      every: every(table),
+      every: window.Visage.every(table),
       state: listState,
       render: function (data) {
         data.devices.forEach(function (d) {
@@ -125,5 +121,5 @@
     pageState(stamp());
   }
 
-  window.Visage.poll({ url: head.dataset.url, every: every(head), render: render, state: pageState });
+  window.Visage.poll({ url: head.dataset.url, every: window.Visage.every(head), render: render, state: pageState });
 }());

@@ -65,6 +65,24 @@
     return { refresh: refresh };
   };
 
+  /* The poll period, in ms, that the page gives on `node` as data-refresh-seconds (the server's
+   * LIVE_REFRESH_SECONDS or ATTENDANCE_REFRESH_SECONDS): 5 s when missing, never under 1 s. */
+  Visage.every = function (node) {
+    return Math.max(1, parseInt(node.dataset.refreshSeconds, 10) || 5) * 1000;
+  };
+
+  /* A new element with an optional class and text: how the live pages build the rows they add. */
+  Visage.el = function (tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  };
+
   /* The value at a dotted path ("admin.devices.online") of a JSON document, or undefined. */
   Visage.pick = function (data, path) {
     return path.split(".").reduce(function (node, key) {
