@@ -117,6 +117,19 @@ def analyzer(registry):
     return FaceAnalyzer(registry).prepare()
 
 
+def centred_face(faces: list, image):
+    """Of the analysed faces of `image`, the one whose box centre is nearest the image centre (city-block
+    distance): LFW crops are centred on their subject; other people may stand at the edges."""
+    h, w = image.shape[:2]
+    return min(
+        faces,
+        key=lambda f: (
+            abs(float(f.face.box[0] + f.face.box[2]) / 2 - w / 2)
+            + abs(float(f.face.box[1] + f.face.box[3]) / 2 - h / 2)
+        ),
+    )
+
+
 @pytest.fixture(scope="session")
 def lfw10_faces(analyzer):
     """(identities, embeddings (100,128)) of the main face of each lfw_subset_10x10 photo (album tests)."""
@@ -130,15 +143,7 @@ def lfw10_faces(analyzer):
         image = read_image(path)
         faces = analyzer.get(image)
         assert faces, f"no face found in {path.name}"
-        h, w = image.shape[:2]
-        # LFW crops are centred on their subject; other people may stand at the edges.
-        main = min(
-            faces,
-            key=lambda f: (
-                abs(float(f.face.box[0] + f.face.box[2]) / 2 - w / 2)
-                + abs(float(f.face.box[1] + f.face.box[3]) / 2 - h / 2)
-            ),
-        )
+        main = centred_face(faces, image)
         names.append(path.parent.name)
         vectors.append(np.asarray(main.embedding, dtype=np.float32))
     return names, np.stack(vectors)

@@ -6,11 +6,9 @@ gallery (what devices receive) carrying the accepted thresholds with a new versi
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
@@ -36,7 +34,6 @@ from shared.embed import require_embedder
 from shared.messages import Gallery, gallery_digest, topic
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_devices_publish import receive_retained
-from tests.server.test_server_ingest_mqtt import BROKER, require_broker
 
 GLOBAL = float(require_embedder(DEFAULT_MODEL)["strict_threshold"])
 
@@ -285,19 +282,8 @@ def test_the_course_page_shows_the_calibration_and_an_admin_accepts_and_reverts(
     assert missing.status_code == 409 and "nothing to revert" in missing.get_data(as_text=True)
 
 
-@pytest.fixture
-def broker_client() -> Iterator[mqtt.Client]:
-    require_broker()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{secrets.token_hex(4)}")
-    client.connect(*BROKER)
-    client.loop_start()
-    yield client
-    client.disconnect()
-    client.loop_stop()
-
-
 def test_devices_receive_the_accepted_threshold_and_the_recognizer_uses_it(
-    app, db, make_user, broker_client, lfw10_faces, tmp_path
+    app, db, make_user, publisher, lfw10_faces, tmp_path
 ):
     """Accepting keeps the gallery's sha256 (it covers embeddings only) and moves its version: the
     publisher must resend it, the device's store must take it and its recognizer must apply it."""
@@ -311,7 +297,7 @@ def test_devices_receive_the_accepted_threshold_and_the_recognizer_uses_it(
     )
     db.add_all([room, device, lecture])
     db.commit()
-    assert publish_galleries(app, broker_client) >= 1
+    assert publish_galleries(app, publisher.client) >= 1
     first = Gallery.decode(receive_retained(topic(device.device_id, "gallery")), device.device_id)
     assert first.threshold == GLOBAL and first.unknown_threshold is None
     store = GalleryStore(tmp_path / "gallery.json", device_id=device.device_id, model=first.model)
@@ -321,7 +307,7 @@ def test_devices_receive_the_accepted_threshold_and_the_recognizer_uses_it(
     with app.app_context():
         row = accept(db, admin, db.get(Course, course.id), confirm_below_global=True)
     db.commit()
-    assert publish_galleries(app, broker_client) >= 1  # same sha256, new version: resent
+    assert publish_galleries(app, publisher.client) >= 1  # same sha256, new version: resent
     second = Gallery.decode(receive_retained(topic(device.device_id, "gallery")), device.device_id)
     assert second.sha256 == first.sha256 and second.version == first.version + 1
     assert (second.threshold, second.unknown_threshold) == (row.threshold, row.unknown_threshold)

@@ -32,7 +32,7 @@ from server.db.enums import FaceKind
 from server.db.models import Device, FaceTemplate, LectureSession, Sighting, Student
 from server.enrolment import embeddings
 from shared.embed import embedder_id
-from tests.conftest import data_path
+from tests.conftest import centred_face, data_path
 from tests.server.attendance_seed import START, at, series
 
 PHOTOS = (
@@ -69,15 +69,7 @@ def embed_photos(analyzer) -> dict[str, Face]:
     for name in PHOTOS:
         data = photo(name)
         image = decode_image(data, name=name)
-        found = analyzer.get(image)
-        h, w = image.shape[:2]
-        main = min(
-            found,
-            key=lambda f: (
-                abs(float(f.face.box[0] + f.face.box[2]) / 2 - w / 2)
-                + abs(float(f.face.box[1] + f.face.box[3]) / 2 - h / 2)
-            ),
-        )
+        main = centred_face(analyzer.get(image), image)
         faces[name] = Face(name, data, np.asarray(main.embedding, dtype=np.float32))
     return faces
 
