@@ -136,6 +136,21 @@ def add_user(db, app, email: str, display_name: str, role: str):
     )
 
 
+def open_signed_in(
+    browser, url: str, email: str, *, width: int = 1400, height: int = 1000, timeout_ms: int = 15_000
+) -> tuple[Any, Any, list[str]]:
+    """A fresh browser context (its own cookies) opened at `url` and signed in as `email` on the
+    /login it redirects to, with problems watched from the first request: the start of most
+    scenarios. Returns (context, page, problems); the test closes the context."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    problems = watch_problems(page)
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    sign_in(page, email)
+    return context, page, problems
+
+
 def sign_in(page, email: str, password: str = PASSWORD) -> None:
     """Fill and submit the sign-in form the page shows (after a redirect to /login)."""
     page.fill("#email", email)

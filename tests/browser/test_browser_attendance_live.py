@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, open_signed_in, serving
 from tests.server.live_seed import live_world, see_until
 
 
@@ -41,13 +41,9 @@ def test_roster_shows_out_of_the_room_since_in_chromium(browser, live):
     from playwright.sync_api import expect
 
     w = live.world
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    problems = watch_problems(page)
-    page.set_default_timeout(10_000)
-
-    page.goto(f"{live.base}/attendance/sessions/{w.running}")
-    sign_in(page, "olga@school.example")
+    context, page, problems = open_signed_in(
+        browser, f"{live.base}/attendance/sessions/{w.running}", "olga@school.example", timeout_ms=10_000
+    )
     expect(page.locator("h1")).to_have_text("LIVE1 · Live roster")
 
     def now_cell(student_id: int):

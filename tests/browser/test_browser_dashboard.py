@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
-from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, open_signed_in, serving
 from tests.conftest import data_path
 from tests.server.live_seed import live_world, see_until
 
@@ -46,13 +46,7 @@ def running(tmp_path, seed: Callable) -> Iterator[SimpleNamespace]:
 
 
 def open_home(browser, live, email: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    problems = watch_problems(page)
-    page.set_default_timeout(10_000)
-    page.goto(f"{live.base}/")
-    sign_in(page, email)
-    return context, page, problems
+    return open_signed_in(browser, f"{live.base}/", email, width=1280, timeout_ms=10_000)
 
 
 def test_instructor_dashboard_live_counts(browser, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, open_signed_in, serving
 
 
 def test_device_pages_refresh_themselves(browser, tmp_path):
@@ -43,11 +43,7 @@ def test_device_pages_refresh_themselves(browser, tmp_path):
 
     try:
         with serving(app) as base:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            problems = watch_problems(page)
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/devices")
-            sign_in(page, "root@school.example")
+            context, page, problems = open_signed_in(browser, f"{base}/devices", "root@school.example")
             status = page.locator("tr[data-device='cam-live'] [data-col='status']")
             expect(status).to_have_text("offline")
             with database.session() as db:
@@ -100,7 +96,7 @@ def test_device_pages_refresh_themselves(browser, tmp_path):
             expect(page.locator("#device-crops")).to_contain_text("every face")
             page.screenshot(path="/tmp/visage-device-live.png", full_page=True)
             assert problems == [], f"the browser reported errors: {problems}"
-            page.close()
+            context.close()
     finally:
         database.dispose()
 
@@ -152,11 +148,9 @@ def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_p
 
     try:
         with serving(app) as base:
-            page = browser.new_page(viewport={"width": 1200, "height": 1000})
-            problems = watch_problems(page)
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/devices/cam-chart")
-            sign_in(page, "root@school.example")
+            context, page, problems = open_signed_in(
+                browser, f"{base}/devices/cam-chart", "root@school.example", width=1200
+            )
             stages = page.locator("#chart-stages")
             expect(page.locator("#live-charts")).to_be_visible()
             expect(page.locator("section.chart").first).to_be_hidden()  # the SVG fallback gives way
@@ -181,6 +175,6 @@ def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_p
             expect(page.locator("#chart-fps .u-legend")).to_contain_text("frames/s")
             page.screenshot(path="/tmp/visage-device-charts.png", full_page=True)
             assert problems == [], f"the browser reported errors: {problems}"
-            page.close()
+            context.close()
     finally:
         database.dispose()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import add_user, make_app, serving, sign_in, watch_problems
+from tests.browser.conftest import add_user, make_app, open_signed_in, serving
 from tests.server.attendance_seed import build_world
 from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos
 
@@ -49,12 +49,9 @@ def test_unknown_faces_crop_suggestions_cluster_and_learning_in_chromium(browser
     from server.db.models import FaceTemplate, LearnedFace, Sighting
 
     w = live.world
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    problems = watch_problems(page)
-    page.set_default_timeout(15_000)
-    page.goto(f"{live.base}/attendance/sessions/{w.session}")
-    sign_in(page, "olga@school.example")
+    context, page, problems = open_signed_in(
+        browser, f"{live.base}/attendance/sessions/{w.session}", "olga@school.example"
+    )
     page.wait_for_url(f"**/attendance/sessions/{w.session}")
 
     # The unknown face shows its crop (loaded, not "no image").
