@@ -187,6 +187,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/album/people/<int:person_id>/merge"): {"person_ids": ["N"]},
     ("POST", "/album/people/<int:person_id>/split"): {"face_ids": ["N"]},
     ("POST", "/album/searches"): {"photo_id": "N", "face": "N"},
+    ("PATCH", "/album/people/<int:person_id>"): {"feature_face_id": "N"},
+    ("POST", "/album/faces/<int:face_id>/person"): {"person_id": "N"},
+    ("POST", "/faces/compare"): {"source_photo_id": "N", "target_photo_id": "N"},
+    ("POST", "/unknown-clusters/<int:cluster_id>"): {
+        "decision": "assigned",
+        "student_id": "N",
+        "version": "N",
+    },
 }
 
 
