@@ -31,11 +31,15 @@ ALBUM_PHOTOS = (
     "facenet_pytorch_data/multiface.jpg",
 )
 ALBUM_NAME = "Demo samples"
-# Deepfake samples: one fake DFDC clip and one real DFDC frame.
+# Deepfake samples, chosen to show what the model really does (bench/bench_deepfake.py, model
+# sbi-effnetlite0-cpu-1e6c1e34): a real DFDC frame it calls real (0.05), a fake DFDC face crop it
+# catches (0.70) and a fake DFDC clip it misses (0.29, "likely real").
 DEEPFAKE_SAMPLES = (
     "deepfake_dfdc_ffpp_samples/dfdc_kaggle_sample/videos/abofeumbvv.mp4",
     "deepfake_dfdc_ffpp_samples/dfdc_notebook_samples/lynaeydofd_fr0.jpg",
+    "deepfake_dfdc_ffpp_samples/dfdc_kaggle_sample/face_crops/fake/aapnvogymq-005-01.png",
 )
+DEEPFAKE_TRUTH = {"abofeumbvv.mp4": "FAKE", "lynaeydofd_fr0.jpg": "REAL", "aapnvogymq-005-01.png": "FAKE"}
 
 
 def available(module: str) -> bool:
@@ -128,7 +132,9 @@ def seed_deepfake(app: Flask, data: Path) -> str | None:
             for refusal in refused:
                 log.warning("deepfake sample refused: %s", refusal.reason)
             log.info("deepfake: %d sample(s) queued", len(checks))
-    line = f"Deepfake:   {len(files)} samples checked for the album user ({', '.join(p.name for p in files)})"
+    named = ", ".join(f"{p.name} ({DEEPFAKE_TRUTH.get(p.name, '?')})" for p in files)
+    line = f"Deepfake:   {len(files)} labelled samples checked for the album user: {named}"
+    line += "; the model misses some (docs/deepfake.md)"
     if not classifier_installed():
         line += "; no classifier in models/ yet, so the checks will fail with that reason (docs/deepfake.md)"
     return line
