@@ -2,7 +2,7 @@
 
 Two sets, both detectors on each:
 
-* **class**: `--frames` consecutive 1280x720 frames of the simulated lecture (`edge.simulate`,
+* **class**: `--frames` consecutive 1280x720 frames of the simulated lecture (`simulate`,
   27-28 people in view, faces 49-88 px), where the truth is known: the simulator pastes each visible
   person's face centred on their seat (x, y, face_px in truth.json), moved by at most ~7 % of the face
   per frame. A detection is that person's if its box centre lies within 0.6 face widths of the seat
@@ -164,9 +164,9 @@ def main() -> None:
     require_data()
 
     from bench.bench_edge import busiest_window, classroom, read_frames
-    from edge.simulate.timeline import load_truth
     from shared.detectors import load_detector
     from shared.registry import ModelRegistry
+    from simulate.timeline import load_truth
 
     registry = ModelRegistry()
     out_dir = args.video or Path(tempfile.gettempdir()) / f"visage-bench-class-{args.seats}-{args.seed}"

@@ -2,7 +2,7 @@
 schedule, the agent detecting every frame, a naive loop on the same ONNX models, and facenet-pytorch,
 on the same frames, one run.
 
-The class comes from the simulator (`edge.simulate.compose_classroom`, real LFW photos composed into
+The class comes from the simulator (`simulate.compose_classroom`, real LFW photos composed into
 a ceiling-camera lecture, 1280x720): `--frames` consecutive frames (default 60) are taken where the
 most people are in view (27-28 with the default 28 seats). Contestants:
 
@@ -49,7 +49,7 @@ FACES = DATA_DIR / "lfw_deepfunneled_pairs" / "images"
 def classroom(out_dir: Path, seats: int, seed: int) -> Path:
     """Compose the simulated lecture once (kept in `out_dir` for later runs)."""
     if not (out_dir / "truth.json").exists():
-        from edge.simulate import compose_classroom
+        from simulate import compose_classroom
 
         print(f"composing a {seats}-seat class into {out_dir} ...", flush=True)
         compose_classroom(FACES, out_dir, seed=seed, seats=seats, minutes=40)

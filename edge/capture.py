@@ -10,7 +10,7 @@ with `realtime=True` frames whose timestamp is already behind the wall clock are
 Capture times: a live frame is stamped with the UTC time it was grabbed; a file frame with
 `start_time + frame_index / fps`, so a simulated lecture has the same times on every run.
 `frame_interval_s` replaces `1 / fps` for files: a simulated clock, so a video composed in
-compressed time (e.g. one frame per 10 s of lecture, see edge.simulate) is stamped with the
+compressed time (e.g. one frame per 10 s of lecture, see `simulate/`) is stamped with the
 lecture's own time rather than the container's frame rate.
 """
 

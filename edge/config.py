@@ -106,7 +106,7 @@ class EdgeConfig:
     source: str = "0"
     start_time: datetime | None = None
     realtime: bool = False
-    frame_interval_s: float | None = None  # files: simulated capture seconds per frame (edge.simulate)
+    frame_interval_s: float | None = None  # files: simulated capture seconds per frame (simulate/)
     start_frame: int = 0  # files: resume a video here (a restarted simulation)
     ledger: bool = False  # keep every event id in the outbox's ledger table (simulator loss checks)
     outbox_path: str = "edge-outbox.sqlite"

@@ -97,7 +97,7 @@ class Outbox:
                 self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
         # The ledger keeps every event id ever queued, in the same transaction as the event, so a
         # test can count the server's rows against what the device produced even after SIGKILL
-        # (edge.simulate's fault runs). It grows without bound: off on real devices.
+        # (the simulator's fault runs). It grows without bound: off on real devices.
         self.ledger = ledger
         if ledger:
             self._db.execute(

@@ -1,4 +1,4 @@
-"""Visage server: Flask app, web UI and REST API (ingest and jobs come with later issues).
+"""Visage server: Flask app, web UI, REST API, MQTT ingest, background jobs; never imports `edge`.
 
 app.py        create_app(): the application factory      wsgi.py    `app` for gunicorn
 config.py     settings: defaults < VISAGE_CONFIG file < DATABASE_URL / VISAGE_* env < caller

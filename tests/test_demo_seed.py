@@ -134,7 +134,7 @@ def test_the_demo_falls_back_to_the_built_in_classroom(tmp_path, monkeypatch, ca
     assert failed.source == "built-in" and failed.video.is_file()
     assert "classroom simulator failed" in caplog.text
 
-    monkeypatch.setitem(sys.modules, "edge.simulate", None)  # import edge.simulate -> ImportError
+    monkeypatch.setitem(sys.modules, "simulate", None)  # import simulate -> ImportError
     missing = prepare_classroom(faces, tmp_path / "b", seed=1)
     assert missing.source == "built-in" and "not installed" in caplog.text
     assert missing.enrol == failed.enrol  # same seed, same people

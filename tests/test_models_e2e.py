@@ -25,13 +25,13 @@ import numpy as np
 import pytest
 
 from edge.outbox import Outbox
-from edge.simulate import compose_classroom
 from shared.analysis import FaceAnalyzer
 from shared.bundle import active_dir, installed_version
 from shared.embed import embedder_id, require_embedder
 from shared.media import read_image
 from shared.messages import Gallery, GalleryStudent, gallery_digest
 from shared.registry import ModelRegistry
+from simulate import compose_classroom
 from tests.conftest import REPO, data_path, unavailable
 
 pytestmark = [pytest.mark.device_profile, pytest.mark.slow]

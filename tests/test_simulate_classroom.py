@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.simulate import compose_classroom, load_truth
-from edge.simulate.timeline import script_counts
+from simulate import compose_classroom, load_truth
+from simulate.timeline import script_counts
 from tests.conftest import REPO, data_path
 
 pytestmark = pytest.mark.device_profile

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 
-from edge.simulate.run import Simulation, compose_for_run
+from simulate.run import Simulation, compose_for_run
 from tests.conftest import BROKER, REPO, data_path, require_broker
 
 
@@ -34,7 +34,7 @@ def test_simulated_lecture_attendance_equals_truth(tmp_path, mariadb_url):
         sim.close()
 
     # Every roster student's session status exactly as scripted: nothing approximate here. The
-    # scripted times keep minutes of margin from the policy's limits (edge.simulate.timeline).
+    # scripted times keep minutes of margin from the policy's limits (simulate.timeline).
     assert set(scenario.students) == set(truth.roster) and scenario.not_enrolled == ()
     assert statuses == truth.expected, report["mismatches"]
     assert report["correct"] == len(truth.roster)

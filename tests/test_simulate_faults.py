@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from edge.simulate.run import Simulation, compose_for_run
+from simulate.run import Simulation, compose_for_run
 from tests.conftest import data_path
 
 OUTAGE_S = 60.0  # the issue asks for a 60 s broker outage

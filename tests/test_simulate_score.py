@@ -1,4 +1,4 @@
-"""The simulator's scores (edge/simulate/score.py): the live early-leave delay and false "out"
+"""The simulator's scores (simulate/score.py): the live early-leave delay and false "out"
 episodes, evaluated with the server's own live rule (server/attendance/presence.py) on a small
 hand-made truth where every figure can be worked out by hand."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.simulate.score import early_leave_delays, live_scores, live_summary
-from edge.simulate.timeline import Person, Truth
 from server.attendance.presence import live_state
+from simulate.score import early_leave_delays, live_scores, live_summary
+from simulate.timeline import Person, Truth
 
 START = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
 LECTURE_S = 3000.0  # 50 minutes

@@ -8,7 +8,7 @@ every `repeat_s` (30 s, a heartbeat: edge/recognizer.py), so the default `out_af
 three missed heartbeats: one lost or late report never sends a seated student out.
 
 Pure, like the engine: a function of (sightings, now) with no clock of its own, so the server
-evaluates it at its own time and the simulator (edge/simulate/score.py) at any simulated moment
+evaluates it at its own time and the simulator (simulate/score.py) at any simulated moment
 with the very same rule.
 
 Rules

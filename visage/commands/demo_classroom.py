@@ -1,6 +1,6 @@
 """The demo's classroom: a lecture video plus enrolment photos, made once and cached.
 
-The classroom simulator (`edge.simulate.compose_classroom`) composes it when it is installed; if it
+The classroom simulator (`simulate.compose_classroom`) composes it when it is installed; if it
 is missing or fails, a small built-in composition stands in (a grid of seats, one photo per person,
 a late arrival, an early leaver, an absentee and a stranger), so `visage demo` always has a lecture
 to play. Either way the photos in the video are never the photos used to enrol.
@@ -57,7 +57,7 @@ def prepare_classroom(
             faces, cache / f"simulated-{seats}-seats-seed-{seed}", seed, accept_photo, seats
         )
     except ImportError:
-        log.info("classroom simulator (edge.simulate) not installed: using the built-in classroom")
+        log.info("classroom simulator (simulate) not installed: using the built-in classroom")
     except Exception as exc:  # a broken simulator must not stop the demo
         log.warning("classroom simulator failed (%s): using the built-in classroom", exc)
     return built_in(faces, cache / f"built-in-seed-{seed}", seed)
@@ -73,7 +73,7 @@ def from_simulator(
     accept_photo: Callable[[Path], bool] | None = None,
     seats: int = 24,
 ) -> Classroom:
-    from edge.simulate import compose_classroom, load_truth
+    from simulate import compose_classroom, load_truth
 
     if (out / "truth.json").is_file():
         truth = load_truth(out)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from edge.simulate.errors import SimulationError
 from shared.bundle import BundleError
 from shared.export.build import ExportError
 from shared.media import MediaError
 from shared.registry import ModelError
 from shared.samples import SampleError
+from simulate.errors import SimulationError
 
 
 class CommandError(Exception):

@@ -1,4 +1,4 @@
-"""`visage simulate classroom|run`: the classroom simulator (edge.simulate) from the command line.
+"""`visage simulate classroom|run`: the classroom simulator (simulate) from the command line.
 
 `classroom` writes a video, enrolment photos and truth.json; `run` composes a class and plays it
 through the whole system (edge agent -> MQTT -> ingest -> database -> attendance) and prints one
@@ -67,7 +67,7 @@ def _broker(text: str) -> tuple[str, int]:
 
 
 def run_classroom(args: argparse.Namespace) -> int:
-    from edge.simulate.compose import compose_classroom
+    from simulate.compose import compose_classroom
 
     truth = compose_classroom(
         args.faces, args.out, seed=args.seed, seats=args.seats, minutes=args.minutes,
@@ -92,7 +92,7 @@ def run_classroom(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from edge.simulate.run import run_simulation
+    from simulate.run import run_simulation
 
     broker = _broker(args.broker)
     result = run_simulation(

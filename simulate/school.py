@@ -14,12 +14,12 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from edge.simulate.timeline import Truth
 from server.db import get_db
 from server.db.enums import Role
 from server.db.models import Classroom, Course, Device, LectureSession, Sighting, Student, User
 from server.enrolment import service
 from server.enrolment.uploads import Upload
+from simulate.timeline import Truth
 
 
 @dataclass(frozen=True)

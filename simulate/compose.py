@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.simulate.errors import SimulationError
-from edge.simulate.scene import background, desk_layer, draw_body, layout
-from edge.simulate.timeline import Person, Truth, script_counts, script_intervals
+from simulate.errors import SimulationError
+from simulate.scene import background, desk_layer, draw_body, layout
+from simulate.timeline import Person, Truth, script_counts, script_intervals
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -148,7 +148,7 @@ def compose_classroom(
     faces_dir: one folder of photos per person (e.g. ../shared/data/lfw_deepfunneled_pairs/images).
     seats: people in view at some time (strangers included); the roster adds absent members.
     minutes: lecture length (40 or more: the scripted arrival/leave times assume the default
-        10-minute late / left-early limits, see edge.simulate.timeline).
+        10-minute late / left-early limits, see simulate.timeline).
     seconds_per_frame: compressed time; frame i is captured at
         lecture_start - lead_s + i * seconds_per_frame (simulated), whatever `fps` the container
         claims. The default 10 s gives 324 frames for a 50-minute lecture.

@@ -34,14 +34,14 @@ import paho.mqtt.client as mqtt
 from sqlalchemy.exc import DBAPIError
 
 from edge.gallery import GalleryStore
-from edge.simulate import school
-from edge.simulate.errors import SimulationError
-from edge.simulate.score import live_summary, summary
-from edge.simulate.timeline import Truth
 from shared.embed import DEFAULT_EMBEDDER
 from shared.messages import Gallery, MessageError, parse_time, topic
+from simulate import school
+from simulate.errors import SimulationError
+from simulate.score import live_summary, summary
+from simulate.timeline import Truth
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # Compressed time: a track's face is re-embedded every 2 frames (20 s of lecture at 10 s/frame)
 # and a track is dropped after 2 missed frames, so a student who left stops being reported
 # within ~20 s of simulated time instead of the 15 frames (150 s here) a 25 fps camera needs.
@@ -517,7 +517,7 @@ def compose_for_run(faces_dir: str | Path, root: Path, gate: bool = True, **opti
     enrolment check (faster; for runs that count deliveries, not statuses)."""
     from datetime import datetime
 
-    from edge.simulate.compose import compose_classroom
+    from simulate.compose import compose_classroom
 
     tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
     start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, 0, tzinfo=timezone.utc)

@@ -5,11 +5,11 @@
     truth.enrol_dir        # out/enrol/<person>/*.jpg, photos never used in the video
     truth.expected         # person -> "present" | "late" | "left_early" | "absent"
 
-`run_simulation(...)` (edge.simulate.run) plays that video through the whole system and scores
+`run_simulation(...)` (simulate.run) plays that video through the whole system and scores
 the attendance against the truth. See docs/simulator.md.
 """
 
-from edge.simulate.compose import compose_classroom
-from edge.simulate.timeline import Truth, load_truth
+from simulate.compose import compose_classroom
+from simulate.timeline import Truth, load_truth
 
 __all__ = ["Truth", "compose_classroom", "load_truth"]

@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from edge.simulate.timeline import Seat
+from simulate.timeline import Seat
 
 COLUMNS = 6
 DEPTH_STEP = 0.2

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from edge.simulate.timeline import Truth
+from simulate.timeline import Truth
 
 SCORED = ("present", "late", "left_early")
 
