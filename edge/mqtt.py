@@ -9,7 +9,7 @@ decommissioned device does not pin broker memory forever. The client id is stabl
 Delivery (why no sighting is lost or counted twice):
 - every event is in the SQLite outbox before it is published (edge/outbox.py);
 - one MQTT message carries up to 50 events (one event per message loses most of them to the
-  broker's 1000-message queue limit, see docs/DESIGN.md); at most `max_inflight` (20, Mosquitto's
+  broker's 1000-message queue limit, see docs/mqtt.md); at most `max_inflight` (20, Mosquitto's
   own max_inflight_messages default) batches are unacknowledged at once, so the broker's queue for a
   slow subscriber fills 50x slower and paho never buffers an unbounded backlog in RAM;
 - a batch leaves the outbox only when its PUBACK arrives (`on_publish` -> `Outbox.ack`);
