@@ -378,6 +378,20 @@ def resolve_named_tracks(db: Session, lecture: LectureSession) -> int:
     return closed
 
 
+def relabel_track(db: Session, review: UnknownFaceReview, student: Student) -> list[str]:
+    """Give the unlabelled sightings of the review's (session, device, track) to `student`; their
+    event ids, sorted (what the audit entry lists)."""
+    where = (
+        Sighting.session_id == review.session_id,
+        Sighting.device_id == review.device_id,
+        Sighting.track_id == review.track_id,
+        Sighting.student_id.is_(None),
+    )
+    relabelled = sorted(db.scalars(select(Sighting.event_id).where(*where)))
+    db.execute(update(Sighting).where(*where).values(student_id=student.id))
+    return relabelled
+
+
 def decide_unknown_face(
     db: Session,
     review: UnknownFaceReview,
@@ -425,16 +439,7 @@ def decide_unknown_face(
         "device_id": review.device_id,
         "track_id": review.track_id,
     }
-    relabelled: list[str] = []
-    if student is not None:
-        where = (
-            Sighting.session_id == lecture.id,
-            Sighting.device_id == review.device_id,
-            Sighting.track_id == review.track_id,
-            Sighting.student_id.is_(None),
-        )
-        relabelled = sorted(db.scalars(select(Sighting.event_id).where(*where)))
-        db.execute(update(Sighting).where(*where).values(student_id=student.id))
+    relabelled = relabel_track(db, review, student) if student is not None else []
     review.decision = ReviewDecision(decision)
     review.student_id = sid
     review.student = student
@@ -532,16 +537,7 @@ def decide_cluster(
     relabelled_total = 0
     by_session: dict[int, list[tuple[UnknownFaceReview, str, list[str]]]] = {}
     for face in sorted(targets, key=lambda r: r.id):
-        relabelled: list[str] = []
-        if student is not None:
-            where = (
-                Sighting.session_id == face.session_id,
-                Sighting.device_id == face.device_id,
-                Sighting.track_id == face.track_id,
-                Sighting.student_id.is_(None),
-            )
-            relabelled = sorted(db.scalars(select(Sighting.event_id).where(*where)))
-            db.execute(update(Sighting).where(*where).values(student_id=student.id))
+        relabelled = relabel_track(db, face, student) if student is not None else []
         before_decision = face.decision.value
         face.decision = ReviewDecision(decision)
         face.student_id = student.id if student else None

@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,34 +80,25 @@ VAL_VIDEO_SOURCES = ("filby89+spectre", "Weizhi-Zhong+IP_LAP", "yoyo-nb+Thin-Pla
 # The one person seen in several repositories (Alexandria Ocasio-Cortez, HDTF) stays in training.
 _SAME_PERSON_SOURCES = ("OpenTalker+SadTalker", "OpenTalker+video-retalking", "tanshuai0219+EDTalk")
 
+# 2 CPU cores shared with other work: 224 px, the stem and first 4 blocks frozen (their
+# backward pass skipped; ~6 s a step of 16 crops on one niced thread beside other work), one
+# torch thread, a wall-clock cap, checkpoints every 20 steps.
+_CPU = TrainConfig(
+    name="cpu",
+    input_size=224,
+    batch_pairs=8,
+    steps=1000,
+    warmup_steps=30,
+    threads=1,
+    max_minutes=60.0,
+    frozen_blocks=4,
+    val_always=VAL_VIDEO_SOURCES,
+)
+
 CONFIGS = {
-    # 2 CPU cores shared with other work: 224 px, the stem and first 4 blocks frozen (their
-    # backward pass skipped; ~6 s a step of 16 crops on one niced thread beside other work), one
-    # torch thread, a wall-clock cap, checkpoints every 20 steps.
-    "cpu": TrainConfig(
-        name="cpu",
-        input_size=224,
-        batch_pairs=8,
-        steps=1000,
-        warmup_steps=30,
-        threads=1,
-        max_minutes=60.0,
-        frozen_blocks=4,
-        val_always=VAL_VIDEO_SOURCES,
-    ),
+    "cpu": _CPU,
     # The same recipe on Lite2 (same input size, for a like-for-like comparison in the same time).
-    "cpu-lite2": TrainConfig(
-        name="cpu-lite2",
-        input_size=224,
-        batch_pairs=8,
-        steps=1000,
-        warmup_steps=30,
-        threads=1,
-        max_minutes=60.0,
-        frozen_blocks=4,
-        backbone="lite2",
-        val_always=VAL_VIDEO_SOURCES,
-    ),
+    "cpu-lite2": replace(_CPU, name="cpu-lite2", backbone="lite2"),
     # One GPU, 15 minutes (scripts/train_deepfake_gpu.sh): Lite2 at 256 px (what the packed
     # 329 px context crops hold without upscaling), all layers; SBI pairs are made by one CPU
     # process, which bounds the step rate (about 1,000 steps of 64 in the 11 minute cap).
