@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from shared.deepfake.classifier import OnnxFaceClassifier
     from shared.deepfake.pipeline import DeepfakePipeline
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
     from shared.runtime import RuntimeOptions
 
     options = RuntimeOptions(intra_op_threads=args.threads)

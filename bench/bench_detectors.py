@@ -165,7 +165,7 @@ def main() -> None:
 
     from bench.bench_edge import busiest_window, classroom, read_frames
     from shared.detectors import load_detector
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
     from simulate.timeline import load_truth
 
     registry = ModelRegistry()

@@ -240,7 +240,7 @@ def main() -> None:
 
     from edge.schedule import DetectionSettings
     from shared.analysis import FaceAnalyzer
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
     from shared.runtime import RuntimeOptions
 
     full_every = args.full_every or DetectionSettings().full_every

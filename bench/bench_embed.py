@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import onnxruntime as ort
 
     from shared.embed import FaceEmbedder
-    from shared.registry import ModelError, ModelRegistry
+    from shared.model_registry import ModelError, ModelRegistry
 
     chips, photos = cut_chips(args.chips)
     print(f"chips: {len(chips)} real 150x150 dlib chips from {photos} photos; batch {args.batch}")

@@ -177,7 +177,7 @@ class FacenetWorker:
 def visage_analyzer(threads: int) -> Any:
     """Visage's FaceAnalyzer on ONNX Runtime; checks the thread pin reached RuntimeOptions."""
     from shared.analysis import FaceAnalyzer
-    from shared.registry import ModelError, ModelRegistry
+    from shared.model_registry import ModelError, ModelRegistry
 
     registry = ModelRegistry()
     if registry.options.intra_op_threads != threads:

@@ -123,7 +123,7 @@ def bench_indexing(args: argparse.Namespace) -> dict[str, Any]:
     from server.album.ann import FaceIndex
     from shared.analysis import FaceAnalyzer
     from shared.media import read_image
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     data = common.require_data()
     paths = sorted((data / "lfw_subset_10x10").glob("*/*.jpg"))[: args.photos // 2]

@@ -38,7 +38,7 @@ from shared.analysis import FaceAnalyzer
 from shared.embed import require_embedder
 from shared.lfw import protocol_face
 from shared.media import read_image
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from shared.similarity import calibrate, l2_normalize, rates_at
 
 SETS = ("lfw_east_asian_dev/images", "lfw_subset_10x10")

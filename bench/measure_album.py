@@ -137,7 +137,7 @@ def embed_items(
     if todo:
         from shared.analysis import FaceAnalyzer
         from shared.media import read_image
-        from shared.registry import ModelRegistry
+        from shared.model_registry import ModelRegistry
 
         analyzer = FaceAnalyzer(ModelRegistry(), embedder=embedder).prepare()
         for n, item in enumerate(todo, 1):

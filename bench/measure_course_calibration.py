@@ -42,8 +42,8 @@ def demo_course(app, faces: Path, cache: Path, seed: int, seats: int) -> dict:
     from server.db.models import Course
     from server.demo.seed import seed_accounts, seed_school
     from server.school import calibration
-    from visage.commands.demo import enrolment_gate
-    from visage.commands.demo_classroom import prepare_classroom
+    from visage.subcommands.demo import enrolment_gate
+    from visage.subcommands.demo_classroom import prepare_classroom
 
     with app.app_context():
         classroom = prepare_classroom(faces, cache, seed=seed, accept_photo=enrolment_gate(app), seats=seats)
@@ -87,7 +87,7 @@ def direct_course(folder: Path) -> dict:
     from shared.analysis import FaceAnalyzer
     from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
     from shared.media import read_image
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     analyzer = FaceAnalyzer(ModelRegistry()).prepare()
     owners: list[int] = []

@@ -33,7 +33,7 @@ from shared.analysis import FaceAnalyzer
 from shared.embed import EMBEDDERS, FaceEmbedder, fuse
 from shared.lfw import Pair, protocol_face, read_pairs
 from shared.media import read_image
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from shared.samples import cache_dir
 from shared.similarity import kfold_accuracy, threshold_for_far
 

@@ -33,8 +33,8 @@ from shared.analysis import FaceAnalyzer
 from shared.detectors import quality_thresholds
 from shared.embed import embedder_id
 from shared.messages import Telemetry
+from shared.model_registry import MANIFEST_NAME, ModelRegistry
 from shared.quality import assess
-from shared.registry import MANIFEST_NAME, ModelRegistry
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ Example (TOML):
     start_time = "2026-03-02T09:00:00Z"     # files only: capture time of the first frame
     outbox_path = "/var/lib/visage/outbox.sqlite"
     gallery_path = "/var/lib/visage/gallery.json"
-    models_dir = "/var/lib/visage/models"   # pulled model bundles; default: shared.registry's models/
+    models_dir = "/var/lib/visage/models"   # pulled model bundles; default: shared.model_registry's models/
     crops = "unknown"                       # best face crop of unknown tracks only (default); "all", "off"
     drain_s = 10                            # files: wait this long at the end to deliver the outbox
     min_face_size = 40
@@ -63,7 +63,7 @@ from edge.recognizer import RecognizerSettings
 from edge.schedule import DetectionSettings
 from shared.detectors import DETECTORS
 from shared.messages import CROP_MODES, DEVICE_ID_PATTERN, parse_time
-from shared.registry import default_models_dir
+from shared.model_registry import default_models_dir
 from shared.runtime import CudaOptions, ProviderError, RuntimeOptions, TensorrtOptions, resolve_providers
 
 

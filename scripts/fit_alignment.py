@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.detect import MTCNN
 from shared.media import read_image
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_GLOBS = (

@@ -92,7 +92,7 @@ def load_faces(roots: list[Path], context_size: int, use_cache: bool):
     from shared.deepfake import trainset
     from shared.detect import MTCNN
     from shared.export.landmarks68 import predictor68
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     settings = {
         "margin": trainset.CONTEXT_MARGIN,

@@ -14,8 +14,8 @@ from shared.align import CHIP_SIZE, align_face, jitter_templates
 from shared.detect import Face
 from shared.detectors import DEFAULT_DETECTOR, Detector, load_detector, quality_thresholds, require_detector
 from shared.embed import DEFAULT_EMBEDDER, Embedder, embedder_name, load_embedder, require_embedder
+from shared.model_registry import ModelRegistry
 from shared.quality import Quality, QualityThresholds, assess
-from shared.registry import ModelRegistry
 
 
 @dataclass

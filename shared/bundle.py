@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.embed import EMBEDDERS, embedder_id, embedder_name, model_files
-from shared.registry import MANIFEST_NAME, read_manifest, sha256_file
+from shared.model_registry import MANIFEST_NAME, read_manifest, sha256_file
 
 BUNDLE_FORMAT = 1
 BUNDLE_MANIFEST = "bundle.json"

@@ -13,8 +13,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from shared.detect import Face
+    from shared.model_registry import ModelRegistry
     from shared.quality import QualityThresholds
-    from shared.registry import ModelRegistry
 
 DETECTORS: tuple[str, ...] = ("mtcnn", "yunet")
 DEFAULT_DETECTOR = "mtcnn"

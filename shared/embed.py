@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
     from shared.detect import Face
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
 DEFAULT_EMBEDDER = "sface"
 

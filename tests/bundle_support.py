@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from shared.bundle import active_dir, build_manifest, encode_manifest
-from shared.registry import default_models_dir, read_manifest, sha256_file, write_manifest
+from shared.model_registry import default_models_dir, read_manifest, sha256_file, write_manifest
 
 FAKE_MODELS = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "sface", "dlib_resnet")
 TOKEN = "vsd_" + "t" * 43

@@ -98,7 +98,7 @@ def _restore_root_logging() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def registry():
     """The project's models/, exported on first use (what `scripts/setup.sh` also does)."""
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     reg = ModelRegistry()
     needed = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface", "yunet")

@@ -24,7 +24,7 @@ from server.db.models import Course, FaceTemplate, LectureSession, Student, User
 from server.demo.seed import COURSE_CODE, seed_accounts, seed_school
 from tests.conftest import data_path
 from visage.cli import main
-from visage.commands.demo_classroom import SCRIPTS, built_in, prepare_classroom
+from visage.subcommands.demo_classroom import SCRIPTS, built_in, prepare_classroom
 
 FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
 

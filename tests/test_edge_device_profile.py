@@ -43,7 +43,7 @@ def test_the_device_code_imports_nothing_from_the_server_or_pytorch():
         import pkgutil, sys, importlib
         import edge, shared
         skip = ("shared.export",)
-        names = ["visage.cli", "visage.commands.edge"]
+        names = ["visage.cli", "visage.subcommands.edge"]
         for package in (edge, shared):
             for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
                 if not info.name.startswith(skip):

@@ -22,7 +22,7 @@ from edge.agent import EdgeAgent
 from edge.config import load_config
 from edge.models_sync import ServerSettings, pull
 from shared.bundle import BUNDLE_FORMAT, BundleError, active_dir, encode_manifest, installed_version
-from shared.registry import sha256_file
+from shared.model_registry import sha256_file
 from tests.bundle_support import (
     TOKEN,
     BundleServer,

@@ -8,7 +8,7 @@ import pytest
 
 from shared.export import build
 from shared.export.build import ExportError, SourceFile, build_models
-from shared.registry import ModelError, ModelRegistry, sha256_file
+from shared.model_registry import ModelError, ModelRegistry, sha256_file
 
 CORE_MODELS = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet")
 

@@ -27,7 +27,7 @@ from shared.bundle import (
     parse_manifest,
 )
 from shared.messages import MessageError, ModelsAnnouncement, parse_topic, topic
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from tests.bundle_support import FAKE_MODELS, fake_models, rewrite_model, run_cli, snapshot
 
 pytestmark = pytest.mark.device_profile

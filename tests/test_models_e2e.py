@@ -30,7 +30,7 @@ from shared.bundle import active_dir, installed_version
 from shared.embed import embedder_id, require_embedder
 from shared.media import read_image
 from shared.messages import Gallery, GalleryStudent, gallery_digest
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from simulate import compose_classroom
 from tests.conftest import REPO, data_path, unavailable
 

@@ -11,7 +11,7 @@ import pytest
 
 import shared.detect as detect_module
 from shared.detect import MTCNN, Face, nms, plan_mosaic
-from shared.registry import ModelRegistry, sha256_file, write_manifest
+from shared.model_registry import ModelRegistry, sha256_file, write_manifest
 from tests.conftest import data_path
 
 # name: (path under the data folder, faces in the photo, extra low-score detections tolerated).

@@ -16,7 +16,7 @@ import pytest
 from edge.config import ConfigError, load_config
 from edge.telemetry import TelemetryCollector
 from shared.messages import Telemetry
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from shared.runtime import (
     CPU,
     CUDA,

@@ -27,7 +27,7 @@ from shared.embed import (
 from shared.export import onnx_graph
 from shared.export.sface import SFACE_SOURCE, chips_to_input, opencv_reference_features
 from shared.media import read_image
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from tests.conftest import data_path
 
 

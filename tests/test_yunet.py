@@ -16,7 +16,7 @@ from shared.detect import MTCNN
 from shared.detectors import DETECTORS, QUALITY_MIN_SCORE, load_detector, quality_thresholds
 from shared.embed import EMBEDDERS
 from shared.media import read_image
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 from shared.yunet import YuNet, padded_shape
 from tests.conftest import data_path, unavailable
 

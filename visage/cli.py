@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from visage.commands import deepfake, demo, edge, faces, models, server, simulate
+from visage.subcommands import deepfake, demo, edge, faces, models, server, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("visage: interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:
-        from visage.commands.errors import user_message
+        from visage.subcommands.errors import user_message
 
         message = user_message(exc)
         if message is None:

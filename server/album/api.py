@@ -24,8 +24,8 @@ from server.album.serialize import (
     search_json,
 )
 from server.album.settings import setting
+from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, FILES, api_route, registry
 from server.api.io import DATETIME, error_response, json_body, query_int, service_errors
-from server.api.registry import EMPTY_QUERY_VALUE, FILE, FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto

@@ -1,6 +1,6 @@
 """JSON API v1 at /api/v1: the blueprint and its documenting registry (`registry`), helpers (`io`),
 shared schemas (`schemas`), and the endpoint modules listed below. How to add an endpoint: see
-`server.api.registry`."""
+`server.api.endpoints`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import importlib
 
 from flask import Flask
 
-from server.api.registry import api, api_route, registry
+from server.api.endpoints import api, api_route, registry
 
 # Modules that declare endpoints with `@api_route`; imported before the blueprint is registered.
 ENDPOINT_MODULES: tuple[str, ...] = (

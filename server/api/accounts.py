@@ -8,8 +8,8 @@ from flask import abort, g
 from flask_login import current_user
 from sqlalchemy import select
 
+from server.api.endpoints import api_route, registry
 from server.api.io import json_body
-from server.api.registry import api_route, registry
 from server.api.schemas import API_TOKEN, USER, token_json, user_json
 from server.auth import tokens
 from server.db import db_session

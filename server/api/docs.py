@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api.registry import api_route, registry
+from server.api.endpoints import api_route, registry
 
 
 @api_route("/openapi.json", "GET", public=True, response={"type": "object"}, tags=["meta"])

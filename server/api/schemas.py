@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.api.endpoints import registry
 from server.api.io import DATETIME, NULLABLE_DATETIME, iso
-from server.api.registry import registry
 from server.db.enums import Role
 from server.db.models import ApiToken, User
 

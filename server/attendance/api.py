@@ -14,8 +14,8 @@ from flask import Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from server.api.endpoints import api_route, registry
 from server.api.io import json_body
-from server.api.registry import api_route, registry
 from server.attendance import clock, export, review
 from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
 from server.attendance.api_changes import changing

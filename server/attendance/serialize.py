@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import url_for
 
+from server.api.endpoints import registry
 from server.api.io import DATETIME, NULLABLE_DATETIME, iso
-from server.api.registry import registry
 from server.attendance import engine, presence
 from server.attendance.service import SessionReport
 from server.db.models import AuditLog, LectureSession, Student, UnknownFaceReview

@@ -12,8 +12,8 @@ from typing import Any
 from flask import abort, current_app, request, url_for
 from flask_login import current_user
 
+from server.api.endpoints import FILE, api_route, registry
 from server.api.io import iso, json_body
-from server.api.registry import FILE, api_route, registry
 from server.attendance import face_search, learning, review
 from server.attendance.access import cluster_or_404, learned_or_404, review_or_404, sighting_or_404
 from server.attendance.api_changes import changing

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Response, abort
 from flask_login import current_user
 
+from server.api.endpoints import FILES, api_route, registry
 from server.api.io import DATETIME, NULLABLE_DATETIME, query_int
-from server.api.registry import FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.deepfake import DeepfakeFace

@@ -20,7 +20,7 @@ def pipeline(app: Flask) -> DeepfakePipeline:
 
 def build(app: Flask) -> DeepfakePipeline:
     from shared.deepfake.classifier import OnnxFaceClassifier
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     registry = ModelRegistry(app.config.get("DEEPFAKE_MODELS_DIR"))
     model_path = app.config.get("DEEPFAKE_MODEL_PATH")

@@ -29,7 +29,7 @@ from server.jobs import JobCancelled, JobContext, job_handler
 from server.storage import StorageMissing, storage
 from shared.deepfake.pipeline import CheckResult
 from shared.media import MediaError
-from shared.registry import ModelError
+from shared.model_registry import ModelError
 
 JPEG_QUALITY = 88
 

@@ -141,7 +141,7 @@ def seed_deepfake(app: Flask, data: Path) -> str | None:
 
 
 def classifier_installed() -> bool:
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     registry = ModelRegistry()
     return registry.has("deepfake_sbi") or (registry.models_dir / "deepfake_sbi.onnx").is_file()

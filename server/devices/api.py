@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import abort, request
 
+from server.api.endpoints import api_route, registry
 from server.api.io import iso, query_int
-from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.devices import service

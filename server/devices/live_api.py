@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import abort
 
+from server.api.endpoints import api_route, registry
 from server.api.io import iso
-from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.devices import service

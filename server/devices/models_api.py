@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response, abort, current_app, g, request, send_file
 
-from server.api.registry import api_route, registry
+from server.api.endpoints import api_route, registry
 from server.devices.models_bundle import BundleUnavailable, ServedBundle, current_bundle
 from server.devices.tokens import device_required
 

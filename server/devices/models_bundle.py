@@ -1,6 +1,6 @@
 """The model bundle the server offers its devices: the exported models folder, as one versioned unit.
 
-Settings: `MODELS_DIR` (default: shared.registry.default_models_dir(), the folder `visage models
+Settings: `MODELS_DIR` (default: shared.model_registry.default_models_dir(), the folder `visage models
 export` writes), `DEVICE_MODELS` (model names to offer, default all of its manifest) and the galleries'
 `GALLERY_MODEL` (the bundle's embedder: devices must embed with what their galleries are made of).
 
@@ -23,7 +23,7 @@ from flask import Flask
 from server.enrolment.gallery import DEFAULT_MODEL
 from shared.bundle import BundleError, build_manifest, encode_manifest, manifest_sha256
 from shared.embed import embedder_id
-from shared.registry import MANIFEST_NAME, default_models_dir
+from shared.model_registry import MANIFEST_NAME, default_models_dir
 
 
 class BundleUnavailable(RuntimeError):

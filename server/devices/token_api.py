@@ -11,8 +11,8 @@ from typing import Any
 from flask import abort
 from flask_login import current_user
 
+from server.api.endpoints import api_route, registry
 from server.api.io import iso
-from server.api.registry import api_route, registry
 from server.audit import record
 from server.db import db_session
 from server.db.enums import Role

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
+from server.api.endpoints import FILE, FILES, api_route, registry
 from server.api.io import DATETIME, error_response, service_errors
-from server.api.registry import FILE, FILES, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.enrolment import access, photos, service

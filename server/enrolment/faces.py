@@ -31,8 +31,8 @@ from server.media_policy import over_limit
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.embed import DEFAULT_EMBEDDER
 from shared.media import MediaError, ShapeLimits, decode_image
+from shared.model_registry import ModelError, ModelRegistry
 from shared.quality import QualityThresholds, assess
-from shared.registry import ModelError, ModelRegistry
 
 EXTENSION_KEY = "visage.face_analyzer"
 

@@ -14,8 +14,8 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from server.album import access
+from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, api_route, registry
 from server.api.io import int_text, json_body, service_errors
-from server.api.registry import EMPTY_QUERY_VALUE, FILE, api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.types import INT_MAX
@@ -90,8 +90,16 @@ COMPARISON = registry.schema(
             "any_match": {"type": "boolean"},
         },
         "required": [
-            "embedder", "metric", "threshold", "source", "target", "source_face",
-            "pairs", "face_matches", "unmatched_faces", "any_match",
+            "embedder",
+            "metric",
+            "threshold",
+            "source",
+            "target",
+            "source_face",
+            "pairs",
+            "face_matches",
+            "unmatched_faces",
+            "any_match",
         ],
     },
 )

@@ -31,7 +31,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from server.jobs.context import JobCancelled, JobContext
-from server.jobs.registry import UnknownJobKind, job_handler, load_handlers
+from server.jobs.handlers import UnknownJobKind, job_handler, load_handlers
 from server.jobs.runner import JobRunner, run_pending
 from server.jobs.store import submit_job
 

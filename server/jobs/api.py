@@ -12,13 +12,13 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from server.api.endpoints import api_route, registry
 from server.api.io import NULLABLE_DATETIME, iso, query_int
-from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.jobs import Job, JobStatus
 from server.jobs import store
-from server.jobs.registry import is_cancellable
+from server.jobs.handlers import is_cancellable
 
 TAGS = ["jobs"]
 MAX_LIST = 200

@@ -23,7 +23,7 @@ from server.db.models.jobs import Job
 from server.db.session import get_db
 from server.jobs import store
 from server.jobs.context import JobCancelled, JobContext
-from server.jobs.registry import HANDLERS, UnknownJobKind, get_handler, load_handlers
+from server.jobs.handlers import HANDLERS, UnknownJobKind, get_handler, load_handlers
 
 if TYPE_CHECKING:
     from flask import Flask

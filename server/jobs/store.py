@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import MYSQL_DIALECTS, utcnow
-from server.jobs.registry import ON_CANCEL, get_handler
+from server.jobs.handlers import ON_CANCEL, get_handler
 
 PENDING_KEY = "visage.jobs.submitted"
 MAX_ERROR = 4000

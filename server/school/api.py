@@ -16,8 +16,8 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from server.api.endpoints import api_route, registry
 from server.api.io import json_body, query_int
-from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Classroom, Device, Student

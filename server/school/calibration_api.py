@@ -8,8 +8,8 @@ from typing import Any
 
 from flask_login import current_user
 
+from server.api.endpoints import api_route, registry
 from server.api.io import json_body
-from server.api.registry import api_route, registry
 from server.db import db_session
 from server.db.enums import Role
 from server.school import access, calibration

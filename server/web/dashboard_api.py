@@ -8,8 +8,8 @@ from typing import Any
 from flask import current_app
 from flask_login import current_user
 
+from server.api.endpoints import api_route, registry
 from server.api.io import DATETIME
-from server.api.registry import api_route, registry
 from server.db import db_session, utcnow
 from server.web.dashboard import dashboard
 

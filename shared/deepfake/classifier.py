@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.deepfake.aggregation import AGGREGATIONS
-from shared.registry import ModelError, ModelRegistry, sha256_file
+from shared.model_registry import ModelError, ModelRegistry, sha256_file
 from shared.runtime import RuntimeOptions, create_session
 
 MODEL_NAME = "deepfake_sbi"

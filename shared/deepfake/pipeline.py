@@ -41,7 +41,7 @@ from shared.deepfake.classifier import FaceClassifier, OnnxFaceClassifier
 from shared.deepfake.crops import face_crop
 from shared.deepfake.video import Frame, VideoInfo, load_media
 from shared.detect import MTCNN, Face
-from shared.registry import ModelRegistry
+from shared.model_registry import ModelRegistry
 
 Progress = Callable[[int, int, str], None]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.media import read_image
-from shared.registry import read_manifest, sha256_file, write_manifest
+from shared.model_registry import read_manifest, sha256_file, write_manifest
 
 EXPORTER_VERSION = 1
 OPSET = 17
@@ -210,7 +210,7 @@ def _build_sface(
         return
     from shared.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE, align_face
     from shared.detect import MTCNN
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     started = time.perf_counter()
     detector = MTCNN.from_registry(ModelRegistry(models_dir))

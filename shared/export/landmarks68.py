@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.registry import sha256_file
+from shared.model_registry import sha256_file
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 PREDICTOR_SHA256 = "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f"

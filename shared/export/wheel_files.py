@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.registry import sha256_file
+from shared.model_registry import sha256_file
 from shared.samples import cache_dir
 
 

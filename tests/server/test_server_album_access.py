@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from server.api.registry import registry
+from server.api.endpoints import registry
 from server.db.models import AlbumFace, AlbumPerson, AlbumPhoto
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_album_support import (

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from server.api.registry import ApiRegistry, Operation, api_route
+from server.api.endpoints import ApiRegistry, Operation, api_route
 
 
 def test_openapi_document_is_served_without_authentication(client):

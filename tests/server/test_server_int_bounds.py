@@ -127,7 +127,7 @@ def test_path_integers_beyond_their_column_answer_4xx(app, client, admin, scene,
 def query_cases() -> list[tuple[str, str, str]]:
     """(method, rule, parameter) for every integer query parameter the API documents, and the
     pages that read one."""
-    from server.api.registry import API_PREFIX, registry
+    from server.api.endpoints import API_PREFIX, registry
 
     collecting_app()
     cases = [
@@ -209,7 +209,7 @@ def with_number(template: Any, value: int) -> Any:
 
 
 def test_every_body_with_an_integer_has_a_case():
-    from server.api.registry import registry
+    from server.api.endpoints import registry
 
     collecting_app()
     with_ints = {

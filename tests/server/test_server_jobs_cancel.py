@@ -12,7 +12,7 @@ import pytest
 from server import jobs
 from server.db.models import Job, JobStatus
 from server.jobs import JobCancelled, JobContext, job_handler, run_pending, store, submit_job
-from server.jobs.registry import is_cancellable
+from server.jobs.handlers import is_cancellable
 from tests.conftest import wait_until
 from tests.server.test_server_enrolment_support import bearer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.bundle import BundleError
 from shared.export.build import ExportError
 from shared.media import MediaError
-from shared.registry import ModelError
+from shared.model_registry import ModelError
 from shared.samples import SampleError
 from simulate.errors import SimulationError
 

@@ -2,7 +2,7 @@
 
 Adding an endpoint (say in `server/attendance/api.py`):
 
-    from server.api.registry import api_route, registry
+    from server.api.endpoints import api_route, registry
     from server.db.enums import Role
 
     SESSION = registry.schema("Session", {

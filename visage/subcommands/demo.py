@@ -4,7 +4,7 @@
 
 One process tree: this process runs the embedded MQTT broker (amqtt, `server.broker`), the web app
 (Werkzeug's threaded server), one ingest worker and the in-process job runner; one child process
-is the classroom device (`visage.commands.demo_edge`: a real edge agent playing a simulated lecture
+is the classroom device (`visage.subcommands.demo_edge`: a real edge agent playing a simulated lecture
 video, made once and cached in the instance folder). SQLite in the instance folder holds the data.
 Seeds (idempotent, `server.demo`): demo accounts with printed passwords, a course enrolled from
 sample faces, a lecture now, an album with sample photos queued for indexing and a deepfake sample
@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from visage.commands.errors import CommandError
+from visage.subcommands.errors import CommandError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -84,7 +84,7 @@ def find_faces(given: str | None) -> Path:
 
 def check_models() -> None:
     from shared.embed import DEFAULT_EMBEDDER, model_files
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     registry = ModelRegistry()
     needed = ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", *model_files(DEFAULT_EMBEDDER))
@@ -194,7 +194,7 @@ class Demo:
     def _seed(self) -> None:
         from server.db import get_db
         from server.demo.seed import seed_accounts, seed_school
-        from visage.commands.demo_classroom import prepare_classroom
+        from visage.subcommands.demo_classroom import prepare_classroom
 
         assert self.app is not None
         with self.app.app_context():
@@ -255,7 +255,7 @@ class Demo:
         if stale:
             log.info("discarded the device outbox of the previous run (%s)", ", ".join(p.name for p in stale))
         video_start = self.world.starts_at - timedelta(seconds=classroom.lead_s)
-        from shared.registry import default_models_dir
+        from shared.model_registry import default_models_dir
 
         config = {
             "device_id": self.world.device_id,
@@ -275,7 +275,7 @@ class Demo:
         }
         path = edge_dir / "device.json"
         path.write_text(json.dumps(config, indent=1) + "\n")
-        command = [sys.executable, "-m", "visage.commands.demo_edge", str(path)]
+        command = [sys.executable, "-m", "visage.subcommands.demo_edge", str(path)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.edge = subprocess.Popen(
             command,

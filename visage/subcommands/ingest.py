@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from visage.commands.running import wait_until_stopped
+from visage.subcommands.running import wait_until_stopped
 
 if TYPE_CHECKING:  # paho is imported only when the command runs (core installs have no paho)
     from shared.mqtt_connect import BrokerLogin
@@ -56,8 +56,8 @@ def register_action(commands: argparse._SubParsersAction) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from visage.commands.errors import CommandError
-    from visage.commands.server import database_errors, load_app, require_schema
+    from visage.subcommands.errors import CommandError
+    from visage.subcommands.server import database_errors, load_app, require_schema
 
     app = load_app()
     with database_errors(app):
@@ -106,7 +106,7 @@ def broker_login(args: argparse.Namespace, config: Mapping[str, Any]) -> BrokerL
     """Credentials and TLS from the options, else the MQTT_* settings (VISAGE_MQTT_PASSWORD, ...):
     a password never needs to appear on the command line."""
     from shared.mqtt_connect import BrokerLogin
-    from visage.commands.errors import CommandError
+    from visage.subcommands.errors import CommandError
 
     password = config.get("MQTT_PASSWORD")
     if args.broker_password_file:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from visage.commands.errors import CommandError
+from visage.subcommands.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _pipeline(args: argparse.Namespace):
     from shared.deepfake.classifier import OnnxFaceClassifier
     from shared.deepfake.pipeline import DeepfakePipeline, PipelineConfig
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     if not 1 <= args.frames <= 300:
         raise CommandError(f"--frames must be between 1 and 300, got {args.frames}.")

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from visage.commands import device_token, ingest, worker
-from visage.commands.errors import CommandError
+from visage.subcommands import device_token, ingest, worker
+from visage.subcommands.errors import CommandError
 
 if TYPE_CHECKING:
     from flask import Flask

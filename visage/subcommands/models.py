@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from shared.registry import default_models_dir, read_manifest
+from shared.model_registry import default_models_dir, read_manifest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from shared.detectors import DEFAULT_DETECTOR, DETECTORS
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
-from visage.commands.errors import CommandError
+from visage.subcommands.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,7 +105,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _analyzer(args: argparse.Namespace, flip: bool = False, jitter: int = 0):
     from shared.analysis import FaceAnalyzer
-    from shared.registry import ModelRegistry
+    from shared.model_registry import ModelRegistry
 
     return FaceAnalyzer(
         ModelRegistry(args.models_dir),

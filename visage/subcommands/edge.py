@@ -9,8 +9,8 @@ import argparse
 import json
 import logging
 
-from visage.commands import edge_models
-from visage.commands.errors import CommandError
+from visage.subcommands import edge_models
+from visage.subcommands.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 
-from visage.commands.running import wait_until_stopped
+from visage.subcommands.running import wait_until_stopped
 
 
 def register_action(commands: argparse._SubParsersAction) -> None:
@@ -41,8 +41,8 @@ def register_action(commands: argparse._SubParsersAction) -> None:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from visage.commands.errors import CommandError
-    from visage.commands.server import database_errors, load_app, require_schema
+    from visage.subcommands.errors import CommandError
+    from visage.subcommands.server import database_errors, load_app, require_schema
 
     app = load_app()
     with database_errors(app):
@@ -80,7 +80,7 @@ def _run_rq(app, burst: bool) -> int:
     from rq import SimpleWorker
 
     from server.jobs import queue
-    from visage.commands.errors import CommandError
+    from visage.subcommands.errors import CommandError
 
     queue.bind(app)
     connection = queue.connect(app)
@@ -113,8 +113,8 @@ def _run_rq(app, burst: bool) -> int:
 def run_retention(args: argparse.Namespace) -> int:
     """Submit an `ops.retention` job and (unless --queue) run it in this process; print what it did."""
     from server.retention import JOB_KIND, periods
-    from visage.commands.errors import CommandError
-    from visage.commands.server import load_app
+    from visage.subcommands.errors import CommandError
+    from visage.subcommands.server import load_app
 
     app = load_app()
     try:
@@ -127,7 +127,7 @@ def run_retention(args: argparse.Namespace) -> int:
 def run_reembed(args: argparse.Namespace) -> int:
     """Submit a `faces.reembed` job and (unless --queue) run it here; print what it converted."""
     from server.reembed import KIND
-    from visage.commands.server import load_app
+    from visage.subcommands.server import load_app
 
     return _run_job_here(load_app(), KIND, {}, args.queue, "re-embedding")
 
@@ -139,7 +139,7 @@ def _run_job_here(app, kind: str, payload: dict, queue_only: bool, what: str) ->
     from server.db import get_db
     from server.db.models import Job, JobStatus
     from server.jobs import runner, store, submit_job
-    from visage.commands.server import database_errors, require_schema
+    from visage.subcommands.server import database_errors, require_schema
 
     with database_errors(app):
         require_schema(app)

@@ -1,6 +1,6 @@
 """The demo's classroom device, run as a child process of `visage demo`:
 
-    python -m visage.commands.demo_edge EDGE_CONFIG.json [--gallery-wait S]
+    python -m visage.subcommands.demo_edge EDGE_CONFIG.json [--gallery-wait S]
 
 A real edge agent (`edge.agent.EdgeAgent`: outbox, MQTT publisher, tracker, recogniser) plays the
 lecture video once, then stays connected like a camera in an empty room: status `online`, telemetry
@@ -46,7 +46,7 @@ def watch_parent(stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m visage.commands.demo_edge")
+    parser = argparse.ArgumentParser(prog="python -m visage.subcommands.demo_edge")
     parser.add_argument("config")
     parser.add_argument("--gallery-wait", type=float, default=90.0, help="seconds to wait for the gallery")
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from visage.commands.errors import CommandError
+from visage.subcommands.errors import CommandError
 
 
 def register(edge_commands: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(edge_commands: argparse._SubParsersAction) -> None:
 def run_pull(args: argparse.Namespace) -> int:
     from edge.models_sync import ServerSettings, pull
     from shared.bundle import install_archive
-    from shared.registry import default_models_dir
+    from shared.model_registry import default_models_dir
 
     if args.config is None and args.archive is None:
         raise CommandError("give --config (to fetch from its [server]) or --from FILE.tar")

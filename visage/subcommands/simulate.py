@@ -54,7 +54,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _broker(text: str) -> tuple[str, int]:
-    from visage.commands.errors import CommandError
+    from visage.subcommands.errors import CommandError
 
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():

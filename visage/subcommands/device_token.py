@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from visage.commands.errors import CommandError
+from visage.subcommands.errors import CommandError
 
 
 def register_action(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def run_device_token(args: argparse.Namespace) -> int:
     from server.db import get_db
     from server.devices.service import find
     from server.devices.tokens import issue_device_token, revoke_device_token
-    from visage.commands.server import database_errors, load_app, require_schema
+    from visage.subcommands.server import database_errors, load_app, require_schema
 
     app = load_app()
     with database_errors(app):
