@@ -1,6 +1,8 @@
-"""JSON API v1 at /api/v1: the blueprint and its documenting registry (`registry`), helpers (`io`),
-shared schemas (`schemas`), and the endpoint modules listed below. How to add an endpoint: see
-`server.api.endpoints`."""
+"""JSON API v1 at /api/v1: the blueprint and the registry that documents every route as it is
+declared (`endpoints`: `api_route`, `registry`), the pydantic layer (`shapes`), the account
+endpoints and shapes (`accounts`, `schemas`), helpers (`io`), the generated OpenAPI document
+(`docs`) and Swagger UI (`docs_ui`); the endpoint modules of the areas are listed below. How to add
+an endpoint: see `server.api.endpoints`."""
 
 from __future__ import annotations
 
