@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import album, bodyread, deepfake, enrolment, errors, headers, jobs, logs, metrics, routing
+from server import album, bodyread, deepfake, enrolment, errors, headers, i18n, jobs, logs, metrics, routing
 from server.api import register_api
 from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     passwords.init_app(app)
     manager.init_app(app)
+    i18n.init_app(app)  # language and time zone per request, date filters (after the login manager)
     headers.init_app(app)
     errors.register_error_handlers(app)
 

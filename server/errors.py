@@ -13,7 +13,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, has_request_context, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -108,11 +109,20 @@ def is_api_request() -> bool:
     return best == "application/json" and not request.accept_mimetypes.accept_html
 
 
+def translated(message: str) -> str:
+    """`message` in the request's language when the catalogue holds it (server/i18n.py); English
+    otherwise, e.g. for a sentence with a value built in (an f-string) or for a client that asked
+    for no language."""
+    if not message or not has_request_context() or "babel" not in current_app.extensions:
+        return message
+    return gettext(message)
+
+
 def json_error(status: int, message: str, response: Response | None = None) -> Response:
     """A JSON error body; keeps the headers of `response` (Allow, WWW-Authenticate...) when given."""
     response = response or Response(status=status)
     response.status_code = status
-    response.set_data(json.dumps({"error": message}))
+    response.set_data(json.dumps({"error": translated(message)}))
     response.content_type = "application/json"
     return response
 
@@ -148,8 +158,8 @@ def error_page(status: int, message: str, title: str | None = None) -> tuple[str
     page = render_template(
         "error.html",
         status=status,
-        title=title or HTTP_STATUS_CODES.get(status, "Error"),
-        message=message,
+        title=translated(title or HTTP_STATUS_CODES.get(status, "Error")),
+        message=translated(message),
         back=back_link() if status < 500 else None,
         from_form=request.method not in ("GET", "HEAD"),
     )
@@ -164,7 +174,7 @@ def _refused(status: int, message: str, details: dict[str, Any]) -> Response | t
     if is_api_request():
         response = json_error(status, message)
         if details:
-            response.set_data(json.dumps({"error": message, **details}))
+            response.set_data(json.dumps({"error": translated(message), **details}))
         return response
     return error_page(status, message)
 

@@ -1,7 +1,8 @@
 """The institution's local day: which sessions are "today", and how times are shown.
 
-The database and the API speak UTC only. Pages show times in `ATTENDANCE_TIMEZONE` (an IANA
-name such as "Asia/Seoul"; default "UTC"), and "today" is that zone's calendar day.
+The database and the API speak UTC only. Pages show times in the deployment's zone
+(`DISPLAY_TIMEZONE`, default "Asia/Seoul"; `ATTENDANCE_TIMEZONE` is its older name, see
+server/i18n.py), and "today" is that zone's calendar day.
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from server.attendance.service import AttendanceConfigError
+from server.i18n import I18nConfigError, display_zone
 
 
 def zone(config: Mapping[str, Any]) -> ZoneInfo:
-    name = config.get("ATTENDANCE_TIMEZONE") or "UTC"
+    """The deployment's zone (the one every page shows times in)."""
     try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise AttendanceConfigError(f"ATTENDANCE_TIMEZONE {name!r} is not a known IANA time zone") from exc
+        return display_zone(config)
+    except I18nConfigError as exc:
+        raise AttendanceConfigError(str(exc)) from exc
 
 
 def today(config: Mapping[str, Any]) -> date:

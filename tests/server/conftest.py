@@ -101,6 +101,9 @@ def app(db_url, tmp_path) -> Iterator[Flask]:
             "DATABASE_URL": db_url,
             "TESTING": True,
             "SECRET_KEY": secrets.token_hex(16),
+            # The tests write their times in UTC and read pages in it; the Asia/Seoul default is
+            # tested where it matters (test_server_i18n.py).
+            "DISPLAY_TIMEZONE": "UTC",
             **FAST_HASHING,
         }
     )

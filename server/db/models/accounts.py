@@ -32,6 +32,8 @@ class User(Base):
     # Part of the id a session cookie carries: a new one (sign-out, password change) ends every
     # session of the account, including copies of the cookie taken before (migration 0013).
     session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
+    # The pages' language ("ko", "en"); None follows the browser's Accept-Language (migration 0019).
+    language: Mapped[str | None] = mapped_column(String(16))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
