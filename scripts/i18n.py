@@ -144,10 +144,11 @@ def problems(locale: str = TARGET) -> list[str]:
             continue
         msgid = message.id if isinstance(message.id, str) else message.id[0]
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        where = ", ".join(sorted({path for path, _line in message.locations})) or "?"
         if not all(strings):
-            lines.append(f"untranslated: {msgid!r}")
+            lines.append(f"untranslated ({where}): {msgid!r}")
         elif message.fuzzy:
-            lines.append(f"fuzzy: {msgid!r}")
+            lines.append(f"fuzzy ({where}): {msgid!r}")
     return lines
 
 
