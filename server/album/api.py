@@ -23,17 +23,17 @@ from server.album.serialize import (
     photo_json,
     search_json,
 )
-from server.album.settings import setting
 from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, FILES, api_route, registry
-from server.api.io import DATETIME, error_response, json_body, query_int, service_errors
+from server.api.io import DATETIME, error_response, json_body, query_int
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
-from server.enrolment.errors import EnrolmentError
-from server.enrolment.uploads import files_in_request, limit
 from server.school import fields
+from server.settings import current_settings
 from server.storage import StorageMissing, storage
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 TAGS = ["album"]
 ALBUM_USER = [Role.ALBUM_USER]
@@ -275,7 +275,6 @@ DELETED = {"type": "object", "properties": {"deleted": INT}, "required": ["delet
 
 
 # Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept.
-api_errors = service_errors((EnrolmentError,), "your album changed at the same time: send the request again")
 
 
 def job_json(job: Any) -> dict[str, Any] | None:
@@ -332,7 +331,6 @@ def _quote(name: str) -> str:
         {"name": "per_page", "schema": CLAMPED, "description": "Held within 1 to 500 (default 100)."},
     ],
 )
-@api_errors
 def list_album_photos() -> dict[str, Any]:
     """Your photos, newest first (optionally one album's), 100 per page by default; the library page
     (/album) pages the same way with the same `page` and `per_page`."""
@@ -381,7 +379,6 @@ UPLOAD_FORM = {
     errors=[400, 404, 413, 415, 422],
     tags=TAGS,
 )
-@api_errors
 def upload_album_photos() -> tuple[dict[str, Any], int] | Response:
     """Upload photos: image files in `photos` and/or zips in `zip` (multipart/form-data).
 
@@ -400,7 +397,7 @@ def upload_album_photos() -> tuple[dict[str, Any], int] | Response:
             album = access.album_for(db_session, current_user, int(request.form["album_id"]))
         except ValueError:
             raise AlbumError("album_id must be an integer") from None
-    cap = int(setting("ALBUM_MAX_PHOTO_BYTES"))
+    cap = current_settings().album.max_photo_bytes
     files = files_in_request(("photos", "photo", "file", "files"), cap=cap)
     archives = files_in_request(("zip",))
     index = request.form.get("index", "1") not in ("0", "false", "no")
@@ -427,7 +424,6 @@ limit("api.upload_album_photos", "ALBUM_MAX_UPLOAD_BYTES", "one upload to the al
 
 
 @api_route("/album/photos/<int:photo_id>", "GET", roles=ALBUM_USER, response=PHOTO, errors=[404], tags=TAGS)
-@api_errors
 def get_album_photo(photo_id: int) -> dict[str, Any]:
     """One of your photos with its faces (boxes in display pixels, person, quality)."""
     return photo_json(access.photo_for(db_session, current_user, photo_id), faces=True)
@@ -436,7 +432,6 @@ def get_album_photo(photo_id: int) -> dict[str, Any]:
 @api_route(
     "/album/photos/<int:photo_id>", "DELETE", roles=ALBUM_USER, response=DELETED, errors=[404], tags=TAGS
 )
-@api_errors
 def delete_album_photo(photo_id: int) -> dict[str, Any]:
     """Delete a photo: the original, its thumbnail, its faces, their embeddings and crops."""
     photo = access.photo_for(db_session, current_user, photo_id)
@@ -446,7 +441,6 @@ def delete_album_photo(photo_id: int) -> dict[str, Any]:
 
 
 @api_route("/album/photos/<int:photo_id>/original", "GET", roles=ALBUM_USER, errors=[404], tags=TAGS)
-@api_errors
 def get_album_photo_original(photo_id: int) -> Response:
     """The photo's original bytes, exactly as uploaded."""
     photo = access.photo_for(db_session, current_user, photo_id)
@@ -454,7 +448,6 @@ def get_album_photo_original(photo_id: int) -> Response:
 
 
 @api_route("/album/photos/<int:photo_id>/thumbnail", "GET", roles=ALBUM_USER, errors=[404], tags=TAGS)
-@api_errors
 def get_album_photo_thumbnail(photo_id: int) -> Response:
     """A JPEG thumbnail of the photo (EXIF orientation applied), at most 320 px on its longer side."""
     photo = access.photo_for(db_session, current_user, photo_id)
@@ -468,7 +461,6 @@ def get_album_photo_thumbnail(photo_id: int) -> Response:
     response={"type": "object", "properties": {"photos": INT, "job": JOB_REF}, "required": ["photos", "job"]},
     tags=TAGS,
 )
-@api_errors
 def index_album_photos() -> dict[str, Any]:
     """Queue the analysis of your photos still pending (after uploads sent with `index=0`)."""
     job, count = service.index_pending(db_session, current_user)
@@ -477,7 +469,6 @@ def index_album_photos() -> dict[str, Any]:
 
 
 @api_route("/album/library", "DELETE", roles=ALBUM_USER, response=DELETED, tags=TAGS)
-@api_errors
 def delete_album_library() -> dict[str, Any]:
     """Delete your whole album: every photo, face, embedding, person, album and search."""
     count = service.delete_library(db_session, current_user.id)
@@ -489,7 +480,6 @@ def delete_album_library() -> dict[str, Any]:
 
 
 @api_route("/album/faces/<int:face_id>/crop", "GET", roles=ALBUM_USER, errors=[404], tags=TAGS)
-@api_errors
 def get_album_face_crop(face_id: int) -> Response:
     """The aligned crop of one of your faces (a small JPEG)."""
     face = access.face_for(db_session, current_user, face_id)
@@ -506,7 +496,6 @@ def get_album_face_crop(face_id: int) -> Response:
     errors=[400, 404],
     tags=TAGS,
 )
-@api_errors
 def reject_album_face(face_id: int) -> dict[str, Any]:
     """ "Not this person": take the face out of its person; grouping and searches remember it."""
     face = access.face_for(db_session, current_user, face_id)
@@ -535,7 +524,6 @@ WAITING = registry.schema(
     tags=TAGS,
     query=[{"name": "limit", "schema": CLAMPED, "description": "Held within 1 to 500 (default 60)."}],
 )
-@api_errors
 def list_waiting_album_faces() -> dict[str, Any]:
     """Your faces not in any person yet (a person needs three photos of one face; faces taken out of
     a person wait here too), newest first, as the people page lists them: put one into a person
@@ -552,7 +540,6 @@ def list_waiting_album_faces() -> dict[str, Any]:
 @api_route(
     "/album/faces/<int:face_id>", "DELETE", roles=ALBUM_USER, response=DELETED, errors=[404], tags=TAGS
 )
-@api_errors
 def delete_album_face(face_id: int) -> dict[str, Any]:
     """Delete a false face (a hand, a dark patch): its row, embedding and crop, its place in its
     person (a person left without faces goes) and in your search index. The photo stays."""
@@ -571,7 +558,6 @@ def delete_album_face(face_id: int) -> dict[str, Any]:
     errors=[400, 404, 409],
     tags=TAGS,
 )
-@api_errors
 def move_album_face(face_id: int) -> dict[str, Any]:
     """Put a face into one of your people (`person_id`) or a new one (no `person_id`, optional
     `name`); also for faces not in any person yet. The face leaves its old person as with "not this
@@ -642,7 +628,6 @@ def unique_album_name(name: str, album_id: int | None = None) -> None:
     response={"type": "array", "items": ALBUM},
     tags=TAGS,
 )
-@api_errors
 def list_albums() -> list[dict[str, Any]]:
     """Your albums, by name, with their photo counts."""
     counts = album_counts()
@@ -660,7 +645,6 @@ def list_albums() -> list[dict[str, Any]]:
     errors=[409],
     tags=TAGS,
 )
-@api_errors
 def create_album() -> tuple[dict[str, Any], int]:
     """Create an album."""
     name = album_name(json_body())
@@ -680,7 +664,6 @@ def create_album() -> tuple[dict[str, Any], int]:
     errors=[404, 409],
     tags=TAGS,
 )
-@api_errors
 def rename_album(album_id: int) -> dict[str, Any]:
     """Rename an album."""
     album = access.album_for(db_session, current_user, album_id)
@@ -694,7 +677,6 @@ def rename_album(album_id: int) -> dict[str, Any]:
 @api_route(
     "/album/albums/<int:album_id>", "DELETE", roles=ALBUM_USER, response=DELETED, errors=[404], tags=TAGS
 )
-@api_errors
 def delete_album(album_id: int) -> dict[str, Any]:
     """Delete an album; its photos stay in your library (delete them one by one to remove them)."""
     album = access.album_for(db_session, current_user, album_id)
@@ -765,7 +747,6 @@ SEARCH_BODY = {
     errors=[400, 404, 409, 413, 415, 422, 503],
     tags=TAGS,
 )
-@api_errors
 def create_album_search() -> tuple[dict[str, Any], int]:
     """Search your photos by a key photo: upload it (multipart/form-data, file field `key`) or name
     one of your photos (JSON `{"photo_id": 12}` or form field `photo_id`); optional `face` (number).
@@ -790,7 +771,7 @@ def create_album_search() -> tuple[dict[str, Any], int]:
             raise AlbumError("photo_id must be an integer") from None
         found = search.from_photo(app, db_session, current_user, photo)
     else:
-        keys = files_in_request(("key",), cap=int(setting("ALBUM_MAX_PHOTO_BYTES")))
+        keys = files_in_request(("key",), cap=current_settings().album.max_photo_bytes)
         if len(keys) != 1:
             raise AlbumError("attach exactly one key photo (field `key`) or give a photo_id")
         found = search.from_upload(app, db_session, current_user, keys[0])
@@ -811,7 +792,6 @@ limit("api.create_album_search", "ALBUM_MAX_PHOTO_BYTES", "a key photo")
     tags=TAGS,
     query=[{"name": "face", "schema": INT, "description": "Which face of the key to search for."}],
 )
-@api_errors
 def get_album_search(search_id: int) -> dict[str, Any]:
     """A saved search's faces, and its results for the chosen `face`."""
     found = access.search_for(db_session, current_user, search_id)
@@ -819,7 +799,6 @@ def get_album_search(search_id: int) -> dict[str, Any]:
 
 
 @api_route("/album/searches/<int:search_id>/image", "GET", roles=ALBUM_USER, errors=[404], tags=TAGS)
-@api_errors
 def get_album_search_image(search_id: int) -> Response:
     """The key photo of a search, small (JPEG), to draw its face boxes on."""
     found = access.search_for(db_session, current_user, search_id)
@@ -857,7 +836,6 @@ def person_summary(person: AlbumPerson, counts: dict[int, int] | None = None) ->
         }
     ],
 )
-@api_errors
 def list_album_people() -> list[dict[str, Any]]:
     """The people found among your faces (named first), with face counts."""
     hidden = request.args.get("hidden", "false").lower() in ("1", "true", "yes")
@@ -868,7 +846,6 @@ def list_album_people() -> list[dict[str, Any]]:
 @api_route(
     "/album/people/<int:person_id>", "GET", roles=ALBUM_USER, response=PERSON_DETAIL, errors=[404], tags=TAGS
 )
-@api_errors
 def get_album_person(person_id: int) -> dict[str, Any]:
     """A person and their faces."""
     person = access.person_for(db_session, current_user, person_id)
@@ -885,7 +862,6 @@ def get_album_person(person_id: int) -> dict[str, Any]:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def update_album_person(person_id: int) -> dict[str, Any]:
     """Name (null or "" clears it), hide/show a person, or choose their feature face
     (`feature_face_id`: one of the person's faces; null goes back to the sharpest)."""
@@ -918,7 +894,6 @@ def update_album_person(person_id: int) -> dict[str, Any]:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def merge_album_people(person_id: int) -> dict[str, Any]:
     """Merge other people into this one (their faces move here; they are deleted)."""
     person = access.person_for(db_session, current_user, person_id)
@@ -938,7 +913,6 @@ def merge_album_people(person_id: int) -> dict[str, Any]:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def split_album_person(person_id: int) -> tuple[dict[str, Any], int]:
     """Move some of a person's faces into a new person (optionally named); answers the new person."""
     person = access.person_for(db_session, current_user, person_id)

@@ -1,22 +1,11 @@
-"""What album services raise: an HTTP status and one sentence telling the caller what to fix.
+"""What album services raise: the server's one error family (`server.errors`).
 
-The same shape as enrolment's errors (and the API and pages treat both alike), so the album reuses
-enrolment's zip reader and upload helpers, whose errors are `EnrolmentError`s."""
+`AlbumError` is `ServiceError` under the name the album modules know; the app's error handler
+answers every one of them."""
 
 from __future__ import annotations
 
-from server.enrolment.errors import EnrolmentError
+from server.errors import NotFound, TooLarge
+from server.errors import ServiceError as AlbumError
 
-
-class AlbumError(EnrolmentError):
-    """A refused album request (bad input, a limit, a conflict); nothing was written."""
-
-
-class NotFound(AlbumError):
-    """No such album, photo, face, person or search among the caller's own (others' ids look unknown)."""
-
-    status = 404
-
-
-class TooLarge(AlbumError):
-    status = 413
+__all__ = ["AlbumError", "NotFound", "TooLarge"]

@@ -1,5 +1,6 @@
 """Small helpers for API views: reading a JSON body and integer query parameters, writing
-datetimes, turning service errors into JSON answers.
+datetimes, writing an error with extra fields. (Service errors need nothing here: the app's handler
+in `server.errors` answers them.)
 
 Integers from a request are bounded here before they reach SQL (issue 14): beyond 2^63-1 SQLite's
 driver raises OverflowError and MariaDB refuses the statement, which answered 500. A JSON body is
@@ -10,15 +11,11 @@ the range its column allows; `int_text` reads a form field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import wraps
 from typing import Any, overload
 
 from flask import Response, abort, request
-from sqlalchemy.exc import IntegrityError
 
-from server.db import db_session
 from server.db.types import BIGINT_MAX
 from server.errors import json_error
 from shared.messages import MessageError, load_json
@@ -104,27 +101,3 @@ def error_response(status: int, message: str, **details: Any) -> Response:
     if details:
         response.set_data(json.dumps({"error": message, **details}))
     return response
-
-
-def service_errors(
-    errors: tuple[type[Exception], ...], conflict: str
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A view decorator: a service error (with `status`, `message`, `details`) becomes its JSON
-    answer and a unique-constraint race a 409 saying `conflict`; either way the request's
-    database changes are rolled back, so nothing is half-written."""
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return view(*args, **kwargs)
-            except errors as exc:
-                db_session.rollback()
-                return error_response(exc.status, exc.message, **exc.details)  # type: ignore[attr-defined]
-            except IntegrityError:
-                db_session.rollback()
-                return error_response(409, conflict)
-
-        return wrapped
-
-    return decorate

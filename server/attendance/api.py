@@ -8,33 +8,32 @@ written, and each is audited (see `server.attendance.review`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from server.api.endpoints import api_route, registry
-from server.api.io import json_body
+from server.api.endpoints import api_route
 from server.attendance import clock, export, review
 from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
-from server.attendance.api_changes import changing
 from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
-from server.attendance.serialize import (
-    AUDIT_ENTRY,
-    SESSION_ATTENDANCE,
-    SESSION_SUMMARY,
-    STATUSES,
-    STUDENT_ATTENDANCE,
-    UNKNOWN_FACE,
-    audit_json,
-    report_json,
-    session_json,
-    student_json,
-    unknown_face_json,
+from server.attendance.schemas import (
+    AttendanceOverrideRequest,
+    AttendanceOverrideResult,
+    AttendanceSession,
+    AttendanceStudent,
+    AuditEntry,
+    MyAttendance,
+    MySessionAttendance,
+    RollCallRequest,
+    RollCallResult,
+    SessionAttendance,
+    StudentAttendance,
+    UnknownFace,
+    UnknownFaceDecision,
+    UnknownFaceDecisionResult,
 )
 from server.attendance.service import attach_sightings, compute_session, sessions_between
-from server.attendance.unknown import unknown_faces_json
+from server.attendance.unknown import unknown_faces
 from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import LectureSession
@@ -42,112 +41,6 @@ from server.db.models import LectureSession
 INSTRUCTOR = [Role.INSTRUCTOR]
 TAGS = ["attendance"]
 
-OVERRIDE_REQUEST = registry.schema(
-    "AttendanceOverrideRequest",
-    {
-        "type": "object",
-        "properties": {
-            "student_id": {"type": "integer"},
-            "period": {
-                "type": ["integer", "null"],
-                "description": "0-based period index (as in `periods`); null or absent: the whole session.",
-            },
-            "status": {"type": "string", "enum": STATUSES},
-            "reason": {"type": "string", "minLength": 1, "maxLength": review.MAX_REASON},
-        },
-        "required": ["student_id", "status", "reason"],
-    },
-)
-OVERRIDE_RESULT = registry.schema(
-    "AttendanceOverrideResult",
-    {
-        "type": "object",
-        "properties": {"override_id": {"type": "integer"}, "student": STUDENT_ATTENDANCE},
-        "required": ["override_id", "student"],
-    },
-)
-ROLL_CALL_REQUEST = registry.schema(
-    "RollCallRequest",
-    {
-        "type": "object",
-        "properties": {
-            "entries": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "student_id": {"type": "integer"},
-                        "status": {"type": "string", "enum": STATUSES},
-                    },
-                    "required": ["student_id", "status"],
-                },
-            },
-            "reason": {"type": "string", "description": f"Default: {review.ROLL_CALL_REASON!r}."},
-        },
-        "required": ["entries"],
-    },
-)
-ROLL_CALL_RESULT = registry.schema(
-    "RollCallResult",
-    {
-        "type": "object",
-        "properties": {
-            "changed": {
-                "type": "array",
-                "items": {"type": "integer"},
-                "description": "Student ids overridden.",
-            },
-            "unchanged": {"type": "array", "items": {"type": "integer"}, "description": "Already so."},
-            "audit_id": {"type": ["integer", "null"]},
-        },
-        "required": ["changed", "unchanged"],
-    },
-)
-DECISION_REQUEST = registry.schema(
-    "UnknownFaceDecision",
-    {
-        "type": "object",
-        "properties": {
-            "decision": {"type": "string", "enum": ["assigned", "not_a_student"]},
-            "student_id": {"type": "integer", "description": "The roster student, for `assigned`."},
-            "reason": {"type": "string"},
-        },
-        "required": ["decision"],
-    },
-)
-DECISION_RESULT = registry.schema(
-    "UnknownFaceDecisionResult",
-    {
-        "type": "object",
-        "properties": {"face": UNKNOWN_FACE, "relabelled": {"type": "integer"}},
-        "required": ["face", "relabelled"],
-    },
-)
-MY_ATTENDANCE = registry.schema(
-    "MyAttendance",
-    {
-        "type": "object",
-        "properties": {
-            "student": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "student_number": {"type": "string"},
-                    "name": {"type": "string"},
-                },
-            },
-            "sessions": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"session": SESSION_SUMMARY, "attendance": STUDENT_ATTENDANCE},
-                },
-            },
-        },
-        "required": ["student", "sessions"],
-    },
-)
 CSV_NOTE = (
     " The body is `text/csv` (UTF-8 with a BOM); columns: course, session_start, student_number, name, "
     "status, period_1..period_N, first_seen, last_seen, sightings, source, note (see docs/attendance.md)."
@@ -165,13 +58,13 @@ def _csv_response(text: str, name: str) -> Response:
     "/attendance/sessions",
     "GET",
     roles=INSTRUCTOR,
-    response={"type": "array", "items": SESSION_SUMMARY},
+    response=list[AttendanceSession],
     query=[
         {"name": "date", "schema": {"type": "string", "format": "date"}, "description": "Default: today."}
     ],
     tags=TAGS,
 )
-def list_attendance_sessions() -> list[dict[str, Any]]:
+def list_attendance_sessions() -> list[AttendanceSession]:
     """The caller's lecture sessions on one day (local day of ATTENDANCE_TIMEZONE); all for admins."""
     config = current_app.config
     try:
@@ -180,96 +73,94 @@ def list_attendance_sessions() -> list[dict[str, Any]]:
         abort(400, str(exc))
     start, end = clock.day_bounds(day, config)
     owner = None if current_user.role == Role.ADMIN else current_user.id
-    return [session_json(s) for s in sessions_between(db_session, start, end, owner)]
+    return [AttendanceSession.of(s) for s in sessions_between(db_session, start, end, owner)]
 
 
 @api_route(
     "/sessions/<int:session_id>/attendance",
     "GET",
     roles=INSTRUCTOR,
-    response=SESSION_ATTENDANCE,
+    response=SessionAttendance,
     errors=[404],
     tags=TAGS,
 )
-def get_session_attendance(session_id: int) -> dict[str, Any]:
+def get_session_attendance(session_id: int) -> SessionAttendance:
     """A session's attendance: per student the status, per-period statuses and the evidence.
 
     Computed afresh on every call from the session's sightings (capture time) with the
     instructor's overrides applied; the review page polls it to refresh itself."""
     lecture = session_or_404(db_session, current_user, session_id)
     report = fresh_report(db_session, lecture, current_app.config)
-    return report_json(report, pending_count(db_session, lecture), utcnow())
+    return SessionAttendance.of(report, pending_count(db_session, lecture), utcnow())
 
 
 @api_route(
     "/sessions/<int:session_id>/overrides",
     "POST",
     roles=INSTRUCTOR,
-    request=OVERRIDE_REQUEST,
-    response=OVERRIDE_RESULT,
+    request=AttendanceOverrideRequest,
+    response=AttendanceOverrideResult,
     status=201,
     errors=[404],
     tags=TAGS,
 )
-def create_attendance_override(session_id: int) -> tuple[dict[str, Any], int]:
+def create_attendance_override(
+    session_id: int, body: AttendanceOverrideRequest
+) -> tuple[AttendanceOverrideResult, int]:
     """Set a student's status for the session or one period, with a reason (audited)."""
     lecture = session_or_404(db_session, current_user, session_id)
-    body = json_body()
-    override = changing(
-        review.override_status,
+    override = review.override_status(
         db_session,
         lecture,
         current_user,
         current_app.config,
-        student_id=body.get("student_id"),
-        status=body.get("status"),
-        reason=body.get("reason"),
-        period=body.get("period"),
+        student_id=body.student_id,
+        status=body.status.value,
+        reason=body.reason,
+        period=body.period,
     )
     db_session.commit()
     report = compute_session(db_session, lecture, current_app.config, [override.student_id])
     row = report.result.student(override.student_id)
-    return {"override_id": override.id, "student": student_json(report, row)}, 201
+    return AttendanceOverrideResult(override_id=override.id, student=StudentAttendance.of(report, row)), 201
 
 
 @api_route(
     "/sessions/<int:session_id>/rollcall",
     "POST",
     roles=INSTRUCTOR,
-    request=ROLL_CALL_REQUEST,
-    response=ROLL_CALL_RESULT,
+    request=RollCallRequest,
+    response=RollCallResult,
     errors=[404],
     tags=TAGS,
 )
-def submit_roll_call(session_id: int) -> dict[str, Any]:
+def submit_roll_call(session_id: int, body: RollCallRequest) -> RollCallResult:
     """A manual roll call in one batch: every entry is checked first; one bad entry refuses them all.
 
     An entry equal to the student's current session status changes nothing; the others become
     session overrides with the roll call's reason, recorded in one audit entry."""
     lecture = session_or_404(db_session, current_user, session_id)
-    body = json_body()
-    result = changing(
-        review.roll_call,
+    result = review.roll_call(
         db_session,
         lecture,
         current_user,
         current_app.config,
-        entries=body.get("entries"),
-        reason=body.get("reason"),
+        entries=body.sent()["entries"],
+        reason=body.reason,
     )
     db_session.commit()
-    return {"changed": result.changed, "unchanged": result.unchanged, "audit_id": result.audit_id}
+    return RollCallResult(changed=result.changed, unchanged=result.unchanged, audit_id=result.audit_id)
 
 
 @api_route(
     "/sessions/<int:session_id>/confirm",
     "POST",
     roles=INSTRUCTOR,
-    response=SESSION_SUMMARY,
+    response=AttendanceSession,
     errors=[404],
     tags=TAGS,
 )
-def confirm_session_attendance(session_id: int) -> dict[str, Any]:
+def confirm_session_attendance(session_id: int) -> AttendanceSession:
     """Confirm the session's attendance (who and when are kept; the audit entry keeps the statuses).
 
     Corrections after confirmation remain possible and are audited as such."""
@@ -277,66 +168,64 @@ def confirm_session_attendance(session_id: int) -> dict[str, Any]:
     attach_sightings(db_session, lecture, current_app.config)
     review.confirm(db_session, lecture, current_user, current_app.config)
     db_session.commit()
-    return session_json(lecture)
+    return AttendanceSession.of(lecture)
 
 
 @api_route(
     "/sessions/<int:session_id>/unknown-faces",
     "GET",
     roles=INSTRUCTOR,
-    response={"type": "array", "items": UNKNOWN_FACE},
+    response=list[UnknownFace],
     errors=[404],
     tags=TAGS,
 )
-def list_session_unknown_faces(session_id: int) -> list[dict[str, Any]]:
+def list_session_unknown_faces(session_id: int) -> list[UnknownFace]:
     """Faces seen in the session that matched no enrolled student, pending ones first, each with its
     best crop, its cluster (the same person across the course's sessions; decide it with POST
     /unknown-clusters/{id}) and the top 3 roster students by similarity (none chosen for you)."""
     lecture = session_or_404(db_session, current_user, session_id)
     report = fresh_report(db_session, lecture, current_app.config)
-    return unknown_faces_json(db_session, lecture, report)
+    return unknown_faces(db_session, lecture, report)
 
 
 @api_route(
     "/unknown-faces/<int:face_id>",
     "POST",
     roles=INSTRUCTOR,
-    request=DECISION_REQUEST,
-    response=DECISION_RESULT,
+    request=UnknownFaceDecision,
+    response=UnknownFaceDecisionResult,
     errors=[404, 409],
     tags=TAGS,
 )
-def decide_unknown_face(face_id: int) -> dict[str, Any]:
+def decide_unknown_face(face_id: int, body: UnknownFaceDecision) -> UnknownFaceDecisionResult:
     """Assign an unknown face to a roster student (its sightings then count for them) or mark it
     "not a student". Audited; an assigned face cannot be re-decided (409)."""
     face = review_or_404(db_session, current_user, face_id)
-    body = json_body()
-    relabelled = changing(
-        review.decide_unknown_face,
+    relabelled = review.decide_unknown_face(
         db_session,
         face,
         current_user,
-        decision=body.get("decision"),
-        student_id=body.get("student_id"),
-        reason=body.get("reason"),
+        decision=body.decision,
+        student_id=body.student_id,
+        reason=body.reason,
     )
     db_session.commit()
     report = compute_session(db_session, face.session, current_app.config)
-    return {"face": unknown_face_json(face, report), "relabelled": relabelled}
+    return UnknownFaceDecisionResult(face=UnknownFace.of(face, report), relabelled=relabelled)
 
 
 @api_route(
     "/sessions/<int:session_id>/audit",
     "GET",
     roles=INSTRUCTOR,
-    response={"type": "array", "items": AUDIT_ENTRY},
+    response=list[AuditEntry],
     errors=[404],
     tags=TAGS,
 )
-def list_session_audit(session_id: int) -> list[dict[str, Any]]:
+def list_session_audit(session_id: int) -> list[AuditEntry]:
     """The session's audit trail (overrides, roll calls, confirmations, face decisions), newest first."""
     lecture = session_or_404(db_session, current_user, session_id)
-    return [audit_json(entry) for entry in audit_trail(db_session, lecture)]
+    return [AuditEntry.of(entry) for entry in audit_trail(db_session, lecture)]
 
 
 @api_route(
@@ -390,17 +279,17 @@ def get_sighting_thumbnail(sighting_id: int) -> Response:
     return response
 
 
-@api_route("/me/attendance", "GET", response=MY_ATTENDANCE, errors=[404], tags=TAGS)
-def get_my_attendance() -> dict[str, Any]:
+@api_route("/me/attendance", "GET", response=MyAttendance, errors=[404], tags=TAGS)
+def get_my_attendance() -> MyAttendance:
     """The caller's own attendance (read only), for an account linked to a student record:
     every started session of their courses, newest first."""
     student = student_of(db_session, current_user)
     if student is None:
         abort(404, "No student record is linked to your account.")
-    return {
-        "student": {"id": student.id, "student_number": student.student_number, "name": student.name},
-        "sessions": [
-            {"session": session_json(lecture), "attendance": row}
+    return MyAttendance(
+        student=AttendanceStudent(id=student.id, student_number=student.student_number, name=student.name),
+        sessions=[
+            MySessionAttendance(session=AttendanceSession.of(lecture), attendance=row)
             for lecture, row in my_sessions(db_session, student.id, current_app.config)
         ],
-    }
+    )

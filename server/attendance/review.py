@@ -37,6 +37,7 @@ from server.db.models import (
     User,
 )
 from server.db.types import INT_MAX, utcnow
+from server.errors import ServiceError
 
 ENTITY = "lecture_session"
 CLUSTER_ENTITY = "unknown_cluster"
@@ -47,13 +48,8 @@ STATUS_VALUES = tuple(status.value for status in AttendanceStatus)
 ATTENDED = frozenset({"present", "late", "left_early", "late_and_left_early"})
 
 
-class ReviewError(Exception):
-    """Input the instructor must correct; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+# Input the instructor must correct: a service error (`server.errors`) with its HTTP status.
+ReviewError = ServiceError
 
 
 # ----------------------------------------------------------------------------- validation
@@ -76,6 +72,14 @@ def parse_reason(value: Any, *, required: bool, field: str = "reason") -> str | 
     if len(text) > MAX_REASON:
         raise ReviewError(f"'{field}' is too long ({len(text)} characters; at most {MAX_REASON})")
     return text
+
+
+def parse_decision(value: Any) -> str:
+    """An unknown face's (or cluster's) decision: 'assigned' or 'not_a_student'."""
+    choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
+    if not isinstance(value, str) or value not in choices:
+        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {value!r})")
+    return value
 
 
 def parse_id(value: Any, field: str) -> int:
@@ -407,9 +411,7 @@ def decide_unknown_face(
     student, so the next computation counts them; the audit entry lists their event ids.
     An assigned face cannot be re-decided (409): correct the student's attendance with an
     override instead. Returns how many sightings were re-labelled."""
-    choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
-    if not isinstance(decision, str) or decision not in choices:
-        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {decision!r})")
+    parse_decision(decision)
     why = parse_reason(reason, required=False)
     lecture = review.session
     if review.decision == ReviewDecision.ASSIGNED:
@@ -469,13 +471,19 @@ class ClusterDecision:
     sessions: list[int]  # the sessions whose audit trail got an entry
 
 
-def parse_version(value: Any, cluster: UnknownCluster) -> None:
-    """The cluster's size as the page showed it: a different size means it changed since (409)."""
+def parse_version_number(value: Any) -> int:
+    """A cluster `version` as a decision sends it: its member count, a non-negative integer."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
         raise ReviewError(
             "'version' must be the cluster's member count as shown with the face (a non-negative integer);"
             f" got {str(value)[:30]}"
         )
+    return value
+
+
+def parse_version(value: Any, cluster: UnknownCluster) -> None:
+    """The cluster's size as the page showed it: a different size means it changed since (409)."""
+    value = parse_version_number(value)
     if value != cluster.size:
         raise ReviewError(
             f"this person's faces changed since the page was shown: the cluster now has {cluster.size} "
@@ -502,9 +510,7 @@ def decide_cluster(
     audit entry per affected session and one for the cluster; nothing is written when any check fails.
     An assigned cluster cannot be given to someone else or marked "not a student" (409); faces that
     joined it later are assigned to the same student by deciding again."""
-    choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
-    if not isinstance(decision, str) or decision not in choices:
-        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {decision!r})")
+    parse_decision(decision)
     why = parse_reason(reason, required=False)
     student = None
     if decision == ReviewDecision.ASSIGNED.value:

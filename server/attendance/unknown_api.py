@@ -16,12 +16,12 @@ from server.api.endpoints import FILE, api_route, registry
 from server.api.io import iso, json_body
 from server.attendance import face_search, learning, review
 from server.attendance.access import cluster_or_404, learned_or_404, review_or_404, sighting_or_404
-from server.attendance.api_changes import changing
 from server.attendance.unknown import cluster_json, learned_json
 from server.db import db_session
 from server.db.enums import Role
-from server.enrolment.settings import setting
-from server.enrolment.uploads import files_in_request, limit
+from server.settings import current_settings
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 INSTRUCTOR = [Role.INSTRUCTOR]
 TAGS = ["attendance"]
@@ -150,8 +150,7 @@ def decide_unknown_cluster(cluster_id: int) -> dict[str, Any]:
     that joined since answers 409 and nothing changes. Audited on each session and on the cluster."""
     cluster = cluster_or_404(db_session, current_user, cluster_id)
     body = json_body()
-    result = changing(
-        review.decide_cluster,
+    result = review.decide_cluster(
         db_session,
         cluster,
         current_user,
@@ -175,7 +174,7 @@ def learn_unknown_face(face_id: int) -> tuple[dict[str, Any], int]:
     photo gate (a crop that fails answers 422 with the gate's reasons). The student's course galleries
     get a new version, which devices pick up. Audited; undo with DELETE /learned-faces/{id}."""
     face = review_or_404(db_session, current_user, face_id)
-    learned = changing(learning.learn_from_review, db_session, face, current_user)
+    learned = learning.learn_from_review(db_session, face, current_user)
     db_session.commit()
     return learned_json(learned), 201
 
@@ -185,7 +184,7 @@ def learn_sighting_face(sighting_id: int) -> tuple[dict[str, Any], int]:
     """Add a recognised student's crop (a sighting's thumbnail) to their enrolment, through the
     enrolment photo gate (422 with its reasons when it fails). Audited; removable."""
     sighting = sighting_or_404(db_session, current_user, sighting_id)
-    learned = changing(learning.learn_from_sighting, db_session, sighting, current_user)
+    learned = learning.learn_from_sighting(db_session, sighting, current_user)
     db_session.commit()
     return learned_json(learned), 201
 
@@ -202,7 +201,7 @@ def delete_learned_face(learned_id: int) -> dict[str, Any]:
     """Remove a face learned from review from the student's enrolment (their galleries are published
     again). Audited."""
     learned = learned_or_404(db_session, current_user, learned_id)
-    versions = changing(learning.unlearn, db_session, learned, current_user)
+    versions = learning.unlearn(db_session, learned, current_user)
     db_session.commit()
     return {"deleted": learned_id, "galleries": {str(k): v for k, v in versions.items()}}
 
@@ -221,7 +220,7 @@ def search_unknown_faces() -> dict[str, Any]:
     `key`): the matching unknown tracks with session, time, crop and score, best first."""
     if request.mimetype != "multipart/form-data":
         abort(415, "send the key photo as multipart/form-data (file field `key`)")
-    return run_search(files_in_request(("key",), cap=int(setting("ENROLMENT_MAX_PHOTO_BYTES"))))
+    return run_search(files_in_request(("key",), cap=current_settings().enrolment.max_photo_bytes))
 
 
 limit("api.search_unknown_faces", "ENROLMENT_MAX_PHOTO_BYTES", "a key photo")
@@ -231,7 +230,7 @@ def run_search(keys: list[Any]) -> dict[str, Any]:
     """The search as the API and the search page both answer it (4xx via abort on bad input)."""
     if len(keys) != 1:
         abort(400, "attach exactly one key photo (file field `key`)")
-    key = changing(face_search.key_face, keys[0], int(setting("ENROLMENT_MAX_PHOTO_BYTES")))
+    key = face_search.key_face(keys[0], current_settings().enrolment.max_photo_bytes)
     matches = face_search.search_unknown(db_session, current_user, key)
     return {
         "faces_in_key": key.faces,

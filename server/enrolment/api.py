@@ -9,15 +9,15 @@ from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
 from server.api.endpoints import FILE, FILES, api_route, registry
-from server.api.io import DATETIME, error_response, service_errors
+from server.api.io import DATETIME, error_response
 from server.db import db_session
 from server.db.enums import Role
 from server.enrolment import access, photos, service
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.serialize import galleries_json, photo_json, refused_json, rejection_json, student_json
-from server.enrolment.settings import setting
-from server.enrolment.uploads import files_in_request, limit
-from server.school.errors import SchoolError
+from server.settings import current_settings
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 TAGS = ["enrolment"]
 INSTRUCTOR = [Role.INSTRUCTOR]
@@ -266,10 +266,6 @@ GALLERY = registry.schema(
 )
 
 
-# Service errors as `{"error": ..., **details}` with their status; nothing of the request is kept.
-api_errors = service_errors(
-    (EnrolmentError, SchoolError), "the enrolment changed at the same time: send the request again"
-)
 
 
 def require_multipart() -> None:
@@ -285,7 +281,6 @@ def require_multipart() -> None:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def list_student_photos(student_id: int) -> dict[str, Any]:
     """A student's accepted enrolment photos (quality figures, no embeddings) and recent refusals."""
     student = access.student_for(db_session, current_user, student_id)
@@ -312,7 +307,6 @@ def list_student_photos(student_id: int) -> dict[str, Any]:
     errors=[400, 404, 413, 415, 422, 503],
     tags=TAGS,
 )
-@api_errors
 def upload_student_photos(student_id: int) -> tuple[dict[str, Any], int] | Response:
     """Enrol photos of a student (multipart/form-data, one or more image files in any field).
 
@@ -321,7 +315,7 @@ def upload_student_photos(student_id: int) -> tuple[dict[str, Any], int] | Respo
     the reason. 201 when at least one photo was accepted, 422 (with the same lists) when none was."""
     student = access.student_for(db_session, current_user, student_id)
     require_multipart()
-    uploads = files_in_request(cap=int(setting("ENROLMENT_MAX_PHOTO_BYTES")))
+    uploads = files_in_request(cap=current_settings().enrolment.max_photo_bytes)
     result = service.upload_photos(db_session, student, uploads, current_user)
     body = {
         "student_id": student.id,
@@ -348,7 +342,6 @@ limit("api.upload_student_photos", "ENROLMENT_MAX_UPLOAD_BYTES", "one upload of 
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def delete_student_photo(student_id: int, photo_id: int) -> dict[str, Any]:
     """Delete an enrolment photo (its embedding and thumbnail); the student's galleries get a new version."""
     student, photo = access.photo_for(db_session, current_user, student_id, photo_id)
@@ -365,7 +358,6 @@ def delete_student_photo(student_id: int, photo_id: int) -> dict[str, Any]:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def get_photo_thumbnail(student_id: int, photo_id: int) -> Response:
     """The small JPEG of the aligned face kept for an accepted photo (404 when thumbnails are off)."""
     _student, photo = access.photo_for(db_session, current_user, student_id, photo_id)
@@ -384,7 +376,6 @@ def get_photo_thumbnail(student_id: int, photo_id: int) -> Response:
     errors=[404],
     tags=TAGS,
 )
-@api_errors
 def get_course_enrolment(course_id: int) -> dict[str, Any]:
     """The course's roster with each student's number of accepted photos, and its gallery version."""
     course = access.course_for(db_session, current_user, course_id)
@@ -424,7 +415,6 @@ def get_course_enrolment(course_id: int) -> dict[str, Any]:
     errors=[400, 404, 409, 413, 415, 503],
     tags=TAGS,
 )
-@api_errors
 def import_course_enrolment(course_id: int) -> dict[str, Any]:
     """Bulk enrolment: a students CSV and/or a zip of photos named by student number, into a course.
 
@@ -456,7 +446,6 @@ limit("api.import_course_enrolment", "ENROLMENT_MAX_IMPORT_BYTES", "a bulk impor
 @api_route(
     "/courses/<int:course_id>/gallery", "GET", roles=INSTRUCTOR, response=GALLERY, errors=[404], tags=TAGS
 )
-@api_errors
 def get_course_gallery(course_id: int) -> Response:
     """The course's gallery for devices: enrolled embeddings by student, versioned, with its sha256.
 

@@ -15,22 +15,21 @@ from flask_login import current_user
 
 from server.album import access
 from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, api_route, registry
-from server.api.io import int_text, json_body, service_errors
+from server.api.io import int_text, json_body
 from server.db import db_session
 from server.db.enums import Role
 from server.db.types import INT_MAX
-from server.enrolment.errors import EnrolmentError
-from server.enrolment.faces import face_analyzer
-from server.enrolment.settings import setting
-from server.enrolment.uploads import Upload, files_in_request, limit
-from server.faces_api.compare import CompareError, Picture, compare
-from server.media_policy import over_limit, upload_shape
+from server.faces.analyzer import face_analyzer
+from server.faces_api.compare import Picture, compare
+from server.settings import current_settings
 from server.storage import StorageError, storage
+from server.uploads.files import Upload, files_in_request
+from server.uploads.limits import limit
+from server.uploads.policy import over_limit, upload_shape
 from shared.media import MediaError, decode_image
 
 TAGS = ["faces"]
 SIDES = ("source", "target")
-PHOTO_BYTES = "ENROLMENT_MAX_PHOTO_BYTES"  # per picture: a phone photo with room to spare (15 MiB)
 REQUEST_BYTES = "ENROLMENT_MAX_UPLOAD_BYTES"  # the whole request, refused before it is read
 
 NUMBER = {"type": "number"}
@@ -122,9 +121,6 @@ COMPARE_BODY = {
     "required": ["source_photo_id", "target_photo_id"],
 }
 
-api_errors = service_errors((EnrolmentError,), "the photos changed at the same time: send the request again")
-
-
 @api_route(
     "/faces/compare",
     "POST",
@@ -135,7 +131,6 @@ api_errors = service_errors((EnrolmentError,), "the photos changed at the same t
     errors=[400, 404, 413, 415, 422, 503],
     tags=TAGS,
 )
-@api_errors
 def compare_faces() -> dict[str, Any]:
     """Compare the faces of two images (like Rekognition's CompareFaces and `visage faces compare`).
 
@@ -146,10 +141,7 @@ def compare_faces() -> dict[str, Any]:
     it matches and does not. No face in the source: 422; none in the target: empty pairs. Nothing is
     stored."""
     pictures = [picture(side, *reference) for side, reference in zip(SIDES, references(), strict=True)]
-    try:
-        return compare(face_analyzer(), *pictures)
-    except CompareError as exc:
-        abort(exc.status, exc.message)
+    return compare(face_analyzer(), *pictures)
 
 
 limit("api.compare_faces", REQUEST_BYTES, "two images to compare")
@@ -169,7 +161,7 @@ def references() -> list[tuple[Upload | None, int | None]]:
         abort(415, "send the two images as multipart/form-data (fields `source` and `target`)")
     found = []
     for side in SIDES:
-        uploads = files_in_request((side,), cap=int(setting(PHOTO_BYTES)))
+        uploads = files_in_request((side,), cap=current_settings().enrolment.max_photo_bytes)
         raw_id = request.form.get(f"{side}_photo_id", "")
         photo_id = int_text(raw_id)
         if raw_id.strip() and photo_id is None:
@@ -190,7 +182,7 @@ def picture(side: str, upload: Upload | None, photo_id: int | None) -> Picture:
         except StorageError:
             abort(404, f"the file of photo {photo_id} is missing from storage")
         upload = Upload(photo.filename, data)
-    max_bytes = int(setting(PHOTO_BYTES))
+    max_bytes = current_settings().enrolment.max_photo_bytes
     if not upload.data:
         abort(400, f"{upload.filename}: the {side} image is empty (0 bytes)")
     if upload.full_size > max_bytes:

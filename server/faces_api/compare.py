@@ -17,18 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from server.errors import Unprocessable
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.embed import require_embedder
 from shared.similarity import same_person, similarity, to_display
-
-
-class CompareError(Exception):
-    """Input the caller must fix; `status` is the HTTP answer, the message one sentence."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ def compare(analyzer: FaceAnalyzer, source: Picture, target: Picture) -> dict[st
     """The comparison as the API answers it (see the module docstring)."""
     source_faces = analyzer.get(source.image)
     if not source_faces:
-        raise CompareError(
+        raise Unprocessable(
             f"{source.name}: no face found in the source image, so there is nothing to compare"
         )
     target_faces = analyzer.get(target.image)

@@ -13,7 +13,6 @@ from server.api.io import json_body
 from server.db import db_session
 from server.db.enums import Role
 from server.school import access, calibration
-from server.school.api import answers_errors
 from server.school.errors import Invalid
 
 TAGS = ["school"]
@@ -146,7 +145,6 @@ def accept_body(body: dict[str, Any]) -> tuple[bool, float | None]:
     errors=[404],
     tags=TAGS,
 )
-@answers_errors
 def get_course_calibration(course_id: int) -> dict[str, Any]:
     """The course's recognition thresholds calibrated from its enrolment photos, with pair counts.
 
@@ -165,7 +163,6 @@ def get_course_calibration(course_id: int) -> dict[str, Any]:
     errors=[404, 409],
     tags=TAGS,
 )
-@answers_errors
 def accept_course_calibration(course_id: int) -> dict[str, Any]:
     """Use the course's calibrated thresholds on its devices (audited; the gallery version moves).
 
@@ -186,7 +183,6 @@ def accept_course_calibration(course_id: int) -> dict[str, Any]:
     errors=[404, 409],
     tags=TAGS,
 )
-@answers_errors
 def revert_course_calibration(course_id: int) -> dict[str, Any]:
     """Back to the global default threshold (audited; the gallery version moves).
 

@@ -25,8 +25,9 @@ from server.auth.decorators import role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
 from server.db.models import Classroom, Course, Device, Student, User
+from server.errors import CONCURRENT_CHANGE
 from server.school import access, calibration, courses, rooms, schedule, students
-from server.school.api import CONCURRENT, search
+from server.school.api import search
 from server.school.errors import Invalid, SchoolError
 from server.school.fields import split_numbers
 from server.school.times import WEEKDAYS, at_local, clock_time, local_date, zone, zone_names
@@ -54,7 +55,7 @@ def attempt(change: Callable[[], Response], page: Callable[[], str]) -> PageResu
         return page(), error.status
     except IntegrityError:
         db_session.rollback()
-        flash(CONCURRENT[0].upper() + CONCURRENT[1:], "error")
+        flash(CONCURRENT_CHANGE[0].upper() + CONCURRENT_CHANGE[1:], "error")
         return page(), 409
 
 
