@@ -60,8 +60,8 @@ def folder_course(app, folder: Path, code: str) -> dict:
     from server.db.models import Course, Student
     from server.demo.seed import ACCOUNTS, find_user
     from server.enrolment import service
-    from server.enrolment.uploads import Upload
     from server.school import calibration
+    from server.uploads.files import Upload
 
     with app.app_context(), get_db(app).session() as session:
         admin = find_user(session, ACCOUNTS[0][0])

@@ -16,7 +16,20 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import album, bodyread, deepfake, enrolment, errors, headers, i18n, jobs, logs, metrics, routing
+from server import (
+    album,
+    bodyread,
+    deepfake,
+    enrolment,
+    errors,
+    headers,
+    i18n,
+    jobs,
+    logs,
+    metrics,
+    routing,
+    uploads,
+)
 from server.api import register_api
 from server.attendance.views import bp as attendance_bp
 from server.auth import manager, passwords
@@ -61,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(school_bp)
     app.register_blueprint(devices_bp)
     app.register_blueprint(health_bp)
+    uploads.init_app(app)  # every upload route's byte ceiling, before its body is read
     enrolment.init_app(app)
     album.init_app(app)
     deepfake.init_app(app)

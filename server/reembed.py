@@ -30,9 +30,11 @@ from sqlalchemy.orm import Session
 from server.album.faceindex import model_of
 from server.db.enums import FaceKind
 from server.db.models import AlbumFace, AlbumPhoto, FaceTemplate
-from server.enrolment import embeddings, gallery
-from server.enrolment.faces import face_analyzer, shrink
+from server.enrolment import gallery
 from server.enrolment.photos import refresh_template
+from server.faces import embeddings
+from server.faces.analyzer import face_analyzer
+from server.faces.images import shrink
 from server.jobs import JobContext, job_handler
 from server.storage import StorageError, storage
 from shared.align import CHIP_SIZE, DLIB_CHIP_TEMPLATE

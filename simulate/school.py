@@ -18,7 +18,7 @@ from server.db import get_db
 from server.db.enums import Role
 from server.db.models import Classroom, Course, Device, LectureSession, Sighting, Student, User
 from server.enrolment import service
-from server.enrolment.uploads import Upload
+from server.uploads.files import Upload
 from simulate.timeline import Truth
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.model import DEFAULT_MODEL
 from tests.conftest import BROKER, data_path, require_broker
 from tests.server.test_server_devices_commands import forget_device_session
 
@@ -56,7 +56,7 @@ def seed(app, analyzer, device: str, enrolled: tuple[str, ...] = tuple(PEOPLE)) 
     from server.db import get_db
     from server.db.enums import FaceKind
     from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, Student
-    from server.enrolment.embeddings import to_bytes
+    from server.faces.embeddings import to_bytes
 
     now = datetime.now(timezone.utc)
     with get_db(app).session() as session:

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from server.album.ann import FaceIndex, HnswParams, IndexCache
 from server.db.models import AlbumFace
-from server.enrolment.embeddings import DTYPE
-from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
+from server.faces.embeddings import DTYPE
+from server.faces.model import gallery_model
+from shared.embed import require_embedder
 
 EXTENSION_KEY = "visage.album_index"
 _lock = threading.Lock()
@@ -32,7 +33,7 @@ def model_of(app: Flask) -> str:
 
     Stored with every face, so faces of another embedder (or version) are never mixed into an index.
     """
-    return embedder_id(str(app.config.get("GALLERY_MODEL") or DEFAULT_EMBEDDER))
+    return gallery_model(app)
 
 
 def index_cache(app: Flask) -> IndexCache:

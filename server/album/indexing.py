@@ -24,11 +24,12 @@ from server.album.faceindex import model_of
 from server.album.photos import face_crop_key
 from server.db.models import AlbumFace, AlbumPhoto
 from server.db.types import utcnow
-from server.enrolment.embeddings import to_bytes
-from server.enrolment.faces import face_analyzer, shrink
+from server.faces.analyzer import face_analyzer
+from server.faces.embeddings import to_bytes
+from server.faces.images import shrink
 from server.jobs import JobContext, job_handler
-from server.media_policy import upload_shape
 from server.storage import Storage, StorageError, storage
+from server.uploads.policy import upload_shape
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.media import MediaError, decode_image
 from shared.quality import image_blur

@@ -2,7 +2,7 @@
 
 A file becomes a photo only when it decodes completely as an image (`shared.media.decode_image`:
 not an image, truncated, decompression bomb, empty or oversized files, and pictures too small or too
-elongated to analyse (`server.media_policy`) are refused with the reason).
+elongated to analyse (`server.uploads.policy`) are refused with the reason).
 The original bytes are stored as they came (EXIF and all: it is the user's photo); the thumbnail and
 every face box use the EXIF-oriented picture, which is what people see. A file whose SHA-256 the
 user already has is recognised as a duplicate and points at the existing photo.
@@ -25,11 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import Album, AlbumPhoto, User
-from server.enrolment.archive import PhotoArchive
-from server.enrolment.errors import EnrolmentError
-from server.enrolment.uploads import Upload, display_name
-from server.media_policy import over_limit
 from server.storage import Storage, StorageError
+from server.uploads.archive import MemberError, PhotoArchive
+from server.uploads.files import Upload, display_name
+from server.uploads.policy import over_limit
 from shared.media import MediaError, ShapeLimits, decode_image
 
 FORMATS = {
@@ -190,6 +189,6 @@ def archive_uploads(archive: PhotoArchive) -> tuple[list[Upload], list[Outcome]]
         else:
             try:
                 uploads.append(Upload(name, archive.read(entry)))
-            except EnrolmentError as exc:  # this member only (corrupt, over the size limit)
+            except MemberError as exc:  # this member only (corrupt, over the size limit)
                 skipped.append(Outcome(entry.name, "rejected", exc.message))
     return uploads, skipped

@@ -27,10 +27,11 @@ from server.album.errors import AlbumError, NotFound
 from server.album.faceindex import model_of, owner_index
 from server.album.photos import thumbnail
 from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPhoto, AlbumSearch, User
-from server.enrolment.embeddings import as_json, from_bytes
-from server.enrolment.faces import face_analyzer, shrink
-from server.enrolment.uploads import Upload
-from server.media_policy import over_limit, upload_shape
+from server.faces.analyzer import face_analyzer
+from server.faces.embeddings import as_json, from_bytes
+from server.faces.images import shrink
+from server.uploads.files import Upload
+from server.uploads.policy import over_limit, upload_shape
 from shared.embed import require_embedder
 from shared.media import MediaError, decode_image
 

@@ -27,10 +27,10 @@ from server.album.indexing import submit_index
 from server.album.photos import Outcome, Written, add_photos, archive_uploads, owner_prefix
 from server.album.settings import setting
 from server.db.models import Album, AlbumFace, AlbumFaceRejection, AlbumPerson, AlbumPhoto, AlbumSearch, User
-from server.enrolment.archive import PhotoArchive
-from server.enrolment.uploads import Upload
-from server.media_policy import upload_shape
 from server.storage import StorageError, storage
+from server.uploads.archive import PhotoArchive
+from server.uploads.files import Upload
+from server.uploads.policy import upload_shape
 
 PENDING_DELETES = "album.pending_deletes"
 

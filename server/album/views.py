@@ -27,8 +27,9 @@ from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
-from server.enrolment.errors import EnrolmentError
-from server.enrolment.uploads import files_in_request, limit
+from server.errors import ServiceError
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 from server.web.live import refresh_seconds as live_refresh_seconds
 
 bp = Blueprint("album", __name__, url_prefix="/album")
@@ -48,7 +49,7 @@ def mine(lookup: Callable[[], Any]) -> Any:
     """The looked-up row, or the 404 page (another user's ids look unknown)."""
     try:
         return lookup()
-    except EnrolmentError as error:
+    except ServiceError as error:
         abort(error.status, sentence(error.message))
 
 
@@ -69,7 +70,7 @@ def attempt(action: Callable[[], Response]) -> Response:
     and a link back to the form (`back_to`, else the page the form was on)."""
     try:
         return action()
-    except EnrolmentError as error:
+    except ServiceError as error:
         db_session.rollback()
         abort(error.status, sentence(error.message))
     except ValueError:
@@ -300,7 +301,7 @@ def start_search() -> Response | tuple[str, int]:
     back_to(url_for("album.search_page"))
     try:
         return start_search_action()
-    except EnrolmentError as error:
+    except ServiceError as error:
         db_session.rollback()
         flash(sentence(error.message), "error")
         page = render_template("album/search.html", found=None, results=None, recent=recent_keys())
@@ -341,7 +342,7 @@ def search_results(search_id: int) -> str | tuple[str, int]:
     if number is not None:
         try:
             results = search.run(app(), db_session, found, number)
-        except EnrolmentError as error:
+        except ServiceError as error:
             flash(sentence(error.message), "error")
             return render_template("album/search.html", found=found, chosen=None, results=None), error.status
     return render_template(

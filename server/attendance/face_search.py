@@ -23,9 +23,10 @@ from server.attendance.clusters import cluster_threshold, model_id, vector_of
 from server.attendance.review import ReviewError
 from server.db.enums import Role
 from server.db.models import Course, LectureSession, Sighting, UnknownFaceReview, User
-from server.enrolment.faces import face_analyzer, shrink
-from server.enrolment.uploads import Upload
-from server.media_policy import over_limit, upload_shape
+from server.faces.analyzer import face_analyzer
+from server.faces.images import shrink
+from server.uploads.files import Upload
+from server.uploads.policy import over_limit, upload_shape
 from shared.embed import embedder_id
 from shared.media import MediaError, decode_image
 from shared.similarity import l2_normalize

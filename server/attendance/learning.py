@@ -22,7 +22,7 @@ from server.db.enums import ReviewDecision
 from server.db.models import LearnedFace, LectureSession, Sighting, Student, UnknownFaceReview, User
 from server.enrolment import gallery, photos, service
 from server.enrolment.settings import setting
-from server.enrolment.uploads import Upload
+from server.uploads.files import Upload
 
 PURPOSE = "attendance-review"
 

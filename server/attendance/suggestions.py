@@ -3,7 +3,7 @@
 A suggestion never decides anything: the assign control lists the top few with their scores and
 pre-selects none, because one careless click would otherwise hand a whole stranger's sightings to
 whichever student happened to be first. A roster student is scored as devices score faces (see
-`server.enrolment.embeddings`): the highest cosine similarity between any of the face's embeddings
+`server.faces.embeddings`): the highest cosine similarity between any of the face's embeddings
 (every member of its cluster) and any of the student's enrolled embeddings or their template, of the
 same embedder only (vectors of different models are not comparable).
 """

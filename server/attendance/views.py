@@ -35,7 +35,8 @@ from server.db.enums import Role, SessionStatus
 from server.db.models import AuditLog, Course, LectureSession
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.settings import setting as enrolment_setting
-from server.enrolment.uploads import files_in_request, limit
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 bp = Blueprint("attendance", __name__)
 

@@ -7,7 +7,6 @@ JSON API `/api/v1/deepfake/checks` (server.deepfake.api). Each file becomes a `D
 One concern per module:
 
     settings  limits and options (DEEPFAKE_*), with the reasons for the defaults
-    uploads   the request-size ceiling of the upload routes (413 before the body is read)
     engine    the app's shared DeepfakePipeline (ONNX sessions loaded once)
     service   accept uploads as checks, a user's own checks, delete, JSON form
     jobs      the job handler: score, store the result and the top face crops, delete the upload
@@ -26,11 +25,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Settings, upload limits and the web pages (the API module is in server.api.ENDPOINT_MODULES,
+    """Settings and the web pages (the API module is in server.api.ENDPOINT_MODULES,
     the job handler in server.jobs.JOB_MODULES)."""
-    from server.deepfake import settings, uploads
+    from server.deepfake import settings
     from server.deepfake.views import bp
 
     settings.init_app(app)
-    uploads.init_app(app)
     app.register_blueprint(bp)

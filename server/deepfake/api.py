@@ -15,9 +15,9 @@ from server.db.models.deepfake import DeepfakeFace
 from server.db.types import BIGINT_MAX
 from server.deepfake import service
 from server.deepfake.settings import setting
-from server.deepfake.uploads import limit_upload
-from server.enrolment.uploads import files_in_request
 from server.errors import json_error
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 TAGS = ["deepfake"]
 ROLES = [Role.ALBUM_USER, Role.INSTRUCTOR]
@@ -246,4 +246,4 @@ def deepfake_face_image(check_id: int, ordinal: int) -> Response:
     return response
 
 
-limit_upload("api.create_deepfake_checks")
+limit("api.create_deepfake_checks", "DEEPFAKE_MAX_UPLOAD_BYTES", "one request")

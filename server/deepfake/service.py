@@ -2,7 +2,7 @@
 own checks, cancel or delete them, and describe them as JSON.
 
 An upload is judged on what can be judged at once (empty, too large, not an image or a video by its
-magic bytes, an image whose header is unreadable or whose shape is outside `server.media_policy`):
+magic bytes, an image whose header is unreadable or whose shape is outside `server.uploads.policy`):
 those are refused in the response and never stored. Everything else becomes a check
 and a `deepfake.score` job; what only decoding can tell (a truncated MP4, a video whose header
 claims four hours) fails that job with a sentence the result page shows.
@@ -24,11 +24,11 @@ from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import utcnow
 from server.deepfake.settings import setting
-from server.enrolment.uploads import Upload
 from server.jobs import store as job_store
 from server.jobs import submit_job
-from server.media_policy import over_limit, upload_shape
 from server.storage import storage
+from server.uploads.files import Upload
+from server.uploads.policy import over_limit, upload_shape
 from shared.deepfake.pipeline import NOTE, VERDICTS
 from shared.deepfake.video import sniff_bytes
 from shared.media import MediaError, image_header

@@ -17,8 +17,8 @@ from server.db.enums import Role
 from server.deepfake import service
 from server.deepfake.charts import timeline_svg
 from server.deepfake.settings import setting
-from server.deepfake.uploads import limit_upload
-from server.enrolment.uploads import files_in_request
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 from server.web.live import refresh_seconds
 from shared.deepfake.pipeline import NOTE, PipelineConfig
 
@@ -112,4 +112,4 @@ def delete(check_id: int) -> Response:
     return redirect(url_for("deepfake.index"), code=303)
 
 
-limit_upload("deepfake.upload")
+limit("deepfake.upload", "DEEPFAKE_MAX_UPLOAD_BYTES", "one request")

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from server.db import get_db
 from server.db.enums import Role
 from server.demo.seed import demo_user
-from server.enrolment.uploads import Upload
+from server.uploads.files import Upload
 
 log = logging.getLogger("visage.demo")
 

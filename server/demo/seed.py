@@ -45,9 +45,9 @@ from server.db.models import (
 )
 from server.enrolment import service as enrolment
 from server.enrolment.photos import photos_of
-from server.enrolment.uploads import Upload
 from server.school.schedule import state as session_state
 from server.school.students import enrol
+from server.uploads.files import Upload
 
 ACCOUNTS: tuple[tuple[str, str, Role], ...] = (
     ("admin@school.example", "Demo Administrator", Role.ADMIN),

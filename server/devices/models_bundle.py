@@ -20,9 +20,8 @@ from typing import Any
 
 from flask import Flask
 
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.model import gallery_model
 from shared.bundle import BundleError, build_manifest, encode_manifest, manifest_sha256
-from shared.embed import embedder_id
 from shared.model_registry import MANIFEST_NAME, default_models_dir
 
 
@@ -56,7 +55,7 @@ def bundle_settings(app: Flask) -> tuple[Path, str, tuple[str, ...] | None]:
     """(models folder, embedder id, model names or None for all) from the app's settings."""
     models_dir = Path(app.config.get("MODELS_DIR") or default_models_dir())
     try:
-        embedder = embedder_id(app.config.get("GALLERY_MODEL") or DEFAULT_MODEL)
+        embedder = gallery_model(app)
     except ValueError as exc:
         raise BundleUnavailable(f"GALLERY_MODEL: {exc}") from None
     names = app.config.get("DEVICE_MODELS")

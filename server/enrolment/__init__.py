@@ -6,18 +6,16 @@ of photos named by student number, `/courses/<id>/enrolment`, `POST /api/v1/cour
 import`). Every course has a versioned gallery (`GET /api/v1/courses/<id>/gallery`, and
 `build_gallery(session, course_id)` for other parts of the server) that classroom devices fetch.
 
-One concern per module:
+Uploaded files, the photos zip and the per-route upload limits are `server.uploads`'s; the face
+analyzer, face crops and embeddings' storage are `server.faces`'s. One concern per module:
 
     settings    limits and options (ENROLMENT_*, GALLERY_*), with the reasons for the defaults
-    faces       the app's shared FaceAnalyzer and the verdict on one photo (how faces are counted)
-    embeddings  float32 storage and the student template (normalised mean + individual embeddings)
+    verdict     the verdict on one photo (how faces are counted, the strict quality gate)
     photos      accept/refuse photos of a student, delete, keep the template current
     roster_csv  the students CSV (what is accepted, what refuses the whole file)
-    archive     the photos zip, read safely in memory (traversal, symlinks, bombs)
     importer    the bulk import and its per-row, per-file report
     gallery     canonical gallery content, its sha256 and versions
     hooks       galleries follow roster changes made by `server.school` (its signal)
-    uploads     per-route upload limits (413) and reading uploaded files
     service     the operations the API and the pages share;  api, views: the two front ends
 
 Privacy decisions (faces are biometric data; store only what is needed):
@@ -42,13 +40,12 @@ from server.enrolment.gallery import build_gallery
 
 
 def init_app(app: Flask) -> None:
-    """Settings, upload limits, gallery hooks and the web pages (the API module is listed in
+    """Settings, gallery hooks and the web pages (the API module is listed in
     server.api.ENDPOINT_MODULES)."""
-    from server.enrolment import hooks, settings, uploads
+    from server.enrolment import hooks, settings
     from server.enrolment.views import bp
 
     settings.init_app(app)
-    uploads.init_app(app)
     hooks.connect()
     app.register_blueprint(bp)
 

@@ -266,8 +266,6 @@ GALLERY = registry.schema(
 )
 
 
-
-
 def require_multipart() -> None:
     if request.mimetype != "multipart/form-data":
         abort(415, "send the files as multipart/form-data")

@@ -5,7 +5,7 @@
 
 Content: every student on the course's roster, by student number, with the embeddings of their
 accepted photos (oldest first, float32 values as JSON numbers) and their template (the normalised
-mean, see `server.enrolment.embeddings`; null for a student without photos, who is listed so that
+mean, see `server.faces.embeddings`; null for a student without photos, who is listed so that
 the roster itself is part of the gallery). No names, no photos: a device needs neither.
 A device scores a face against a student as the highest cosine similarity over the student's
 embeddings and template, and accepts the best student when that reaches `threshold`.
@@ -38,11 +38,11 @@ from sqlalchemy.orm import Session
 
 from server.db.enums import FaceKind
 from server.db.models import Course, CourseGallery, CourseThreshold, FaceTemplate, Student, course_students
-from server.enrolment import embeddings
 from server.enrolment.errors import NotFound
-from shared.embed import DEFAULT_EMBEDDER, embedder_id, require_embedder
+from server.faces import embeddings
+from server.faces.model import DEFAULT_MODEL, gallery_model
+from shared.embed import embedder_id, require_embedder
 
-DEFAULT_MODEL = embedder_id(DEFAULT_EMBEDDER)
 CONTENT_KEYS = ("course_id", "model", "dim", "metric", "threshold", "students")
 OPTIONAL_KEYS = ("unknown_threshold",)
 
@@ -122,10 +122,10 @@ def latest(session: Session, course_id: int) -> CourseGallery | None:
 
 
 def configured() -> tuple[str, float | None]:
-    """The app's GALLERY_MODEL and GALLERY_THRESHOLD (the defaults outside an app context)."""
+    """The app's embedder (`server.faces.model`) and GALLERY_THRESHOLD (defaults outside an app context)."""
     if not has_app_context():
         return DEFAULT_MODEL, None
-    model = embedder_id(current_app.config.get("GALLERY_MODEL") or DEFAULT_MODEL)
+    model = gallery_model()
     threshold = current_app.config.get("GALLERY_THRESHOLD")
     return model, None if threshold is None else float(threshold)
 

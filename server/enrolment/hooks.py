@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from server.enrolment import gallery, service
+from server.enrolment import gallery
 from server.enrolment.errors import NotFound
 from server.enrolment.gallery import build_gallery
 from server.school.signals import roster_changed
@@ -27,9 +26,7 @@ def connect() -> None:
 
 
 def mark_course(_sender: Any, db: Session, course_id: int, **_details: Any) -> None:
-    model, threshold = gallery.DEFAULT_MODEL, None
-    if has_app_context():
-        model, threshold = service.model(), service.gallery_threshold()
+    model, threshold = gallery.configured()
     db.info.setdefault(PENDING, {})[course_id] = (model, threshold)
 
 

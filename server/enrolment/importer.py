@@ -34,11 +34,11 @@ from server.audit import record
 from server.db.enums import FaceKind
 from server.db.models import Course, FaceTemplate, Student, User, course_students
 from server.enrolment import gallery, photos
-from server.enrolment.archive import PhotoArchive
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.faces import PhotoVerdict
 from server.enrolment.roster_csv import CsvStudent, StudentsCsv
+from server.enrolment.verdict import PhotoVerdict
 from server.school.access import visible_student_ids
+from server.uploads.archive import MemberError, PhotoArchive
 
 _NUMBERED = re.compile(r"(.+)_\d+")
 
@@ -197,7 +197,7 @@ def screen_archive(
             continue
         try:
             data = archive.read(entry)
-        except EnrolmentError as exc:
+        except MemberError as exc:
             item["reason"] = exc.message
             continue
         digest = hashlib.sha256(data).hexdigest()

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from server.audit import record
 from server.db.enums import FaceKind
 from server.db.models import EnrolmentRejection, FaceTemplate, Student, User
-from server.enrolment import embeddings
-from server.enrolment.faces import PhotoVerdict
+from server.enrolment.verdict import PhotoVerdict
+from server.faces import embeddings
 
 PURPOSE = "attendance-enrolment"
 

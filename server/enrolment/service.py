@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 from server.db.enums import FaceKind
 from server.db.models import Course, FaceTemplate, Student, User, course_students
 from server.enrolment import gallery, photos
-from server.enrolment.archive import PhotoArchive
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.faces import PhotoVerdict, analyze_photo, face_analyzer
 from server.enrolment.importer import ImportSettings, run_import
 from server.enrolment.roster_csv import parse_students_csv
 from server.enrolment.settings import setting
-from server.enrolment.uploads import Upload
-from server.media_policy import upload_shape
+from server.enrolment.verdict import PhotoVerdict, analyze_photo
+from server.faces.analyzer import face_analyzer
+from server.uploads.archive import PhotoArchive
+from server.uploads.files import Upload
+from server.uploads.policy import upload_shape
 from shared.embed import require_embedder
 
 

@@ -1,8 +1,4 @@
-"""Face analysis of enrolment photos: one shared `FaceAnalyzer` per app, and the verdict on a photo.
-
-The analyzer is created on first use (loading and sha256-checking the ONNX models takes a moment, and
-a server that never enrols should not pay it) and shared by all requests: ONNX Runtime sessions are
-thread-safe, and the detector and embedder keep no per-call state.
+"""The verdict on one enrolment photo: how many people it shows, and whether the one face passes.
 
 The verdict follows the face core's strict quality gate (`QualityThresholds.strict()`), after deciding
 how many people the photo shows. Detectors also find faces nobody would call the subject: a poster in
@@ -16,48 +12,21 @@ pass the strict gate (size, detector score, sharpness, pose), else the gate's re
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
-from flask import Flask, current_app
-from PIL import Image
 
-from server.enrolment.errors import ModelsUnavailable
-from server.extensions import build_once
-from server.media_policy import over_limit
+from server.faces.images import face_thumbnail, shrink
+from server.uploads.policy import over_limit
 from shared.analysis import AnalyzedFace, FaceAnalyzer
-from shared.embed import DEFAULT_EMBEDDER
 from shared.media import MediaError, ShapeLimits, decode_image
-from shared.model_registry import ModelError, ModelRegistry
 from shared.quality import QualityThresholds, assess
-
-EXTENSION_KEY = "visage.face_analyzer"
 
 STRICT = QualityThresholds.strict()
 ALREADY_ENROLLED = "this photo is already enrolled for this student"
 BACKGROUND_FACE_RATIO = 0.5
 """A face smaller than this fraction of the largest face is background, not a second person."""
-
-
-def face_analyzer(app: Flask | None = None) -> FaceAnalyzer:
-    """The app's analyzer, created (models loaded and verified) on first use."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    return build_once(app, EXTENSION_KEY, lambda: _load_analyzer(app))
-
-
-def _load_analyzer(app: Flask) -> FaceAnalyzer:
-    model = app.config.get("GALLERY_MODEL") or DEFAULT_EMBEDDER
-    try:
-        return FaceAnalyzer(ModelRegistry(), embedder=model).prepare()
-    except (ModelError, ValueError) as exc:
-        app.logger.error("face models unavailable for enrolment: %s", exc)
-        raise ModelsUnavailable(
-            "The face models are not installed on this server, so photos cannot be checked: "
-            "ask the operator to run `visage models export`."
-        ) from exc
 
 
 @dataclass
@@ -145,20 +114,3 @@ def count_people(faces: list[AnalyzedFace]) -> list[AnalyzedFace]:
     people = [f for f in ranked if f.face.size >= BACKGROUND_FACE_RATIO * largest]
     confident = [f for f in people if f.face.score >= STRICT.min_score]
     return confident if len(people) > 1 and confident else people
-
-
-def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
-    """Scale down so the longer side is at most `max_side` (enrolment faces stay far above the minimum)."""
-    height, width = image.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def face_thumbnail(chip: np.ndarray, size: int) -> bytes:
-    """A small JPEG of the aligned face crop (what the embedding was computed from)."""
-    buffer = io.BytesIO()
-    Image.fromarray(chip).resize((size, size), Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()

@@ -22,8 +22,9 @@ from server.db.models import Course, FaceTemplate, course_students
 from server.enrolment import access, gallery, photos, service
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.settings import setting
-from server.enrolment.uploads import files_in_request, limit
 from server.school.errors import SchoolError
+from server.uploads.files import files_in_request
+from server.uploads.limits import limit
 
 bp = Blueprint("enrolment", __name__)
 instructor_page = role_required(Role.INSTRUCTOR)

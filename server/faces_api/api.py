@@ -121,6 +121,7 @@ COMPARE_BODY = {
     "required": ["source_photo_id", "target_photo_id"],
 }
 
+
 @api_route(
     "/faces/compare",
     "POST",

@@ -41,7 +41,8 @@ from server.audit import record
 from server.db.enums import FaceKind
 from server.db.models import Course, CourseThreshold, FaceTemplate, User, course_students
 from server.db.types import utcnow
-from server.enrolment import embeddings, gallery
+from server.enrolment import gallery
+from server.faces import embeddings
 from server.school import access
 from server.school.errors import Conflict, Forbidden, Invalid
 from shared.embed import require_embedder

@@ -33,8 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from server.enrolment.errors import EnrolmentError, TooLarge
-from server.media_policy import mebibytes, over_limit
+from server.errors import Invalid, TooLarge
+from server.uploads.policy import mebibytes, over_limit
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz"})
@@ -44,8 +44,12 @@ LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name and extra f
 LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
-class ArchiveError(EnrolmentError):
-    """The zip as a whole is refused."""
+class ArchiveError(Invalid):
+    """The zip as a whole is refused (400)."""
+
+
+class MemberError(Invalid):
+    """One member cannot be used (corrupt, over the size limit); the rest of the zip still is."""
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,14 @@ class PhotoArchive:
         return (entry for entry in self.entries if entry.ignored is None and entry.error is None)
 
     def read(self, entry: Entry) -> bytes:
-        """The member's bytes; EnrolmentError (for this file only) when it cannot be inflated."""
+        """The member's bytes; MemberError (for this file only) when it cannot be inflated."""
         try:
             with self._zip.open(entry.info) as handle:
                 data = handle.read(self.max_member_bytes + 1)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, zlib.error, EOFError, OSError) as exc:
-            raise EnrolmentError(f"could not be read from the zip ({exc})") from None
+            raise MemberError(f"could not be read from the zip ({exc})") from None
         if len(data) > self.max_member_bytes:
-            raise EnrolmentError(f"larger than the {mebibytes(self.max_member_bytes)} limit for a photo")
+            raise MemberError(f"larger than the {mebibytes(self.max_member_bytes)} limit for a photo")
         return data
 
 

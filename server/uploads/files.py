@@ -1,48 +1,15 @@
-"""Upload limits and reading uploaded files.
-
-Flask's MAX_CONTENT_LENGTH is the whole server's ceiling (videos need a high one); enrolment routes
-get their own lower ceiling, set before anything reads the body (a URL value preprocessor runs before
-the CSRF check, which parses forms). A request announcing a larger body is refused at once with a
-413 that says the limit; one that streams a larger body without announcing it is cut off by
-Werkzeug at the same limit.
+"""Reading uploaded files from the request: every upload route (enrolment, album, deepfake, faces
+compare, unknown-face search) reads its files here, so a file's name, its size past a cap and an
+empty browser file input are handled one way.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
-from flask import Flask, abort, current_app, request
-
-from server.enrolment.settings import setting
-from server.media_policy import over_limit
-
-LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {}
-"""endpoint -> (setting holding its byte limit, what the request carries, for the message)."""
-
-
-def limit(endpoint: str, key: str, what: str) -> None:
-    LIMITED_ENDPOINTS[endpoint] = (key, what)
-
-
-def init_app(app: Flask) -> None:
-    app.url_value_preprocessor(enforce_upload_limit)
-
-
-def enforce_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
-    if endpoint not in LIMITED_ENDPOINTS:
-        return
-    key, what = LIMITED_ENDPOINTS[endpoint]
-    # Any area's setting (enrolment's, the album's...), read from the app's config.
-    ceiling = int(current_app.config[key]) if key in current_app.config else int(setting(key))
-    request.max_content_length = ceiling
-    if request.content_length is not None and request.content_length > ceiling:
-        abort(
-            413,
-            f"The upload is {over_limit(request.content_length, ceiling)} for {what}: "
-            "send fewer or smaller files.",
-        )
+from flask import request
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """What every upload path (album photos and zips, enrolment photos and imports, deepfake files)
 applies the same way: the shape a picture must have, and how sizes are written in refusals.
 
-Shape: settings IMAGE_MIN_SIDE (pixels) and IMAGE_MAX_ASPECT (longer side over shorter side); their
-environment variables VISAGE_IMAGE_MIN_SIDE / VISAGE_IMAGE_MAX_ASPECT are the ones `shared.media`
-reads too, so the deepfake job (shared code, no app) applies the same limits as the upload did.
+Shape: settings IMAGE_MIN_SIDE (pixels) and IMAGE_MAX_ASPECT (longer side over shorter side), typed
+in server/settings/uploads.py; their environment variables VISAGE_IMAGE_MIN_SIDE / VISAGE_IMAGE_MAX_ASPECT
+are the ones `shared.media` reads too, so the deepfake job (shared code, no app) applies the same
+limits as the upload did.
 
 Sizes: limits are binary (30 MiB = 31,457,280 bytes) and written as such. A refusal names two
 sizes; they are printed with as many decimals as it takes for them to differ, then in bytes, so that
@@ -14,18 +15,16 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from shared.media import UPLOAD_SHAPE, ShapeLimits
+from server.settings import settings_of
+from shared.media import ShapeLimits
 
 MiB = 1024 * 1024
 
 
 def upload_shape(app: Flask | None = None) -> ShapeLimits:
     """The app's (default: the current app's) shape limits for uploaded pictures."""
-    config = (app or current_app).config
-    return ShapeLimits(
-        int(config.get("IMAGE_MIN_SIDE", UPLOAD_SHAPE.min_side)),
-        float(config.get("IMAGE_MAX_ASPECT", UPLOAD_SHAPE.max_aspect)),
-    )
+    settings = settings_of(app or current_app._get_current_object()).uploads  # type: ignore[attr-defined]
+    return ShapeLimits(settings.min_side, settings.max_aspect)
 
 
 def mebibytes(count: int, decimals: int = 1) -> str:

@@ -84,7 +84,7 @@ def album_served(tmp_path: Path, analyzer) -> Iterator[SimpleNamespace]:
     started (one worker thread), album user ana@family.example, served; yields base and app."""
     from server import jobs
     from server.db import get_db
-    from server.enrolment.faces import EXTENSION_KEY
+    from server.faces.analyzer import EXTENSION_KEY
 
     app = make_app(tmp_path, JOBS_START=False, JOBS_THREADS=1, JOBS_POLL_SECONDS=0.5)
     app.extensions[EXTENSION_KEY] = analyzer  # the session's models, already loaded

@@ -22,8 +22,8 @@ def test_admin_accepts_and_reverts_the_calibrated_threshold_on_the_course_page(
     from server.db import get_db
     from server.db.enums import FaceKind
     from server.db.models import AuditLog, Course, FaceTemplate, Student
-    from server.enrolment.embeddings import to_bytes
-    from server.enrolment.gallery import DEFAULT_MODEL
+    from server.faces.embeddings import to_bytes
+    from server.faces.model import DEFAULT_MODEL
     from server.school.calibration import propose
     from shared.embed import require_embedder
 

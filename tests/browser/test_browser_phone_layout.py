@@ -39,7 +39,7 @@ def live(browser, tmp_path_factory, analyzer) -> Iterator[SimpleNamespace]:
     from server import jobs
     from server.db import get_db
     from server.db.models import AlbumPerson, AlbumPhoto
-    from server.enrolment.faces import EXTENSION_KEY
+    from server.faces.analyzer import EXTENSION_KEY
 
     tmp_path = tmp_path_factory.mktemp("phone")
     app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=60, JOBS_START=False, JOBS_THREADS=1,

@@ -26,7 +26,7 @@ def faces(analyzer):
 @pytest.fixture
 def live(tmp_path, analyzer, faces) -> Iterator[SimpleNamespace]:
     from server.db import get_db
-    from server.enrolment.faces import EXTENSION_KEY
+    from server.faces.analyzer import EXTENSION_KEY
 
     app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=60)
     app.extensions[EXTENSION_KEY] = analyzer  # the session's face core, not a second copy

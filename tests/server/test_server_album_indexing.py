@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from server.db.models import AlbumFace, AlbumPhoto
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.model import DEFAULT_MODEL
 from tests.conftest import data_path
 from tests.server.test_server_album_support import album_users, bearer, lfw, run_jobs, share_analyzer, upload
 

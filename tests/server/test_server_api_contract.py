@@ -26,8 +26,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from server.db.types import INT_MAX
-from server.deepfake.uploads import LIMITED as DEEPFAKE_LIMITED
-from server.enrolment.uploads import LIMITED_ENDPOINTS
+from server.uploads.limits import LIMITED_ENDPOINTS
 
 PREFIX = "/api/v1"
 QUERY_VALUES = [
@@ -76,7 +75,7 @@ def test_every_route_is_documented_and_every_documented_operation_is_a_route(app
 
 def test_every_upload_route_documents_its_multipart_body(app, document):
     endpoints = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
-    uploads = {name for name in [*LIMITED_ENDPOINTS, *DEEPFAKE_LIMITED] if name.startswith("api.")}
+    uploads = {name for name in LIMITED_ENDPOINTS if name.startswith("api.")}
     # album photos and searches, deepfake checks, enrolment photos and import, unknown-face search,
     # faces compare
     assert len(uploads) == 7

@@ -26,8 +26,9 @@ from server.db.models import (
     LectureSession,
     Student,
 )
-from server.enrolment.embeddings import to_bytes
-from server.enrolment.gallery import DEFAULT_MODEL, build_gallery, canonical_sha256
+from server.enrolment.gallery import build_gallery, canonical_sha256
+from server.faces.embeddings import to_bytes
+from server.faces.model import DEFAULT_MODEL
 from server.ingest.publisher import gallery_message, publish_galleries
 from server.school.calibration import MIN_GENUINE_PAIRS, accept, min_impostor_pairs, propose
 from shared.embed import require_embedder

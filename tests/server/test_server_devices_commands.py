@@ -24,8 +24,8 @@ from edge.mqtt import MqttSettings
 from server.db.enums import FaceKind
 from server.db.models import AuditLog, Classroom, Course, Device, FaceTemplate, LectureSession, Student
 from server.db.models.commands import DeviceCommand
-from server.enrolment.embeddings import to_bytes
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.embeddings import to_bytes
+from server.faces.model import DEFAULT_MODEL
 from server.ingest import IngestWorker
 from shared.messages import Gallery, topic
 from tests.server.conftest import CSRF_FIELD, PASSWORD

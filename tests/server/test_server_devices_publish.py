@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from edge.gallery import GalleryStore
 from server.db.enums import FaceKind
 from server.db.models import Classroom, Course, Device, FaceTemplate, LectureSession, RejectedMessage, Student
-from server.enrolment.embeddings import to_bytes
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.embeddings import to_bytes
+from server.faces.model import DEFAULT_MODEL
 from server.ingest.publisher import publish_galleries, send_command
 from server.ingest.store import Incoming, IngestSettings, process_batch
 from shared.messages import Command, Gallery, topic

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from server.db.enums import FaceKind
 from server.db.models import CourseGallery, EnrolmentRejection, FaceTemplate, Student
-from server.enrolment.embeddings import to_bytes
-from server.enrolment.gallery import DEFAULT_MODEL
+from server.faces.embeddings import to_bytes
+from server.faces.model import DEFAULT_MODEL
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import bearer, make_zip, seed_school
 

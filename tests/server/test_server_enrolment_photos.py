@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from server.db.enums import FaceKind
 from server.db.models import AuditLog, CourseGallery, EnrolmentRejection, FaceTemplate
-from server.enrolment.gallery import DEFAULT_MODEL, canonical_sha256
+from server.enrolment.gallery import canonical_sha256
+from server.faces.model import DEFAULT_MODEL
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import (

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from PIL import Image
 
 from server.db.models import Course, Student
-from server.enrolment.faces import EXTENSION_KEY
+from server.faces.analyzer import EXTENSION_KEY
 from tests.conftest import data_path
 
 

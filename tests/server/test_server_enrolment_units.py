@@ -12,12 +12,12 @@ from pathlib import PurePosixPath
 import numpy as np
 import pytest
 
-from server.enrolment.archive import ArchiveError, PhotoArchive
-from server.enrolment.embeddings import as_json, best_similarity, combine, from_bytes, to_bytes
 from server.enrolment.errors import TooLarge
 from server.enrolment.gallery import canonical_sha256
 from server.enrolment.importer import student_number_for
 from server.enrolment.roster_csv import CsvError, parse_students_csv
+from server.faces.embeddings import as_json, best_similarity, combine, from_bytes, to_bytes
+from server.uploads.archive import ArchiveError, PhotoArchive
 
 LIMITS = {
     "max_members": 50,

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from server.db.enums import FaceKind
 from server.db.models import AlbumFace, Course, FaceTemplate, Student
 from server.enrolment import gallery
-from server.enrolment.faces import EXTENSION_KEY
-from server.enrolment.uploads import Upload
+from server.faces.analyzer import EXTENSION_KEY
 from server.reembed import reembed_photo, stale_work, submit_reembed
 from server.storage import storage
+from server.uploads.files import Upload
 from shared.analysis import FaceAnalyzer
 from shared.embed import embedder_id
 from tests.server.test_server_album_search import PEOPLE, index_lfw, search

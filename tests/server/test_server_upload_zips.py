@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from server.enrolment.archive import ArchiveError, PhotoArchive
-from server.media_policy import MiB, over_limit, size_and_limit
+from server.uploads.archive import ArchiveError, PhotoArchive
+from server.uploads.policy import MiB, over_limit, size_and_limit
 from tests.server.hostile_media import many_small_bombs_zip, overlapping_zip, picture, shared_data_zip
 from tests.server.test_server_album_support import album_users, bearer, counts, lfw, make_zip, upload
 from tests.server.uploads_support import stored_files

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from server.db.enums import FaceKind
 from server.db.models import Device, FaceTemplate, LectureSession, Sighting, Student
-from server.enrolment import embeddings
+from server.faces import embeddings
 from shared.embed import embedder_id
 from tests.conftest import centred_face, data_path
 from tests.server.attendance_seed import START, at, series
