@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import flask_babel
 from babel import Locale
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, get_locale, ngettext
+from flask_babel import Babel, get_locale, gettext, ngettext
 from flask_login import current_user
 
 # The languages with a catalogue, and how each names itself in the language switch.
@@ -169,9 +169,19 @@ def period_summary(periods: Sequence[Any]) -> str:
     )
 
 
+def role_name(role: str) -> str:
+    """An account role as people read it ("album_user" -> "album user"), in the user's language."""
+    return gettext(ROLE_NAMES.get(role, role.replace("_", " ")))
+
+
 def current_language() -> str:
     """The language of this request ("ko", "en"), e.g. for `<html lang>`."""
     return str(get_locale() or "en")
+
+
+def display_timezone() -> str:
+    """The deployment's time zone name, for pages that say which zone their times are in."""
+    return zone_name(current_app.config)
 
 
 def init_app(app: Flask) -> None:
@@ -181,9 +191,16 @@ def init_app(app: Flask) -> None:
     display_zone(app.config)
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters.update(
-        datetime=format_datetime, date=format_date, time=format_time, iso=iso, period_summary=period_summary
+        datetime=format_datetime,
+        date=format_date,
+        time=format_time,
+        iso=iso,
+        period_summary=period_summary,
+        role_name=role_name,
     )
-    app.jinja_env.globals.update(current_language=current_language, languages=LANGUAGES)
+    app.jinja_env.globals.update(
+        current_language=current_language, display_timezone=display_timezone, languages=LANGUAGES
+    )
 
 
 def N_(message: str) -> str:
@@ -218,3 +235,12 @@ HTTP_TEXTS = (
         " server is overloaded or there is an error in the application."
     ),
 )
+
+
+# Account roles as pages name them (server/db/enums.py Role values).
+ROLE_NAMES = {
+    "admin": N_("admin"),
+    "instructor": N_("instructor"),
+    "album_user": N_("album user"),
+    "student": N_("student"),
+}

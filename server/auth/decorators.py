@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort, current_app
+from flask_babel import gettext
 from flask_login import current_user
 
 from server.db.enums import Role
@@ -34,7 +35,10 @@ def role_required(*roles: Role | str) -> Callable[[View], View]:
                 return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
             if wanted and not current_user.has_role(*wanted):
                 names = " or ".join(role.value for role in wanted)
-                abort(403, f"This needs the {names} role, which your account does not have.")
+                abort(
+                    403,
+                    gettext("This needs the %(names)s role, which your account does not have.", names=names),
+                )
             return view(*args, **kwargs)
 
         wrapped.required_roles = wanted  # type: ignore[attr-defined]  (read by the OpenAPI registry)

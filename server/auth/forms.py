@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
+
+from server.i18n import LANGUAGES
 
 
 class LoginForm(FlaskForm):
@@ -30,7 +33,12 @@ class PasswordForm(FlaskForm):
 # for a scheduled job; the API and the CLI accept any number of days from 1 to 3650.
 TOKEN_EXPIRY_CHOICES = [
     SelectChoice(value, label)
-    for value, label in (("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never"))
+    for value, label in (
+        ("30", lazy_gettext("in 30 days")),
+        ("90", lazy_gettext("in 90 days")),
+        ("365", lazy_gettext("in a year")),
+        ("", lazy_gettext("never")),
+    )
 ]
 
 
@@ -39,6 +47,19 @@ class TokenForm(FlaskForm):
 
     name = StringField("What is it for?", validators=[DataRequired(), Length(max=100)])
     expires = SelectField("Expires", choices=TOKEN_EXPIRY_CHOICES, default="90")
+
+
+class LanguageForm(FlaskForm):
+    """The pages' language: a catalogue, or "" to follow the browser (each language names itself)."""
+
+    language = SelectField(
+        lazy_gettext("Language"),
+        choices=[
+            SelectChoice("", lazy_gettext("Follow the browser")),
+            *(SelectChoice(code, name) for code, name in LANGUAGES.items()),
+        ],
+        default="",
+    )
 
 
 class RevokeTokenForm(FlaskForm):

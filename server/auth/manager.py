@@ -18,6 +18,7 @@ import hmac
 from datetime import timedelta
 
 from flask import Flask, Request, Response, current_app, flash, g, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -72,7 +73,7 @@ def unauthorized() -> Response:
     """Anonymous caller on a protected view: 401 JSON for the API, the sign-in page for browsers."""
     if is_api_request():
         return unauthorized_json("authentication required: send 'Authorization: Bearer <token>' or sign in")
-    flash("Please sign in to see this page.", "info")
+    flash(gettext("Please sign in to see this page."), "info")
     target = request.full_path if request.query_string else request.path
     return redirect(url_for("auth.login", next=target))
 

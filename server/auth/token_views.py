@@ -6,6 +6,7 @@ the CLI's are (`server.auth.tokens.create`)."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug import Response
@@ -45,7 +46,8 @@ def api_tokens() -> tuple[str, int]:
     try:
         _row, token = tokens.create(db_session, user, name, days, actor=user)
     except ValueError as exc:
-        form.name.errors.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        message = gettext(str(exc))
+        form.name.errors.append(f"{message[:1].upper()}{message[1:]}.")
         return render(form, 400)
     db_session.commit()
     return render(TokenForm(formdata=None), 201, new_token=token)
@@ -57,8 +59,15 @@ def revoke_api_token(token_id: int) -> Response:
     RevokeTokenForm().validate_on_submit()  # CSRF was already checked for every POST
     row = db_session.get(ApiToken, token_id)
     if row is None or row.user_id != current_user.id:
-        abort(404, f"You have no API token with id {token_id}.")
+        abort(404, gettext("You have no API token with id %(id)s.", id=token_id))
     tokens.revoke_audited(db_session, row, actor=current_user._get_current_object())
     db_session.commit()
-    flash(f"The token '{row.name}' ({row.prefix}…) is revoked: requests with it are refused now.", "info")
+    flash(
+        gettext(
+            "The token '%(name)s' (%(prefix)s…) is revoked: requests with it are refused now.",
+            name=row.name,
+            prefix=row.prefix,
+        ),
+        "info",
+    )
     return redirect(url_for("auth.api_tokens"))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,8 @@ PageResult = str | tuple[str, int] | Response
 
 
 def sentence(message: str) -> str:
+    """A service's message in the page's language (when the catalogue has it), as a sentence."""
+    message = gettext(message)
     message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
 
@@ -48,7 +51,7 @@ def visible(lookup: Callable[[], Any]) -> Any:
 def refused(error: Exception, page: Callable[[], str]) -> tuple[str, int]:
     db_session.rollback()
     if isinstance(error, IntegrityError):
-        flash("The enrolment changed at the same time: send the form again.", "error")
+        flash(gettext("The enrolment changed at the same time: send the form again."), "error")
         return page(), 409
     assert isinstance(error, EnrolmentError | SchoolError)
     flash(sentence(error.message), "error")
@@ -182,9 +185,10 @@ def student_upload(student_id: int) -> PageResult:
     except (EnrolmentError, SchoolError, IntegrityError) as error:
         return refused(error, lambda: student_page(student_id))
     if result.accepted:
-        flash(f"{len(result.accepted)} photo(s) accepted.", "info")
+        flash(ngettext("%(num)d photo accepted.", "%(num)d photos accepted.", len(result.accepted)), "info")
     for outcome in result.rejected:
-        flash(f"{outcome.filename} refused: {outcome.reason}.", "error")
+        reason = gettext(outcome.reason)
+        flash(gettext("%(file)s refused: %(reason)s.", file=outcome.filename, reason=reason), "error")
     return redirect(url_for("enrolment.student_photos", student_id=student.id), 303)
 
 
@@ -201,5 +205,5 @@ def student_photo_delete(student_id: int, photo_id: int) -> PageResult:
         db_session.commit()
     except (EnrolmentError, SchoolError, IntegrityError) as error:
         return refused(error, lambda: student_page(student_id))
-    flash(f"{name} deleted, with its embedding.", "info")
+    flash(gettext("%(name)s deleted, with its embedding.", name=name), "info")
     return redirect(url_for("enrolment.student_photos", student_id=student_id), 303)

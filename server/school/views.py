@@ -10,11 +10,10 @@ with status 4xx, the sentence at the top and what was typed kept in the form.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +23,9 @@ from server.api.io import int_text
 from server.auth.decorators import role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
-from server.db.models import Classroom, Course, Device, Student, User
+from server.db.models import Classroom, Course, Device, LectureSession, Student, User
 from server.errors import CONCURRENT_CHANGE
+from server.i18n import format_datetime, zone_name
 from server.school import access, calibration, courses, rooms, schedule, students
 from server.school.api import search
 from server.school.errors import Invalid, SchoolError
@@ -51,11 +51,11 @@ def attempt(change: Callable[[], Response], page: Callable[[], str]) -> PageResu
         return result
     except SchoolError as error:
         db_session.rollback()
-        flash(error.message[0].upper() + error.message[1:], "error")
+        flash(sentence(error.message), "error")
         return page(), error.status
     except IntegrityError:
         db_session.rollback()
-        flash(CONCURRENT_CHANGE[0].upper() + CONCURRENT_CHANGE[1:], "error")
+        flash(sentence(CONCURRENT_CHANGE), "error")
         return page(), 409
 
 
@@ -76,37 +76,32 @@ def form_int(name: str, default: int | None = None) -> Any:
     return raw if number is None else number
 
 
-def display_zone() -> ZoneInfo | None:
-    """The institution's zone, shared with the attendance pages (`ATTENDANCE_TIMEZONE`, e.g.
-    VISAGE_ATTENDANCE_TIMEZONE=Asia/Seoul); without one, pages show UTC and the browser rewrites
-    them into its own zone (school.js)."""
-    name = current_app.config.get("ATTENDANCE_TIMEZONE")
-    try:
-        return zone(name) if name else None
-    except SchoolError:
-        return None
+def sentence(message: str) -> str:
+    """A service's message in the page's language, as a sentence (capital first letter)."""
+    text = gettext(message)
+    return text[:1].upper() + text[1:]
 
 
-@bp.app_template_filter("school_time")
-def school_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if value is None:
-        return "—"
-    tz = display_zone()
-    return value.astimezone(tz).strftime(fmt) + (f" {tz.key}" if tz else " UTC")
+def period_lengths(lecture: LectureSession) -> list[int]:
+    """The minutes of each period of `lecture`: `period_minutes` each, the last one cut at the end
+    (so a 50-minute lecture with 60-minute periods has one period of 50 minutes)."""
+    total = round((lecture.ends_at - lecture.starts_at).total_seconds() / 60)
+    full, rest = divmod(total, lecture.period_minutes)
+    return [lecture.period_minutes] * full + ([rest] if rest else []) or [total]
 
 
 def course_or_404(course_id: int) -> Course:
     try:
         return access.course_for(db_session, current_user, course_id)
     except SchoolError as error:
-        abort(404, error.message[0].upper() + error.message[1:] + ".")
+        abort(404, sentence(error.message) + ".")
 
 
 def student_or_404(student_id: int) -> Student:
     try:
         return access.student_for(db_session, current_user, student_id)
     except SchoolError as error:
-        abort(404, error.message[0].upper() + error.message[1:] + ".")
+        abort(404, sentence(error.message) + ".")
 
 
 def instructors() -> list[User]:
@@ -152,7 +147,7 @@ def course_create() -> PageResult:
             "instructor_id": form_id("instructor_id"),
         }
         course = courses.create_course(db_session, current_user, body)
-        flash(f"Course {course.code} created.", "info")
+        flash(gettext("Course %(code)s created.", code=course.code), "info")
         return redirect(url_for("school.course_detail", course_id=course.id))
 
     return attempt(change, lambda: courses_page(request.form))
@@ -169,12 +164,12 @@ def course_page(course: Course, section: str = "", values: Mapping[str, Any] | N
         faces=faces,
         upcoming=[s for s in sessions if s.ends_at > now],
         past=[s for s in sessions if s.ends_at <= now],
-        periods=schedule.period_count,
+        periods=period_lengths,
         classrooms=list(db_session.scalars(select(Classroom).order_by(Classroom.name))),
         instructors=instructors() if access.is_admin(current_user) else [],
         weekdays=WEEKDAYS,
         zones=zone_names(),
-        default_zone=current_app.config.get("ATTENDANCE_TIMEZONE") or "",
+        default_zone=zone_name(current_app.config),
         section=section,
         values=values or {},
         calibration=calibration.calibration_json(db_session, course),
@@ -197,7 +192,7 @@ def course_edit(course_id: int) -> PageResult:
         if access.is_admin(current_user):
             body |= {"code": request.form.get("code", ""), "instructor_id": form_id("instructor_id")}
         courses.update_course(db_session, current_user, course, body)
-        flash("Course saved.", "info")
+        flash(gettext("Course saved."), "info")
         return redirect(url_for("school.course_detail", course_id=course.id))
 
     return attempt(change, lambda: course_page(course, "edit", request.form))
@@ -211,7 +206,7 @@ def course_delete(course_id: int) -> PageResult:
 
     def change() -> Response:
         courses.delete_course(db_session, current_user, course)
-        flash(f"Course {code} deleted.", "info")
+        flash(gettext("Course %(code)s deleted.", code=code), "info")
         return redirect(url_for("school.course_list"))
 
     return attempt(change, lambda: course_page(course))
@@ -233,7 +228,14 @@ def calibration_accept(course_id: int) -> PageResult:
             raise Invalid("the threshold shown must be between -10 and 10: reload the page")
         confirm = request.form.get("confirm_below_global") == "yes"
         row = calibration.accept(db_session, current_user, course, confirm, shown)
-        flash(f"{course.code} now uses its calibrated threshold {row.threshold:g} on its devices.", "info")
+        flash(
+            gettext(
+                "%(code)s now uses its calibrated threshold %(threshold)s on its devices.",
+                code=course.code,
+                threshold=f"{row.threshold:g}",
+            ),
+            "info",
+        )
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="calibration"))
 
     return attempt(change, lambda: course_page(course, "calibration"))
@@ -246,7 +248,10 @@ def calibration_revert(course_id: int) -> PageResult:
 
     def change() -> Response:
         calibration.revert(db_session, current_user, course)
-        flash(f"{course.code} uses the global threshold again; devices get it next.", "info")
+        flash(
+            gettext("%(code)s uses the global threshold again; devices get it next.", code=course.code),
+            "info",
+        )
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="calibration"))
 
     return attempt(change, lambda: course_page(course, "calibration"))
@@ -264,9 +269,14 @@ def roster_add(course_id: int) -> PageResult:
         result = students.add_to_roster(
             db_session, current_user, course, students.roster_numbers({"student_numbers": numbers})
         )
-        message = f"{len(result.changed)} student(s) added to the roster."
+        message = ngettext(
+            "%(num)d student added to the roster.",
+            "%(num)d students added to the roster.",
+            len(result.changed),
+        )
         if result.unchanged:
-            message += f" Already enrolled: {', '.join(s.student_number for s in result.unchanged)}."
+            numbers = ", ".join(s.student_number for s in result.unchanged)
+            message += " " + gettext("Already enrolled: %(numbers)s.", numbers=numbers)
         flash(message, "info")
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="roster"))
 
@@ -285,7 +295,14 @@ def roster_remove(course_id: int) -> PageResult:
         result = students.remove_from_roster(
             db_session, current_user, course, students.roster_numbers({"student_numbers": numbers})
         )
-        flash(f"{len(result.changed)} student(s) taken off the roster.", "info")
+        flash(
+            ngettext(
+                "%(num)d student taken off the roster.",
+                "%(num)d students taken off the roster.",
+                len(result.changed),
+            ),
+            "info",
+        )
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="roster"))
 
     return attempt(change, lambda: course_page(course, "roster"))
@@ -303,7 +320,7 @@ def course_student_create(course_id: int) -> PageResult:
             "course_id": course.id,
         }
         student = students.create_student(db_session, current_user, body)
-        flash(f"Student {student.student_number} created and enrolled.", "info")
+        flash(gettext("Student %(number)s created and enrolled.", number=student.student_number), "info")
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="roster"))
 
     return attempt(change, lambda: course_page(course, "new-student", request.form))
@@ -334,7 +351,7 @@ def session_create(course_id: int) -> PageResult:
 
     def change() -> Response:
         created = schedule.create_sessions(db_session, current_user, course, _session_body())
-        flash(f"Session scheduled for {school_time(created[0].starts_at)}.", "info")
+        flash(gettext("Session scheduled for %(when)s.", when=format_datetime(created[0].starts_at)), "info")
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="sessions"))
 
     return attempt(change, lambda: course_page(course, "session", request.form))
@@ -359,7 +376,10 @@ def session_series_create(course_id: int) -> PageResult:
             },
         }
         created = schedule.create_sessions(db_session, current_user, course, body)
-        flash(f"{len(created)} weekly session(s) scheduled.", "info")
+        flash(
+            ngettext("%(num)d weekly session scheduled.", "%(num)d weekly sessions scheduled.", len(created)),
+            "info",
+        )
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="sessions"))
 
     return attempt(change, lambda: course_page(course, "weekly", request.form))
@@ -373,9 +393,9 @@ def session_delete(course_id: int, session_id: int) -> PageResult:
     def change() -> Response:
         lecture = access.session_for(db_session, current_user, session_id)
         if lecture.course_id != course.id:
-            abort(404, f"Course {course.code} has no session {session_id}.")
+            abort(404, gettext("Course %(code)s has no session %(id)s.", code=course.code, id=session_id))
         schedule.delete_session(db_session, current_user, lecture)
-        flash("Session deleted.", "info")
+        flash(gettext("Session deleted."), "info")
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="sessions"))
 
     return attempt(change, lambda: course_page(course, "sessions"))
@@ -418,7 +438,7 @@ def student_create() -> PageResult:
             "course_id": form_id("course_id"),
         }
         student = students.create_student(db_session, current_user, body)
-        flash(f"Student {student.student_number} created.", "info")
+        flash(gettext("Student %(number)s created.", number=student.student_number), "info")
         return redirect(url_for("school.student_detail", student_id=student.id))
 
     return attempt(change, lambda: students_page(request.form))
@@ -460,7 +480,7 @@ def student_edit(student_id: int) -> PageResult:
         if access.is_admin(current_user):
             body["user_id"] = form_id("user_id")
         students.update_student(db_session, current_user, student, body)
-        flash("Student saved.", "info")
+        flash(gettext("Student saved."), "info")
         return redirect(url_for("school.student_detail", student_id=student.id))
 
     return attempt(change, lambda: student_page(student, request.form))
@@ -474,7 +494,9 @@ def student_delete(student_id: int) -> PageResult:
 
     def change() -> Response:
         students.erase_student(db_session, current_user, student)
-        flash(f"Student {number} and every stored face of theirs were deleted.", "info")
+        flash(
+            gettext("Student %(number)s and every stored face of theirs were deleted.", number=number), "info"
+        )
         return redirect(url_for("school.student_list"))
 
     return attempt(change, lambda: student_page(student))
@@ -508,7 +530,7 @@ def _back_to_rooms(anchor: str) -> Response:
 def classroom_create() -> PageResult:
     def change() -> Response:
         room = rooms.create_classroom(db_session, current_user, {"name": request.form.get("name", "")})
-        flash(f"Classroom {room.name} created.", "info")
+        flash(gettext("Classroom %(name)s created.", name=room.name), "info")
         return _back_to_rooms("classrooms")
 
     return attempt(change, lambda: rooms_page("classroom", request.form))
@@ -517,11 +539,13 @@ def classroom_create() -> PageResult:
 @bp.post("/admin/classrooms/<int:classroom_id>")
 @admin_page
 def classroom_edit(classroom_id: int) -> PageResult:
-    room = db_session.get(Classroom, classroom_id) or abort(404, f"No classroom with id {classroom_id}.")
+    room = db_session.get(Classroom, classroom_id) or abort(
+        404, gettext("No classroom with id %(id)s.", id=classroom_id)
+    )
 
     def change() -> Response:
         rooms.update_classroom(db_session, current_user, room, {"name": request.form.get("name", "")})
-        flash("Classroom renamed.", "info")
+        flash(gettext("Classroom renamed."), "info")
         return _back_to_rooms("classrooms")
 
     return attempt(change, lambda: rooms_page())
@@ -537,7 +561,7 @@ def device_create() -> PageResult:
             "classroom_id": form_id("classroom_id"),
         }
         device = rooms.create_device(db_session, current_user, body)
-        flash(f"Device {device.device_id} registered.", "info")
+        flash(gettext("Device %(id)s registered.", id=device.device_id), "info")
         return _back_to_rooms("devices")
 
     return attempt(change, lambda: rooms_page("device", request.form))
@@ -546,12 +570,14 @@ def device_create() -> PageResult:
 @bp.post("/admin/devices/<int:device_pk>")
 @admin_page
 def device_edit(device_pk: int) -> PageResult:
-    device = db_session.get(Device, device_pk) or abort(404, f"No device with id {device_pk}.")
+    device = db_session.get(Device, device_pk) or abort(
+        404, gettext("No device with id %(id)s.", id=device_pk)
+    )
 
     def change() -> Response:
         body = {"name": request.form.get("name", ""), "classroom_id": form_id("classroom_id")}
         rooms.update_device(db_session, current_user, device, body)
-        flash(f"Device {device.device_id} saved.", "info")
+        flash(gettext("Device %(id)s saved.", id=device.device_id), "info")
         return _back_to_rooms("devices")
 
     return attempt(change, lambda: rooms_page())

@@ -15,6 +15,9 @@
   }
   var every = window.Visage.every(root);
   var stamp = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  // The page's language: state names and the "Updated" sentence come translated from the template.
+  var labels = JSON.parse(root.dataset.stateLabels || "{}");
+  var updated = root.dataset.updatedText || "Updated {time}; refreshes every {seconds} s.";
 
   function state(text) {
     document.getElementById("dashboard-state").textContent = text;
@@ -50,10 +53,10 @@
     root.querySelectorAll("[data-session][data-state]").forEach(function (node) {
       var card = cards[node.dataset.session];
       if (card) {
-        node.textContent = card.state;
+        node.textContent = labels[card.state] || card.state;
       }
     });
-    state("Updated " + stamp.format(new Date()) + "; refreshes every " + every / 1000 + " s.");
+    state(updated.replace("{time}", stamp.format(new Date())).replace("{seconds}", String(every / 1000)));
   }
 
   window.Visage.poll({ url: root.dataset.url, every: every, render: render, state: state });

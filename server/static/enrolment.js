@@ -6,14 +6,23 @@
     return (bytes / 1048576).toFixed(decimals === undefined ? 1 : decimals) + " MiB";
   }
 
+  // A sentence of the form's data-text-* attribute (translated by the page) with {names} filled in.
+  function say(form, name, fallback, values) {
+    var text = form.getAttribute("data-text-" + name) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return key in values ? String(values[key]) : whole;
+    });
+  }
+
   // A size and its limit, with enough decimals that they never read the same (server.media_policy).
-  function overLimit(size, limit) {
+  function overLimit(form, size, limit) {
+    var fallback = "{size} selected, more than the {limit} limit: send fewer or smaller files.";
     for (var decimals = 1; decimals <= 3; decimals++) {
       if (megabytes(size, decimals) !== megabytes(limit, decimals)) {
-        return megabytes(size, decimals) + " selected, more than the " + megabytes(limit, decimals) + " limit";
+        return say(form, "too-large", fallback, { size: megabytes(size, decimals), limit: megabytes(limit, decimals) });
       }
     }
-    return size + " bytes selected, more than the " + limit + " byte limit";
+    return say(form, "too-large", fallback, { size: size + " bytes", limit: limit + " byte" });
   }
 
   function selectedFiles(form) {
@@ -34,10 +43,11 @@
       var files = selectedFiles(form);
       var total = files.reduce(function (sum, file) { return sum + file.size; }, 0);
       if (maxFiles && files.length > maxFiles) {
-        return files.length + " files selected: send at most " + maxFiles + " at a time.";
+        return say(form, "too-many", "{count} files selected: send at most {max} at a time.",
+                   { count: files.length, max: maxFiles });
       }
       if (total > maxBytes) {
-        return overLimit(total, maxBytes) + ": send fewer or smaller files.";
+        return overLimit(form, total, maxBytes);
       }
       return "";
     }
@@ -48,7 +58,8 @@
       }
       var files = selectedFiles(form);
       var total = files.reduce(function (sum, file) { return sum + file.size; }, 0);
-      var text = problem() || (files.length + " file(s), " + megabytes(total) + " selected.");
+      var text = problem() || say(form, files.length === 1 ? "one" : "other", "{count} file(s), {size} selected.",
+                                  { count: files.length, size: megabytes(total) });
       summary.textContent = text;
       summary.classList.toggle("field-error", Boolean(problem()));
     });

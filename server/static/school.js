@@ -23,20 +23,5 @@
       input.value = browserZone;
     }
   });
-
-  // Show instants in the browser's zone when the server rendered them in UTC.
-  document.querySelectorAll("time[data-local]").forEach(function (node) {
-    if (!/UTC$/.test(node.textContent.trim())) {
-      return; // the server already shows the school's configured zone
-    }
-    var when = new Date(node.getAttribute("datetime"));
-    if (isNaN(when.getTime())) {
-      return;
-    }
-    var options = node.getAttribute("data-local") === "time"
-      ? { hour: "2-digit", minute: "2-digit" }
-      : { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
-    node.title = node.textContent;
-    node.textContent = when.toLocaleString(undefined, options);
-  });
+  // Times are rendered by the server in the deployment's zone and the page's language (server/i18n.py).
 })();

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from server.db.enums import FaceKind
 from server.db.models import AuditLog, Course, CourseGallery, FaceTemplate, Student, course_students
+from server.settings import update_settings
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import (
     bearer,
@@ -217,7 +218,7 @@ def test_malformed_csv_is_refused_and_nothing_written(client, db, school, csv, w
 def test_import_needs_something_and_respects_its_size_limit(app, client, db, school):
     nothing = post_import(client, school.ada_token, school.a101)
     assert nothing.status_code == 400 and "send a students CSV" in nothing.get_json()["error"]
-    app.config["ENROLMENT_MAX_IMPORT_BYTES"] = 1000
+    update_settings(app, ENROLMENT_MAX_IMPORT_BYTES=1000)
     big = post_import(client, school.ada_token, school.a101, CSV + b"S9,X\n" * 200)
     assert big.status_code == 413 and "limit for a bulk import" in big.get_json()["error"]
     assert snapshot(db)[0] == 2  # only the seeded students
@@ -238,7 +239,7 @@ def test_import_through_the_course_page(client, db, school, login):
     good = client.post(url, data={"csrf_token": token, "students": (io.BytesIO(CSV), "s.csv")})
     html = good.get_data(as_text=True)
     assert good.status_code == 200
-    assert "5 student row(s): 4 created, 4 added to the roster." in html
+    assert "5 student rows: 4 created, 4 added to the roster." in html
     assert "콜린 파월" in html and "no accepted photo yet" in html
     roster = client.get(f"/courses/{school.a101}/enrolment").get_data(as_text=True)
     assert "S004" in roster and "0 of 5 students recognisable" in roster

@@ -15,6 +15,7 @@ from server.db.enums import FaceKind
 from server.db.models import AuditLog, CourseGallery, EnrolmentRejection, FaceTemplate
 from server.enrolment.gallery import canonical_sha256
 from server.faces.model import DEFAULT_MODEL
+from server.settings import update_settings
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.server.conftest import PASSWORD, csrf_token_from
 from tests.server.test_server_enrolment_support import (
@@ -174,7 +175,7 @@ def test_student_photo_page_upload_shows_accepted_and_refused_then_delete(client
     posted = client.post(f"/students/{school.ann}/photos", data=data)
     assert posted.status_code == 303
     html = client.get(posted.headers["Location"]).get_data(as_text=True)
-    assert "1 photo(s) accepted." in html
+    assert "1 photo accepted." in html
     assert "curtain.jpg refused: no face found." in html  # the flash message
     assert html.count("no face found") == 2  # ... and the refused photos' table
     assert "small.jpg" in html and "sharpness" in html and "/thumbnail" in html
@@ -193,7 +194,7 @@ def test_student_photo_page_upload_shows_accepted_and_refused_then_delete(client
 
 
 def test_uploads_over_the_limits_are_refused(app, client, db, school, login):
-    app.config["ENROLMENT_MAX_UPLOAD_BYTES"] = 200_000
+    update_settings(app, ENROLMENT_MAX_UPLOAD_BYTES=200_000)
     big = example("obama.jpg")  # 280 kB
     assert len(big) > 200_000
     response = upload(client, school.ada_token, school.ann, ("obama.jpg", big))
@@ -207,8 +208,8 @@ def test_uploads_over_the_limits_are_refused(app, client, db, school, login):
     )
     assert page.status_code == 413 and "limit for one upload of photos" in page.get_data(as_text=True)
 
-    app.config["ENROLMENT_MAX_UPLOAD_BYTES"] = 10_000_000
-    app.config["ENROLMENT_MAX_PHOTO_BYTES"] = 100_000
+    update_settings(app, ENROLMENT_MAX_UPLOAD_BYTES=10_000_000)
+    update_settings(app, ENROLMENT_MAX_PHOTO_BYTES=100_000)
     per_photo = upload(client, school.ada_token, school.ann, ("obama.jpg", big))
     assert per_photo.status_code == 422
     assert "more than the 0.1 MiB limit for a photo" in per_photo.get_json()["rejected"][0]["reason"]
