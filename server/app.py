@@ -39,6 +39,7 @@ from server.db import session as db
 from server.devices.views import bp as devices_bp
 from server.health import bp as health_bp
 from server.school.views import bp as school_bp
+from server.settings import init_app as init_settings
 from server.web.views import bp as web_bp
 
 
@@ -53,8 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     routing.init_app(app)  # bounded <int:...> ids, before any rule is added
     app.config.update(load_config(instance_path, overrides))
     ensure_secret_key(app.config, instance_path)
+    settings = init_settings(app)  # every setting validated once: a wrong one stops here
 
-    proxies = int(app.config["TRUSTED_PROXIES"])
+    proxies = settings.server.trusted_proxies
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     bodyread.init_app(app)  # a request body that stops arriving frees its thread (408)

@@ -29,7 +29,8 @@ from typing import IO, Any
 from flask import Flask
 from werkzeug.exceptions import RequestTimeout
 
-DEFAULTS = {"BODY_IDLE_SECONDS": 30.0, "BODY_READ_SECONDS": 600.0}
+from server.settings import settings_of
+
 SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 STOPPED = "The request body stopped arriving before its announced length (Content-Length): send it again."
 TOO_SLOW = "The request body took too long to arrive: send it again over a faster connection."
@@ -99,10 +100,10 @@ class BodyDeadline:
         sock = next((environ[key] for key in SOCKET_KEYS if environ.get(key) is not None), None)
         announced = environ.get("CONTENT_LENGTH") not in (None, "", "0")
         if sock is not None and (announced or environ.get("HTTP_TRANSFER_ENCODING")):
-            config = self.flask_app.config
-            idle = float(config.get("BODY_IDLE_SECONDS", DEFAULTS["BODY_IDLE_SECONDS"]))
-            whole = float(config.get("BODY_READ_SECONDS", DEFAULTS["BODY_READ_SECONDS"]))
-            body = DeadlineInput(environ["wsgi.input"], sock, idle, whole)
+            settings = settings_of(self.flask_app).server
+            body = DeadlineInput(
+                environ["wsgi.input"], sock, settings.body_idle_seconds, settings.body_read_seconds
+            )
             environ["wsgi.input"] = body
             try:
                 return self.app(environ, start_response)
@@ -114,6 +115,4 @@ class BodyDeadline:
 
 
 def init_app(app: Flask) -> None:
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.wsgi_app = BodyDeadline(app.wsgi_app, app)  # type: ignore[method-assign]

@@ -2,12 +2,16 @@
 
 Sources, later ones winning:
 
-1. `DEFAULTS` below (an embedded, single-machine setup: SQLite file in the instance folder);
+1. every setting's default (server/settings/: one typed model per area; docs/configuration.md
+   lists them; an embedded, single-machine setup: SQLite file in the instance folder);
 2. the file named by `VISAGE_CONFIG` (TOML or JSON, upper-case keys, e.g. `DATABASE_URL = "..."`);
 3. `DATABASE_URL` from the environment (the usual name on hosting platforms);
 4. any `VISAGE_<KEY>` environment variable, which sets `<KEY>`; values are parsed as JSON when
    they parse (`VISAGE_SESSION_COOKIE_SECURE=true` is a boolean), else kept as strings;
 5. the dict given to `create_app(config)` (tests).
+
+`create_app` then validates the result once (`server.settings.init_app`): a wrong value stops the
+start with a ConfigError naming the key.
 
 The instance folder (`VISAGE_INSTANCE_PATH`, else Flask's default: `instance/` beside the
 `server` package in a checkout) holds state that is not code: the SQLite database and the
@@ -34,45 +38,6 @@ SECRET_KEY_FILE = "secret_key"
 # Settings taken verbatim from the environment even when they happen to parse as JSON.
 RAW_STRING_KEYS = {"SECRET_KEY", "DATABASE_URL", "SESSION_COOKIE_NAME"}
 
-DEFAULTS: dict[str, Any] = {
-    # None: sqlite:///<instance>/visage.db. Production: mysql+pymysql://user:pass@host/visage
-    "DATABASE_URL": None,
-    "DATABASE_ECHO": False,
-    # None: read from (or generated into) <instance>/secret_key; never hard-coded.
-    "SECRET_KEY": None,
-    # Session cookie: not readable by scripts, not sent on cross-site sub-requests. Secure (HTTPS
-    # only) is off by default so that the development server works over http://; turn it on in
-    # production with VISAGE_SESSION_COOKIE_SECURE=true.
-    "SESSION_COOKIE_NAME": "visage_session",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_SECURE": False,
-    "REMEMBER_COOKIE_HTTPONLY": True,
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "REMEMBER_COOKIE_SECURE": False,
-    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
-    # A CSRF token lives as long as the session: a form left open over lunch still submits.
-    "WTF_CSRF_TIME_LIMIT": None,
-    # Login rate limiting: this many failures per (email, client address) within the window
-    # block further attempts for that pair until the oldest failure leaves the window.
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
-    # argon2id parameters (argon2-cffi's defaults, RFC 9106's low-memory profile). Tests lower them.
-    "ARGON2_TIME_COST": 3,
-    "ARGON2_MEMORY_COST": 65536,
-    "ARGON2_PARALLELISM": 4,
-    # API tokens: their `last_used_at` is written at most this often (not on every request).
-    "TOKEN_TOUCH_SECONDS": 60,
-    # Reverse proxies in front of the server whose X-Forwarded-For/-Proto to trust (0: none).
-    # Rate limiting by client address depends on this being right.
-    "TRUSTED_PROXIES": 0,
-    "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
-    # The model bundle devices download (server/devices/models_bundle.py): the exported models folder
-    # (None: VISAGE_MODELS_DIR, else the repository's models/) and which of its models (None: all).
-    "MODELS_DIR": None,
-    "DEVICE_MODELS": None,
-}
-
 
 class ConfigError(ValueError):
     """A setting the operator must fix (bad config file, malformed value)."""
@@ -95,8 +60,10 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """All settings resolved in the documented order; the secret key is left to `ensure_secret_key`."""
+    from server.settings import default_config  # the models import ConfigError from here
+
     environ = os.environ if environ is None else environ
-    config = dict(DEFAULTS)
+    config = default_config()
     config_file = environ.get(f"{ENV_PREFIX}CONFIG")
     if config_file:
         config.update(read_config_file(Path(config_file)))

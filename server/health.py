@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import Connection, inspect, text
 
 from server.db.session import get_db
+from server.settings import current_settings
 
 bp = Blueprint("health", __name__)
 
@@ -48,7 +49,7 @@ def readiness_problems() -> list[str]:
         head = _head_revision()
         if revision != head:
             problems.append(f"database schema at revision {revision or 'none'}, code expects {head}")
-    if current_app.config.get("JOBS_RUNNER") == "rq":
+    if current_settings().jobs.runner == "rq":
         try:
             from server.jobs.queue import connect
 

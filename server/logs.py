@@ -19,6 +19,8 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
+from server.settings import settings_of
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CONFIGURED = "_visage_handler"
@@ -89,21 +91,20 @@ def configure_logging(app: Flask, stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     setattr(handler, _CONFIGURED, True)
     handler.addFilter(RequestIdFilter())
-    if str(app.config.get("LOG_FORMAT", "text")).lower() == "json":
+    settings = settings_of(app).server
+    if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
     root.addHandler(handler)
-    root.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
+    root.setLevel(settings.log_level)
     return handler
 
 
 def init_app(app: Flask) -> None:
     """Give every request an id and log one line per request (method, path, status, duration)."""
-    app.config.setdefault("LOG_FORMAT", "text")
-    app.config.setdefault("LOG_LEVEL", "INFO")
 
     @app.before_request
     def _assign_request_id() -> None:

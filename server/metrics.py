@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 
 from server.db.session import get_db
 from server.db.types import utcnow
+from server.settings import current_settings, settings_of
 
 EXTENSION_KEY = "visage.metrics"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -77,7 +78,7 @@ class DatabaseCollector(Collector):
         from server.db.models import DeviceHealth, Job, RejectedMessage, Sighting
         from server.db.models.school import Device
 
-        window = int(self.app.config["METRICS_WINDOW_SECONDS"])
+        window = settings_of(self.app).server.metrics_window_seconds
         up = GaugeMetricFamily("visage_database_up", "1 when the database answered this scrape's queries.")
         try:
             with get_db(self.app).session() as session:
@@ -146,7 +147,7 @@ class DatabaseCollector(Collector):
 
 
 def _is_local() -> bool:
-    if request.headers.get("X-Forwarded-For") and not int(current_app.config.get("TRUSTED_PROXIES") or 0):
+    if request.headers.get("X-Forwarded-For") and not current_settings().server.trusted_proxies:
         return False
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
@@ -155,7 +156,7 @@ def _is_local() -> bool:
 
 
 def _token_ok() -> bool:
-    token = current_app.config.get("METRICS_TOKEN")
+    token = current_settings().server.metrics_token
     auth = request.authorization
     if not token or auth is None or auth.type != "basic" or auth.password is None:
         return False
@@ -164,9 +165,10 @@ def _token_ok() -> bool:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    if not (_token_ok() or (_is_local() and current_app.config["METRICS_LOCAL"])):
+    settings = current_settings().server
+    if not (_token_ok() or (_is_local() and settings.metrics_local)):
         response = jsonify(error="metrics are only served to localhost or with the metrics token")
-        response.status_code = 403 if not current_app.config.get("METRICS_TOKEN") else 401
+        response.status_code = 403 if not settings.metrics_token else 401
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="visage-metrics"'
         return response
@@ -193,9 +195,6 @@ class _Forward(Collector):
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("METRICS_LOCAL", True)  # scrapes from loopback need no token
-    app.config.setdefault("METRICS_TOKEN", None)
-    app.config.setdefault("METRICS_WINDOW_SECONDS", 3600)
     state = RequestMetrics()
     app.extensions[EXTENSION_KEY] = state
 

@@ -36,6 +36,7 @@ from server.faces import embeddings
 from server.faces.analyzer import face_analyzer
 from server.faces.images import shrink
 from server.jobs import JobContext, job_handler
+from server.settings import settings_of
 from server.storage import StorageError, storage
 from shared.align import CHIP_SIZE, DLIB_CHIP_TEMPLATE
 from shared.analysis import FaceAnalyzer
@@ -81,7 +82,7 @@ def reembed(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                               "enrolment_photos": 0, "students_need_photos": []}  # fmt: skip
     ctx.progress(0, total, message=f"re-embedding with {target}")
     done = 0
-    max_side = int(app.config.get("ALBUM_MAX_SIDE_PX", 1600))
+    max_side = settings_of(app).album.max_side_px
     store = storage(app)
     for photo_id in photo_ids:
         with ctx.session() as session:

@@ -1,6 +1,6 @@
 """Retention of biometric and diagnostic data: the `ops.retention` job deletes what is older than
-the configured periods (days; `None` or 0 keeps it for ever). Run it daily: `visage server
-retention` (deploy/systemd/visage-retention.timer does), which records the run as a job.
+the configured periods (days; empty or 0 keeps it for ever: server/settings/retention.py). Run it
+daily: `visage server retention` (deploy/systemd/visage-retention.timer does), which records the run as a job.
 
 What each setting covers (and why it defaults to what it does) is in docs/operations.md; the
 rules themselves are the `@retention_rule` functions below. Rows are removed in batches of
@@ -22,15 +22,15 @@ from server.db.enums import SessionStatus
 from server.db.models import DeviceTelemetry, Job, JobStatus, LectureSession, RejectedMessage, Sighting
 from server.db.types import utcnow
 from server.jobs import JobContext, job_handler
+from server.settings import settings_of
+from server.settings.retention import RetentionSettings
 
 JOB_KIND = "ops.retention"
-BATCH_DEFAULT = 1000
 
 
 @dataclass(frozen=True)
 class Rule:
-    key: str  # the setting, e.g. RETENTION_TELEMETRY_DAYS
-    default_days: int | None
+    key: str  # the setting, e.g. RETENTION_TELEMETRY_DAYS (a field of RetentionSettings: its default)
     what: str
     apply: Callable[[Flask, Session, datetime, bool, int], int]  # (app, session, cutoff, dry_run, batch)
 
@@ -38,11 +38,11 @@ class Rule:
 RULES: list[Rule] = []
 
 
-def retention_rule(key: str, default_days: int | None, what: str):
+def retention_rule(key: str, what: str):
     """Register a rule; it returns how many rows it removed (or would remove, when `dry_run`)."""
 
     def decorator(apply: Callable[[Flask, Session, datetime, bool, int], int]):
-        RULES.append(Rule(key, default_days, what, apply))
+        RULES.append(Rule(key, what, apply))
         return apply
 
     return decorator
@@ -84,7 +84,6 @@ def _clear_faces(session: Session, ids: list[int]) -> None:
 
 @retention_rule(
     "RETENTION_SIGHTING_THUMBNAIL_DAYS",
-    30,
     "face crops and unknown faces' embeddings on sightings (the sighting itself stays: attendance is"
     " computed from it)",
 )
@@ -96,7 +95,6 @@ def sighting_thumbnails(app: Flask, session: Session, cutoff: datetime, dry_run:
 
 @retention_rule(
     "RETENTION_UNKNOWN_CROPS_DAYS",
-    7,
     "face crops and embeddings of unknown faces, counted from the confirmation of their session (the"
     " instructor has decided who they were)",
 )
@@ -114,28 +112,25 @@ def unknown_faces(app: Flask, session: Session, cutoff: datetime, dry_run: bool,
     return _batched(session, Sighting.id, where, lambda ids: _clear_faces(session, ids), dry_run, batch)
 
 
-@retention_rule(
-    "RETENTION_SIGHTINGS_DAYS", None, "sightings themselves (attendance evidence; kept by default)"
-)
+@retention_rule("RETENTION_SIGHTINGS_DAYS", "sightings themselves (attendance evidence; kept by default)")
 def sightings(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     return _delete_rows(Sighting, session, [Sighting.received_at < cutoff], dry_run, batch)
 
 
-@retention_rule("RETENTION_TELEMETRY_DAYS", 90, "device telemetry reports")
+@retention_rule("RETENTION_TELEMETRY_DAYS", "device telemetry reports")
 def telemetry(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     return _delete_rows(DeviceTelemetry, session, [DeviceTelemetry.received_at < cutoff], dry_run, batch)
 
 
 @retention_rule(
     "RETENTION_REJECTED_MESSAGES_DAYS",
-    30,
     "refused MQTT messages (their first KiB may hold a face thumbnail)",
 )
 def rejected_messages(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     return _delete_rows(RejectedMessage, session, [RejectedMessage.received_at < cutoff], dry_run, batch)
 
 
-@retention_rule("RETENTION_JOBS_DAYS", 90, "finished background jobs (status, result, error)")
+@retention_rule("RETENTION_JOBS_DAYS", "finished background jobs (status, result, error)")
 def finished_jobs(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     ended = [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
     where = [Job.status.in_(ended), Job.finished_at < cutoff]
@@ -143,7 +138,7 @@ def finished_jobs(app: Flask, session: Session, cutoff: datetime, dry_run: bool,
 
 
 @retention_rule(
-    "RETENTION_ALBUM_SEARCHES_DAYS", 7, "album key-photo searches (the key's small JPEG and face embeddings)"
+    "RETENTION_ALBUM_SEARCHES_DAYS", "album key-photo searches (the key's small JPEG and face embeddings)"
 )
 def album_searches(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     from server.db.models.album import AlbumSearch
@@ -152,7 +147,7 @@ def album_searches(app: Flask, session: Session, cutoff: datetime, dry_run: bool
 
 
 @retention_rule(
-    "RETENTION_DEEPFAKE_CHECKS_DAYS", 30, "deepfake checks: the upload, the face crops and the verdict"
+    "RETENTION_DEEPFAKE_CHECKS_DAYS", "deepfake checks: the upload, the face crops and the verdict"
 )
 def deepfake_checks(app: Flask, session: Session, cutoff: datetime, dry_run: bool, batch: int) -> int:
     from server.db.models.deepfake import DeepfakeCheck
@@ -182,24 +177,9 @@ def deepfake_checks(app: Flask, session: Session, cutoff: datetime, dry_run: boo
         total += len(rows)
 
 
-def periods(config: dict[str, Any]) -> dict[str, int | None]:
-    """Each rule's period in days from the settings (None: keep for ever)."""
-    result: dict[str, int | None] = {}
-    for rule in RULES:
-        value = config.get(rule.key, rule.default_days)
-        if value in (None, "", 0, "0", False):
-            result[rule.key] = None
-            continue
-        try:
-            days = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{rule.key} must be a whole number of days (or empty to keep), not {value!r}"
-            ) from None
-        if days < 0:
-            raise ValueError(f"{rule.key} must not be negative")
-        result[rule.key] = days
-    return result
+def periods(settings: RetentionSettings) -> dict[str, int | None]:
+    """Each rule's period in days (None: keep for ever)."""
+    return {rule.key: settings.days(rule.key) for rule in RULES}
 
 
 # Not cancellable: it is scheduled, deletes in committed batches and simply runs again next time, so
@@ -208,8 +188,9 @@ def periods(config: dict[str, Any]) -> dict[str, int | None]:
 def enforce(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Apply every rule whose period is set; `{"dry_run": true}` only counts."""
     dry_run = bool(payload.get("dry_run"))
-    settings = periods(ctx.config)
-    batch = int(ctx.config.get("RETENTION_BATCH", BATCH_DEFAULT))
+    retention = settings_of(ctx.app).retention
+    settings = periods(retention)
+    batch = retention.batch
     now = utcnow()
     removed: dict[str, int] = {}
     for index, rule in enumerate(RULES):

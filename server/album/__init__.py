@@ -5,9 +5,9 @@ with a progress bar per file, or a zip; `POST /api/v1/album/photos` for scripts)
 finds, assesses and embeds every face and flags blurred photos; faces are grouped into people; a key
 photo finds every photo of a person. Pages under /album, API under /api/v1/album.
 
+Limits and options (ALBUM_*) and the reasons for their defaults: server/settings/album.py.
 One concern per module:
 
-    settings    limits and options (ALBUM_*), with the reasons for the defaults
     access      ownership: every row is its owner's alone (others' ids answer 404)
     photos      taking files in: decode check, original kept unchanged, thumbnail, duplicates by SHA-256
     indexing    the "album.index" job: faces, quality, embeddings, blur flag, then grouping
@@ -15,7 +15,7 @@ One concern per module:
     grouping    faces into people (pure function, by album-index);  people: storing it, user edits
     search      key photo -> faces -> the user's photos of that person
     service     uploads and deletions as the API and the pages share them
-    api, views  the two front ends;  serialize: JSON shapes
+    api, views  the two front ends;  schemas: the API's JSON shapes (pydantic models)
 
 Privacy: photos, faces, embeddings, crops and people belong to one user; deleting a photo deletes its
 files, faces, embeddings and crops; deleting the whole album (`DELETE /api/v1/album/library`) or the
@@ -28,12 +28,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Settings, storage and the web pages (the API module is in server.api.ENDPOINT_MODULES, the
-    job module in server.jobs.JOB_MODULES)."""
-    from server import storage
-    from server.album import service, settings  # noqa: F401  (service registers the delete hooks)
+    """The web pages (settings: server/settings/album.py; the API module is in
+    server.api.ENDPOINT_MODULES, the job module in server.jobs.JOB_MODULES)."""
+    from server.album import service  # noqa: F401  (registers the delete hooks)
     from server.album.views import bp
 
-    settings.init_app(app)
-    storage.init_app(app)
     app.register_blueprint(bp)

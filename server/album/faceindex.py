@@ -21,6 +21,7 @@ from server.album.ann import FaceIndex, HnswParams, IndexCache
 from server.db.models import AlbumFace
 from server.faces.embeddings import DTYPE
 from server.faces.model import gallery_model
+from server.settings import settings_of
 from shared.embed import require_embedder
 
 EXTENSION_KEY = "visage.album_index"
@@ -43,17 +44,16 @@ def index_cache(app: Flask) -> IndexCache:
             cache = app.extensions.get(EXTENSION_KEY)
             if cache is None:
                 model = model_of(app)
+                album = settings_of(app).album
                 cache = IndexCache(
                     Path(app.instance_path) / "album-index",
                     model,
                     int(require_embedder(model)["dim"]),
-                    exact_limit=int(app.config.get("ALBUM_INDEX_EXACT_LIMIT", 20_000)),
+                    exact_limit=album.index_exact_limit,
                     params=HnswParams(
-                        m=int(app.config.get("ALBUM_HNSW_M", HnswParams.m)),
-                        ef_construction=int(
-                            app.config.get("ALBUM_HNSW_EF_CONSTRUCTION", HnswParams.ef_construction)
-                        ),
-                        ef_search=int(app.config.get("ALBUM_HNSW_EF_SEARCH", HnswParams.ef_search)),
+                        m=album.hnsw_m,
+                        ef_construction=album.hnsw_ef_construction,
+                        ef_search=album.hnsw_ef_search,
                     ),
                 )
                 app.extensions[EXTENSION_KEY] = cache

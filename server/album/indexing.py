@@ -28,6 +28,7 @@ from server.faces.analyzer import face_analyzer
 from server.faces.embeddings import to_bytes
 from server.faces.images import shrink
 from server.jobs import JobContext, job_handler
+from server.settings import settings_of
 from server.storage import Storage, StorageError, storage
 from server.uploads.policy import upload_shape
 from shared.analysis import AnalyzedFace, FaceAnalyzer
@@ -122,11 +123,11 @@ def index_photo(
         photo.status, photo.error, photo.indexed_at = "failed", str(exc), utcnow()
         return None
     remove_faces(session, store, photo)
-    max_side = int(app.config.get("ALBUM_MAX_SIDE_PX", 1600))
-    small = shrink(image, max_side)
+    album = settings_of(app).album
+    small = shrink(image, album.max_side_px)
     scale = image.shape[1] / small.shape[1]
     found = analyzer.get(small)
-    crop_px = int(app.config.get("ALBUM_FACE_CROP_PX", 112))
+    crop_px = album.face_crop_px
     model = model_of(app)
     rows = [face_row(photo, face, scale, model) for face in found]
     session.add_all(rows)
@@ -135,7 +136,7 @@ def index_photo(
         row.crop_key = face_crop_key(photo.owner_id, row.id)
         store.put(row.crop_key, crop_jpeg(face.chip, crop_px), "image/jpeg")
     photo.sharpness = image_blur(image)
-    photo.blurred = photo.sharpness < float(app.config.get("ALBUM_BLUR_THRESHOLD", 60.0))
+    photo.blurred = photo.sharpness < album.blur_threshold
     photo.face_count = len(rows)
     photo.model = model
     photo.status, photo.error, photo.indexed_at = "indexed", None, utcnow()

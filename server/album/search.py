@@ -30,6 +30,7 @@ from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPhoto, AlbumSea
 from server.faces.analyzer import face_analyzer
 from server.faces.embeddings import as_json, from_bytes
 from server.faces.images import shrink
+from server.settings import settings_of
 from server.uploads.files import Upload
 from server.uploads.policy import over_limit, upload_shape
 from shared.embed import require_embedder
@@ -52,16 +53,17 @@ class Match:
 
 def threshold(app: Flask) -> float:
     """The similarity cut of album searches: ALBUM_SEARCH_THRESHOLD, else the embedder's default."""
-    configured = app.config.get("ALBUM_SEARCH_THRESHOLD")
+    configured = settings_of(app).album.search_threshold
     if configured is not None:
-        return float(configured)
+        return configured
     model = model_of(app)
     return float(require_embedder(model)["album_threshold"])
 
 
 def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> AlbumSearch:
     """A search keyed by an uploaded photo (refused when it is no image or shows no face)."""
-    max_bytes = int(app.config.get("ALBUM_MAX_PHOTO_BYTES"))
+    album = settings_of(app).album
+    max_bytes = album.max_photo_bytes
     if not upload.data:
         raise AlbumError(f"{upload.filename}: the key photo is empty (0 bytes)")
     if upload.full_size > max_bytes:
@@ -72,7 +74,7 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape(app))
     except MediaError as exc:
         raise AlbumError(str(exc).rstrip("."), status=422) from None
-    small = shrink(image, int(app.config.get("ALBUM_MAX_SIDE_PX", 1600)))
+    small = shrink(image, album.max_side_px)
     scale = image.shape[1] / small.shape[1]
     analyzed = face_analyzer(app).get(small)
     if not analyzed:
@@ -130,7 +132,7 @@ def from_photo(app: Flask, session: Session, owner: User, photo: AlbumPhoto) -> 
 def save(app: Flask, session: Session, search: AlbumSearch) -> AlbumSearch:
     session.add(search)
     session.flush()
-    kept = int(app.config.get("ALBUM_SEARCHES_KEPT", 10))
+    kept = settings_of(app).album.searches_kept
     stale = session.scalars(
         select(AlbumSearch.id)
         .where(AlbumSearch.owner_id == search.owner_id)

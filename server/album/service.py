@@ -25,8 +25,8 @@ from server.album.errors import AlbumError
 from server.album.faceindex import forget_owner, index_cache
 from server.album.indexing import submit_index
 from server.album.photos import Outcome, Written, add_photos, archive_uploads, owner_prefix
-from server.album.settings import setting
 from server.db.models import Album, AlbumFace, AlbumFaceRejection, AlbumPerson, AlbumPhoto, AlbumSearch, User
+from server.settings import current_settings
 from server.storage import StorageError, storage
 from server.uploads.archive import PhotoArchive
 from server.uploads.files import Upload
@@ -46,12 +46,13 @@ class UploadResult:
 
 
 def open_archive(data: bytes) -> PhotoArchive:
+    limits = current_settings().album
     return PhotoArchive(
         data,
-        max_members=int(setting("ALBUM_ZIP_MAX_MEMBERS")),
-        max_total=int(setting("ALBUM_ZIP_MAX_TOTAL_BYTES")),
-        max_ratio=float(setting("ALBUM_ZIP_MAX_RATIO")),
-        max_member_bytes=int(setting("ALBUM_MAX_PHOTO_BYTES")),
+        max_members=limits.zip_max_members,
+        max_total=limits.zip_max_total_bytes,
+        max_ratio=limits.zip_max_ratio,
+        max_member_bytes=limits.max_photo_bytes,
     )
 
 
@@ -68,7 +69,7 @@ def upload(
     uploads file by file and asks for one job at the end)."""
     if not files and not archives:
         raise AlbumError("no photo in the request: attach image files or a zip of photos")
-    most = int(setting("ALBUM_MAX_FILES_PER_UPLOAD"))
+    most = current_settings().album.max_files_per_upload
     if len(files) > most:
         raise AlbumError(f"{len(files)} files in one request: send at most {most} at a time, or a zip")
     skipped: list[Outcome] = []
@@ -86,8 +87,8 @@ def upload(
             owner,
             candidates,
             album=album,
-            max_bytes=int(setting("ALBUM_MAX_PHOTO_BYTES")),
-            thumbnail_px=int(setting("ALBUM_THUMBNAIL_PX")),
+            max_bytes=current_settings().album.max_photo_bytes,
+            thumbnail_px=current_settings().album.thumbnail_px,
             shape=upload_shape(),
         )
         result = UploadResult(outcomes + skipped, written)

@@ -20,7 +20,6 @@ from werkzeug import Response
 from server.album import access, people, search, service
 from server.album.errors import AlbumError
 from server.album.library import PER_PAGE, photo_page
-from server.album.settings import setting
 from server.api.io import query_int
 from server.auth.decorators import role_required
 from server.db import db_session
@@ -28,6 +27,7 @@ from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
 from server.errors import ServiceError
+from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 from server.web.live import refresh_seconds as live_refresh_seconds
@@ -83,10 +83,11 @@ def app() -> Any:
 
 
 def app_limits() -> dict[str, Any]:
+    album = current_settings().album
     return {
-        "photo_bytes": setting("ALBUM_MAX_PHOTO_BYTES"),
-        "upload_bytes": setting("ALBUM_MAX_UPLOAD_BYTES"),
-        "files": setting("ALBUM_MAX_FILES_PER_UPLOAD"),
+        "photo_bytes": album.max_photo_bytes,
+        "upload_bytes": album.max_upload_bytes,
+        "files": album.max_files_per_upload,
     }
 
 
@@ -123,7 +124,7 @@ def library() -> str:
         albums=albums,
         counts=counts,
         limits=app_limits(),
-        refresh_seconds=live_refresh_seconds(current_app.config),
+        refresh_seconds=live_refresh_seconds(),
     )
 
 
@@ -317,7 +318,7 @@ def start_search_action() -> Response:
         row = access.photo_for(db_session, current_user, int(request.form["photo_id"]))
         found = search.from_photo(app(), db_session, current_user, row)
     else:
-        keys = files_in_request(("key",), cap=int(setting("ALBUM_MAX_PHOTO_BYTES")))
+        keys = files_in_request(("key",), cap=current_settings().album.max_photo_bytes)
         if len(keys) != 1:
             raise AlbumError("choose one key photo")
         found = search.from_upload(app(), db_session, current_user, keys[0])

@@ -25,6 +25,7 @@ from server.db.enums import Role
 from server.db.models import Course, LectureSession, Sighting, UnknownFaceReview, User
 from server.faces.analyzer import face_analyzer
 from server.faces.images import shrink
+from server.settings import current_settings
 from server.uploads.files import Upload
 from server.uploads.policy import over_limit, upload_shape
 from shared.embed import embedder_id
@@ -63,7 +64,7 @@ def key_face(upload: Upload, max_bytes: int) -> KeyFace:
     except MediaError as exc:
         raise ReviewError(str(exc).rstrip("."), 422) from None
     analyzer = face_analyzer()
-    faces = analyzer.get(shrink(image, int(current_app.config.get("ENROLMENT_MAX_SIDE_PX", 1600))))
+    faces = analyzer.get(shrink(image, current_settings().enrolment.max_side_px))
     faces = [f for f in faces if f.embedding is not None]
     if not faces:
         raise ReviewError(

@@ -21,7 +21,7 @@ from server.audit import record
 from server.db.enums import ReviewDecision
 from server.db.models import LearnedFace, LectureSession, Sighting, Student, UnknownFaceReview, User
 from server.enrolment import gallery, photos, service
-from server.enrolment.settings import setting
+from server.settings import current_settings
 from server.uploads.files import Upload
 
 PURPOSE = "attendance-review"
@@ -82,8 +82,8 @@ def learn(
         actor,
         model=service.model(),
         threshold=service.match_threshold(),
-        max_photos=int(setting("ENROLMENT_MAX_PHOTOS_PER_STUDENT")),
-        rejections_kept=int(setting("ENROLMENT_REJECTIONS_KEPT")),
+        max_photos=current_settings().enrolment.max_photos_per_student,
+        rejections_kept=current_settings().enrolment.rejections_kept,
     )[0]
     if not outcome.accepted or outcome.photo is None:
         raise ReviewError(f"this face cannot be added to {student.name}'s enrolment: {outcome.reason}", 422)

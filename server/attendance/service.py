@@ -11,25 +11,13 @@ recorded during it that ingest left without a session.
 
 Attendance is computed from `Sighting.captured_at` (the device's clock), never `received_at`.
 
-Settings (Flask config / `VISAGE_<KEY>` environment variables; defaults in brackets):
-
-=================================== ===============================================================
-ATTENDANCE_LATE_AFTER_MINUTES       arriving later than this after a period starts is late [10]
-ATTENDANCE_LEFT_EARLY_MINUTES       leaving earlier than this before a period ends is left early [10]
-ATTENDANCE_MIN_PRESENCE             fraction of a period (and of the session) needed to count [0.5]
-ATTENDANCE_GAP_TOLERANCE_MINUTES    sightings this close belong to one continuous presence [5]
-ATTENDANCE_MIN_SIGHTINGS            fewer sightings in a period is absent [3]
-ATTENDANCE_MIN_CONFIDENCE           student sightings scoring lower are ignored [none]
-ATTENDANCE_DWELL_SECONDS            presence credited around each sighting [30]
-ATTENDANCE_WINDOW_MARGIN_MINUTES    sightings this long before/after a session still extend presence [10]
-ATTENDANCE_BREAK_MINUTES            break between consecutive periods [0]
-ATTENDANCE_OUT_AFTER_SECONDS        live roster: unseen longer than this while the session runs is "out" [90]
-=================================== ===============================================================
+Settings: ATTENDANCE_* (`VISAGE_<KEY>`), typed in server/settings/attendance.py and listed in
+docs/configuration.md; the functions below take a config mapping (the app's, or a variant of it)
+and validate its attendance keys with that model.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,59 +27,38 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.attendance import engine, presence
+from server.config import ConfigError
 from server.db.models import AttendanceOverride, Course, Device, LectureSession, Sighting, Student
 from server.db.models.school import course_students
 from server.db.types import utcnow
-
-SETTINGS: dict[str, Any] = {
-    "ATTENDANCE_LATE_AFTER_MINUTES": 10,
-    "ATTENDANCE_LEFT_EARLY_MINUTES": 10,
-    "ATTENDANCE_MIN_PRESENCE": 0.5,
-    "ATTENDANCE_GAP_TOLERANCE_MINUTES": 5,
-    "ATTENDANCE_MIN_SIGHTINGS": 3,
-    "ATTENDANCE_MIN_CONFIDENCE": None,
-    "ATTENDANCE_DWELL_SECONDS": 30,
-    "ATTENDANCE_WINDOW_MARGIN_MINUTES": 10,
-    "ATTENDANCE_BREAK_MINUTES": 0,
-    "ATTENDANCE_OUT_AFTER_SECONDS": 90,  # three missed edge heartbeats of 30 s (presence.py)
-}
+from server.settings.attendance import AttendanceSettings
 
 
 class AttendanceConfigError(ValueError):
     """An attendance setting the operator must fix (its message names the setting)."""
 
 
-def _number(config: Mapping[str, Any], key: str, *, integer: bool = False) -> float | int | None:
-    value = config.get(key, SETTINGS[key])
-    if value is None and SETTINGS[key] is None:
-        return None
-    if isinstance(value, str):  # from a config file or an unparsed environment value
-        try:
-            value = float(value)
-        except ValueError:
-            value = None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise AttendanceConfigError(f"{key} must be a non-negative number, got {config.get(key)!r}")
-    if integer:
-        if value != int(value):
-            raise AttendanceConfigError(f"{key} must be a whole number, got {value!r}")
-        return int(value)
-    return value
+def settings_from_config(config: Mapping[str, Any]) -> AttendanceSettings:
+    """The attendance keys of `config`, typed and checked (defaults where unset)."""
+    try:
+        return AttendanceSettings.from_config(config)
+    except ConfigError as exc:
+        raise AttendanceConfigError(str(exc)) from None
 
 
 def policy_from_config(config: Mapping[str, Any]) -> engine.AttendancePolicy:
-    """The institution's attendance rules from the settings above (defaults where unset)."""
-    minutes = lambda key: timedelta(minutes=_number(config, key))  # noqa: E731
+    """The institution's attendance rules from the ATTENDANCE_* settings (defaults where unset)."""
+    settings = settings_from_config(config)
     try:
         return engine.AttendancePolicy(
-            late_after=minutes("ATTENDANCE_LATE_AFTER_MINUTES"),
-            left_early_before=minutes("ATTENDANCE_LEFT_EARLY_MINUTES"),
-            min_presence_fraction=_number(config, "ATTENDANCE_MIN_PRESENCE"),
-            gap_tolerance=minutes("ATTENDANCE_GAP_TOLERANCE_MINUTES"),
-            dwell=timedelta(seconds=_number(config, "ATTENDANCE_DWELL_SECONDS")),
-            min_confidence=_number(config, "ATTENDANCE_MIN_CONFIDENCE"),
-            min_sightings=_number(config, "ATTENDANCE_MIN_SIGHTINGS", integer=True),
-            window_margin=minutes("ATTENDANCE_WINDOW_MARGIN_MINUTES"),
+            late_after=timedelta(minutes=settings.late_after_minutes),
+            left_early_before=timedelta(minutes=settings.left_early_minutes),
+            min_presence_fraction=settings.min_presence,
+            gap_tolerance=timedelta(minutes=settings.gap_tolerance_minutes),
+            dwell=timedelta(seconds=settings.dwell_seconds),
+            min_confidence=settings.min_confidence,
+            min_sightings=settings.min_sightings,
+            window_margin=timedelta(minutes=settings.window_margin_minutes),
         )
     except ValueError as exc:
         if isinstance(exc, AttendanceConfigError):
@@ -100,11 +67,8 @@ def policy_from_config(config: Mapping[str, Any]) -> engine.AttendancePolicy:
 
 
 def out_after_from_config(config: Mapping[str, Any]) -> timedelta:
-    """How long unseen means "out of the room" on the live roster (presence.py); must be positive."""
-    seconds = _number(config, "ATTENDANCE_OUT_AFTER_SECONDS")
-    if not seconds:
-        raise AttendanceConfigError(f"ATTENDANCE_OUT_AFTER_SECONDS must be positive, got {seconds!r}")
-    return timedelta(seconds=seconds)
+    """How long unseen means "out of the room" on the live roster (presence.py); positive."""
+    return settings_from_config(config).out_after
 
 
 def plan_for(lecture: LectureSession, config: Mapping[str, Any]) -> engine.SessionPlan:
@@ -113,7 +77,7 @@ def plan_for(lecture: LectureSession, config: Mapping[str, Any]) -> engine.Sessi
         start=lecture.starts_at,
         end=lecture.ends_at,
         period_length=timedelta(minutes=lecture.period_minutes),
-        break_length=timedelta(minutes=_number(config, "ATTENDANCE_BREAK_MINUTES")),
+        break_length=timedelta(minutes=settings_from_config(config).break_minutes),
     )
 
 

@@ -23,10 +23,10 @@ from server.attendance.access import learned_or_404, review_or_404, session_or_4
 from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
 from server.attendance.serialize import report_json
 from server.attendance.service import (
-    AttendanceConfigError,
     SessionReport,
     out_after_from_config,
     sessions_between,
+    settings_from_config,
 )
 from server.attendance.unknown import learned_faces_json, unknown_faces_json
 from server.auth.decorators import login_required, role_required
@@ -34,7 +34,7 @@ from server.db import db_session, utcnow
 from server.db.enums import Role, SessionStatus
 from server.db.models import AuditLog, Course, LectureSession
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.settings import setting as enrolment_setting
+from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 
@@ -141,11 +141,7 @@ def _render_session(
 
 def refresh_seconds(config: Any) -> int:
     """How often the session page polls its roster (ATTENDANCE_REFRESH_SECONDS, at least 1)."""
-    value = config.get("ATTENDANCE_REFRESH_SECONDS", 5)
-    try:
-        return max(1, round(float(value)))
-    except (TypeError, ValueError):
-        raise AttendanceConfigError(f"ATTENDANCE_REFRESH_SECONDS must be a number, got {value!r}") from None
+    return settings_from_config(config).refresh_seconds
 
 
 def _error_page(lecture: LectureSession, exc: review.ReviewError, form: dict[str, Any]) -> tuple[str, int]:
@@ -345,7 +341,7 @@ def face_search_page() -> str | tuple[str, int]:
         return render_template("attendance/face_search.html", result=None, error=None)
     try:
         result = unknown_api.run_search(
-            files_in_request(("key",), cap=int(enrolment_setting("ENROLMENT_MAX_PHOTO_BYTES")))
+            files_in_request(("key",), cap=current_settings().enrolment.max_photo_bytes)
         )
     except HTTPException as exc:
         db_session.rollback()

@@ -8,6 +8,8 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import Flask, current_app
 
+from server.settings import settings_of
+
 EXTENSION_KEY = "visage.passwords"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # hashing is deliberately slow; do not let a request make it slower
@@ -47,10 +49,11 @@ class Passwords:
 
 
 def init_app(app: Flask) -> Passwords:
+    settings = settings_of(app).server
     passwords = Passwords(
-        time_cost=int(app.config["ARGON2_TIME_COST"]),
-        memory_cost=int(app.config["ARGON2_MEMORY_COST"]),
-        parallelism=int(app.config["ARGON2_PARALLELISM"]),
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
     )
     app.extensions[EXTENSION_KEY] = passwords
     return passwords

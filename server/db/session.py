@@ -24,7 +24,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.local import LocalProxy
 
+from server.config import ConfigError
 from server.db.types import MYSQL_DIALECTS
+from server.settings import settings_of
 
 EXTENSION_KEY = "visage.db"
 
@@ -76,7 +78,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def init_app(app: Flask) -> Database:
     """Create the app's `Database` and close the request session when each app context ends."""
-    database = Database(app.config["DATABASE_URL"], echo=bool(app.config.get("DATABASE_ECHO")))
+    settings = settings_of(app).server
+    if not settings.database_url:  # server.config.load_config fills it in; a hand-made app may not
+        raise ConfigError("DATABASE_URL is not set")
+    database = Database(settings.database_url, echo=settings.database_echo)
     app.extensions[EXTENSION_KEY] = database
     app.teardown_appcontext(_close_session)
     return database

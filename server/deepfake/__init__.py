@@ -4,11 +4,12 @@ Web pages `/deepfake` (upload with per-file progress, history) and `/deepfake/ch
 JSON API `/api/v1/deepfake/checks` (server.deepfake.api). Each file becomes a `DeepfakeCheck` row and a
 `deepfake.score` job (server.jobs) that runs shared.deepfake.pipeline on it.
 
+Limits and options (DEEPFAKE_*) and the reasons for their defaults: server/settings/deepfake.py.
 One concern per module:
 
-    settings  limits and options (DEEPFAKE_*), with the reasons for the defaults
     engine    the app's shared DeepfakePipeline (ONNX sessions loaded once)
-    service   accept uploads as checks, a user's own checks, delete, JSON form
+    service   accept uploads as checks, a user's own checks, cancel, delete
+    schemas   the API's JSON shapes (pydantic models), also what the pages render
     jobs      the job handler: score, store the result and the top face crops, delete the upload
     charts    the per-frame timeline as inline SVG
     api, views  the two front ends
@@ -25,10 +26,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Settings and the web pages (the API module is in server.api.ENDPOINT_MODULES,
-    the job handler in server.jobs.JOB_MODULES)."""
-    from server.deepfake import settings
+    """The web pages (settings: server/settings/deepfake.py; the API module is in
+    server.api.ENDPOINT_MODULES, the job handler in server.jobs.JOB_MODULES)."""
     from server.deepfake.views import bp
 
-    settings.init_app(app)
     app.register_blueprint(bp)

@@ -14,8 +14,8 @@ from server.db.enums import Role
 from server.db.models.deepfake import DeepfakeFace
 from server.db.types import BIGINT_MAX
 from server.deepfake import service
-from server.deepfake.settings import setting
 from server.errors import json_error
+from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 
@@ -138,10 +138,10 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
     `GET /jobs/{job_id}`) for progress and the result. Files refused at once (empty, too large, not an
     image or a video) are listed in `refused`; if every file is refused the answer is 4xx with the
     first reason. Accepted: JPEG, PNG, WebP, BMP, TIFF; MP4, MOV, MKV, WebM, AVI (at most 10 minutes)."""
-    uploads = files_in_request(("file",), cap=int(setting("DEEPFAKE_MAX_FILE_BYTES")))
+    uploads = files_in_request(("file",), cap=current_settings().deepfake.max_file_bytes)
     if not uploads:
         abort(400, "Send at least one file in the multipart field 'file'.")
-    most = int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD"))
+    most = current_settings().deepfake.max_files_per_upload
     if len(uploads) > most:
         abort(400, f"{len(uploads)} files in one request: send at most {most} at a time.")
     checks, refused = service.submit_checks(db_session, current_user.id, uploads)
@@ -175,7 +175,7 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
 )
 def list_deepfake_checks() -> dict:
     """Your own checks, newest first (without the per-frame details)."""
-    limit = query_int("limit", int(setting("DEEPFAKE_HISTORY_PAGE")), 1, 200)
+    limit = query_int("limit", current_settings().deepfake.history_page, 1, 200)
     before = query_int("before", None, 1, BIGINT_MAX)  # a check id (BIGINT)
     checks = service.history(db_session, current_user.id, limit, before)
     return {

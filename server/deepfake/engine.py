@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 from server.extensions import build_once
+from server.settings import settings_of
 from shared.deepfake.pipeline import DeepfakePipeline, PipelineConfig
 
 EXTENSION_KEY = "visage.deepfake.pipeline"
@@ -22,8 +23,9 @@ def build(app: Flask) -> DeepfakePipeline:
     from shared.deepfake.classifier import OnnxFaceClassifier
     from shared.model_registry import ModelRegistry
 
-    registry = ModelRegistry(app.config.get("DEEPFAKE_MODELS_DIR"))
-    model_path = app.config.get("DEEPFAKE_MODEL_PATH")
+    settings = settings_of(app).deepfake
+    registry = ModelRegistry(settings.models_dir)
+    model_path = settings.model_path
     classifier = OnnxFaceClassifier.from_path(model_path, registry.options) if model_path else None
-    config = PipelineConfig(frames=int(app.config.get("DEEPFAKE_FRAMES", 32)))
+    config = PipelineConfig(frames=settings.frames)
     return DeepfakePipeline.from_registry(registry, config, classifier)

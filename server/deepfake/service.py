@@ -23,9 +23,9 @@ from server.api.io import iso
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import utcnow
-from server.deepfake.settings import setting
 from server.jobs import store as job_store
 from server.jobs import submit_job
+from server.settings import current_settings
 from server.storage import storage
 from server.uploads.files import Upload
 from server.uploads.policy import over_limit, upload_shape
@@ -49,7 +49,7 @@ class Refusal:
 
 def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
     """The media kind of an upload, or why it is refused before anything is stored."""
-    limit = int(setting("DEEPFAKE_MAX_FILE_BYTES"))
+    limit = current_settings().deepfake.max_file_bytes
     if not upload.data:
         return None, Refusal(upload.filename, f"{upload.filename}: the file is empty (0 bytes).", 400)
     if upload.full_size > limit:

@@ -7,7 +7,7 @@ progress per file. Pages show only the signed-in user's own checks; other ids ar
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug import Response
 
@@ -16,7 +16,7 @@ from server.db import db_session
 from server.db.enums import Role
 from server.deepfake import service
 from server.deepfake.charts import timeline_svg
-from server.deepfake.settings import setting
+from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 from server.web.live import refresh_seconds
@@ -27,17 +27,18 @@ page = role_required(Role.ALBUM_USER, Role.INSTRUCTOR)
 
 
 def _index(status: int = 200, refused: list[service.Refusal] | None = None) -> tuple[str, int]:
-    checks = service.history(db_session, current_user.id, int(setting("DEEPFAKE_HISTORY_PAGE")))
+    settings = current_settings()
+    checks = service.history(db_session, current_user.id, settings.deepfake.history_page)
     rows = [service.check_json(db_session, check, full=False) for check in checks]
     html = render_template(
         "deepfake/index.html",
         checks=rows,
         refused=refused or [],
         note=NOTE,
-        max_file_bytes=int(setting("DEEPFAKE_MAX_FILE_BYTES")),
-        max_upload_bytes=int(setting("DEEPFAKE_MAX_UPLOAD_BYTES")),
-        max_files=int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD")),
-        refresh_seconds=refresh_seconds(current_app.config),
+        max_file_bytes=settings.deepfake.max_file_bytes,
+        max_upload_bytes=settings.deepfake.max_upload_bytes,
+        max_files=settings.deepfake.max_files_per_upload,
+        refresh_seconds=refresh_seconds(),
     )
     return html, status
 
@@ -51,8 +52,8 @@ def index() -> tuple[str, int]:
 @bp.post("/deepfake")
 @page
 def upload() -> Response | tuple[str, int]:
-    uploads = files_in_request(("file",), cap=int(setting("DEEPFAKE_MAX_FILE_BYTES")))
-    most = int(setting("DEEPFAKE_MAX_FILES_PER_UPLOAD"))
+    uploads = files_in_request(("file",), cap=current_settings().deepfake.max_file_bytes)
+    most = current_settings().deepfake.max_files_per_upload
     if not uploads:
         flash("Choose at least one video or photo to check.", "error")
         return _index(400)

@@ -21,6 +21,7 @@ from typing import Any
 from flask import Flask
 
 from server.faces.model import gallery_model
+from server.settings import settings_of
 from shared.bundle import BundleError, build_manifest, encode_manifest, manifest_sha256
 from shared.model_registry import MANIFEST_NAME, default_models_dir
 
@@ -53,14 +54,13 @@ _lock = threading.Lock()
 
 def bundle_settings(app: Flask) -> tuple[Path, str, tuple[str, ...] | None]:
     """(models folder, embedder id, model names or None for all) from the app's settings."""
-    models_dir = Path(app.config.get("MODELS_DIR") or default_models_dir())
+    devices = settings_of(app).devices
+    models_dir = Path(devices.models_dir or default_models_dir())
     try:
         embedder = gallery_model(app)
     except ValueError as exc:
         raise BundleUnavailable(f"GALLERY_MODEL: {exc}") from None
-    names = app.config.get("DEVICE_MODELS")
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = devices.device_models
     return models_dir, embedder, tuple(sorted(names)) if names else None
 
 

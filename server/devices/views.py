@@ -30,7 +30,7 @@ def overview() -> str:
     return render_template(
         "devices/index.html",
         devices=service.overview(db_session),
-        refresh_seconds=refresh_seconds(current_app.config),
+        refresh_seconds=refresh_seconds(),
     )
 
 
@@ -95,7 +95,7 @@ def _detail_page(device: Device, error: str | None = None) -> str:
         rejected=service.rejected(db_session, device.device_id, REJECTED_SHOWN),
         commands=commands.recent(db_session, device),
         latest=live["telemetry"],
-        refresh_seconds=refresh_seconds(current_app.config),
+        refresh_seconds=refresh_seconds(),
         uplot=uplot_available(),
         command_names=list(COMMANDS),
         error=error,

@@ -7,9 +7,9 @@ import`). Every course has a versioned gallery (`GET /api/v1/courses/<id>/galler
 `build_gallery(session, course_id)` for other parts of the server) that classroom devices fetch.
 
 Uploaded files, the photos zip and the per-route upload limits are `server.uploads`'s; the face
-analyzer, face crops and embeddings' storage are `server.faces`'s. One concern per module:
+analyzer, face crops and embeddings' storage are `server.faces`'s; limits and options (ENROLMENT_*,
+GALLERY_*) and the reasons for their defaults are server/settings/enrolment.py. One concern per module:
 
-    settings    limits and options (ENROLMENT_*, GALLERY_*), with the reasons for the defaults
     verdict     the verdict on one photo (how faces are counted, the strict quality gate)
     photos      accept/refuse photos of a student, delete, keep the template current
     roster_csv  the students CSV (what is accepted, what refuses the whole file)
@@ -40,12 +40,11 @@ from server.enrolment.gallery import build_gallery
 
 
 def init_app(app: Flask) -> None:
-    """Settings, gallery hooks and the web pages (the API module is listed in
-    server.api.ENDPOINT_MODULES)."""
-    from server.enrolment import hooks, settings
+    """Gallery hooks and the web pages (settings: server/settings/enrolment.py; the API module is
+    listed in server.api.ENDPOINT_MODULES)."""
+    from server.enrolment import hooks
     from server.enrolment.views import bp
 
-    settings.init_app(app)
     hooks.connect()
     app.register_blueprint(bp)
 

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ from server.db.models import Course, CourseGallery, CourseThreshold, FaceTemplat
 from server.enrolment.errors import NotFound
 from server.faces import embeddings
 from server.faces.model import DEFAULT_MODEL, gallery_model
+from server.settings import current_settings
 from shared.embed import embedder_id, require_embedder
 
 CONTENT_KEYS = ("course_id", "model", "dim", "metric", "threshold", "students")
@@ -125,9 +126,7 @@ def configured() -> tuple[str, float | None]:
     """The app's embedder (`server.faces.model`) and GALLERY_THRESHOLD (defaults outside an app context)."""
     if not has_app_context():
         return DEFAULT_MODEL, None
-    model = gallery_model()
-    threshold = current_app.config.get("GALLERY_THRESHOLD")
-    return model, None if threshold is None else float(threshold)
+    return gallery_model(), current_settings().enrolment.gallery_threshold
 
 
 def build_gallery(

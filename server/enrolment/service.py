@@ -16,9 +16,9 @@ from server.enrolment import gallery, photos
 from server.enrolment.errors import EnrolmentError
 from server.enrolment.importer import ImportSettings, run_import
 from server.enrolment.roster_csv import parse_students_csv
-from server.enrolment.settings import setting
 from server.enrolment.verdict import PhotoVerdict, analyze_photo
 from server.faces.analyzer import face_analyzer
+from server.settings import current_settings
 from server.uploads.archive import PhotoArchive
 from server.uploads.files import Upload
 from server.uploads.policy import upload_shape
@@ -41,13 +41,14 @@ def match_threshold() -> float:
 
 def analyze(data: bytes, filename: str, size: int | None = None) -> PhotoVerdict:
     """The face gate's verdict with this app's settings (`size`: see `analyze_photo`)."""
+    limits = current_settings().enrolment
     return analyze_photo(
         face_analyzer(),
         data,
         filename,
-        max_bytes=int(setting("ENROLMENT_MAX_PHOTO_BYTES")),
-        max_side=int(setting("ENROLMENT_MAX_SIDE_PX")),
-        thumbnail_px=int(setting("ENROLMENT_THUMBNAIL_PX")) if setting("ENROLMENT_THUMBNAILS") else None,
+        max_bytes=limits.max_photo_bytes,
+        max_side=limits.max_side_px,
+        thumbnail_px=limits.thumbnail_px if limits.thumbnails else None,
         shape=upload_shape(),
         size=size,
     )
@@ -84,7 +85,7 @@ def upload_photos(session: Session, student: Student, uploads: list[Upload], act
     """Check each photo with the face gate, enrol the accepted ones, publish the student's galleries."""
     if not uploads:
         raise EnrolmentError("no photo in the request: attach one or more image files")
-    most = int(setting("ENROLMENT_MAX_FILES_PER_UPLOAD"))
+    most = current_settings().enrolment.max_files_per_upload
     if len(uploads) > most:
         raise EnrolmentError(f"{len(uploads)} files in one request: send at most {most} photos at a time")
     verdicts = screen(session, student.id, uploads)
@@ -95,8 +96,8 @@ def upload_photos(session: Session, student: Student, uploads: list[Upload], act
         actor,
         model=model(),
         threshold=match_threshold(),
-        max_photos=int(setting("ENROLMENT_MAX_PHOTOS_PER_STUDENT")),
-        rejections_kept=int(setting("ENROLMENT_REJECTIONS_KEPT")),
+        max_photos=current_settings().enrolment.max_photos_per_student,
+        rejections_kept=current_settings().enrolment.rejections_kept,
     )
     result = UploadResult(outcomes)
     if result.accepted:
@@ -116,15 +117,16 @@ def import_enrolment(
     session: Session, course: Course, csv_data: bytes | None, zip_data: bytes | None, actor: User
 ) -> dict[str, Any]:
     """Check the CSV and the zip as wholes (refusing either writes nothing), then import."""
-    students_csv = parse_students_csv(csv_data, int(setting("ENROLMENT_MAX_CSV_ROWS"))) if csv_data else None
+    limits = current_settings().enrolment
+    students_csv = parse_students_csv(csv_data, limits.max_csv_rows) if csv_data else None
     archive = None
     if zip_data:
         archive = PhotoArchive(
             zip_data,
-            max_members=int(setting("ENROLMENT_ZIP_MAX_MEMBERS")),
-            max_total=int(setting("ENROLMENT_ZIP_MAX_TOTAL_BYTES")),
-            max_ratio=float(setting("ENROLMENT_ZIP_MAX_RATIO")),
-            max_member_bytes=int(setting("ENROLMENT_MAX_PHOTO_BYTES")),
+            max_members=limits.zip_max_members,
+            max_total=limits.zip_max_total_bytes,
+            max_ratio=limits.zip_max_ratio,
+            max_member_bytes=limits.max_photo_bytes,
         )
     if archive is not None and any(entry.ignored is None for entry in archive.entries):
         face_analyzer()  # models missing: refuse before any work rather than reject every photo
@@ -132,8 +134,8 @@ def import_enrolment(
         model=model(),
         threshold=match_threshold(),
         gallery_threshold=gallery_threshold(),
-        max_photos=int(setting("ENROLMENT_MAX_PHOTOS_PER_STUDENT")),
-        rejections_kept=int(setting("ENROLMENT_REJECTIONS_KEPT")),
+        max_photos=limits.max_photos_per_student,
+        rejections_kept=limits.rejections_kept,
     )
     return run_import(session, course, actor, students_csv, archive, analyze, settings)
 

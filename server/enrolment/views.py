@@ -22,8 +22,8 @@ from server.db.enums import FaceKind, Role
 from server.db.models import Course, FaceTemplate, course_students
 from server.enrolment import access, gallery, photos, service
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.settings import setting
 from server.school.errors import SchoolError
+from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 
@@ -61,12 +61,13 @@ def refused(error: Exception, page: Callable[[], str]) -> tuple[str, int]:
 
 
 def limits() -> dict[str, Any]:
+    enrolment = current_settings().enrolment
     return {
-        "photo_bytes": setting("ENROLMENT_MAX_PHOTO_BYTES"),
-        "upload_bytes": setting("ENROLMENT_MAX_UPLOAD_BYTES"),
-        "import_bytes": setting("ENROLMENT_MAX_IMPORT_BYTES"),
-        "files": setting("ENROLMENT_MAX_FILES_PER_UPLOAD"),
-        "photos": setting("ENROLMENT_MAX_PHOTOS_PER_STUDENT"),
+        "photo_bytes": enrolment.max_photo_bytes,
+        "upload_bytes": enrolment.max_upload_bytes,
+        "import_bytes": enrolment.max_import_bytes,
+        "files": enrolment.max_files_per_upload,
+        "photos": enrolment.max_photos_per_student,
     }
 
 
@@ -178,7 +179,7 @@ def student_photos(student_id: int) -> str:
 @instructor_page
 def student_upload(student_id: int) -> PageResult:
     student = visible(lambda: access.student_for(db_session, current_user, student_id))
-    uploads = files_in_request(("photos",), cap=int(setting("ENROLMENT_MAX_PHOTO_BYTES")))
+    uploads = files_in_request(("photos",), cap=current_settings().enrolment.max_photo_bytes)
     try:
         result = service.upload_photos(db_session, student, uploads, current_user)
         db_session.commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, has_app_context
 
+from server.settings import settings_of
 from shared.embed import DEFAULT_EMBEDDER, embedder_id
 
 DEFAULT_MODEL = embedder_id(DEFAULT_EMBEDDER)
@@ -16,10 +17,9 @@ DEFAULT_MODEL = embedder_id(DEFAULT_EMBEDDER)
 
 def gallery_model(app: Flask | None = None) -> str:
     """The embedder id of `app` (default: the current app; DEFAULT_MODEL outside an app context).
-
-    ValueError naming the valid embedders when GALLERY_MODEL names none."""
+    GALLERY_MODEL names a known embedder: server/settings/enrolment.py checks it at start."""
     if app is None:
         if not has_app_context():
             return DEFAULT_MODEL
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return embedder_id(str(app.config.get("GALLERY_MODEL") or DEFAULT_MODEL))
+    return embedder_id(settings_of(app).enrolment.gallery_model)

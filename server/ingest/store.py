@@ -32,13 +32,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from server.config import ConfigError
 from server.db.models import (
     Device,
     DeviceHealth,
@@ -50,67 +49,17 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.devices.commands import apply_acks
+from server.settings.ingest import IngestSettings  # the INGEST_* settings, typed (docs/mqtt.md)
 from shared.messages import (
-    EARLIEST_TIME,
     MessageError,
     SightingBatch,
     Status,
     Telemetry,
-    TimeWindow,
-    parse_time,
     parse_topic,
 )
 
 PAYLOAD_HEAD_BYTES = 1024
 ID_CHUNK = 500  # ids per IN (...) query
-
-
-MAX_WINDOW_S = 10 * 365 * 86_400.0  # beyond ten years a window setting is a typo
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    """Ingest's settings (`INGEST_*` in the app config; docs/mqtt.md lists them).
-
-    The time window: a device time (`sent_at`, telemetry `at`, `captured_at`, an ack's `at`) may
-    lead arrival by `max_ahead_s` (1 day); a send time may trail it by `max_sent_age_s` (30 days:
-    messages wait in the broker while ingest is down, over a weekend and more); an event time may
-    not be older than `earliest` (2000-01-01, the floor of any clock that was ever set)."""
-
-    max_clock_skew_s: float = 120.0
-    telemetry_keep: int = 10_000  # newest telemetry rows kept per device
-    max_ahead_s: float = 86_400.0
-    max_sent_age_s: float = 30 * 86_400.0
-    earliest: datetime = EARLIEST_TIME
-
-    def __post_init__(self) -> None:
-        for name, key in (("max_ahead_s", "MAX_AHEAD_SECONDS"), ("max_sent_age_s", "MAX_SENT_AGE_SECONDS")):
-            value = getattr(self, name)
-            if not 0 <= value <= MAX_WINDOW_S:
-                raise ValueError(f"INGEST_{key} must be 0 to {MAX_WINDOW_S:.0f} seconds, not {value:g}")
-        floor, ceiling = (datetime(year, 1, 1, tzinfo=timezone.utc) for year in (1970, 2100))
-        if not floor <= self.earliest <= ceiling:
-            raise ValueError(f"INGEST_EARLIEST_TIME must be from 1970 to 2100, not {self.earliest:%Y-%m-%d}")
-
-    @classmethod
-    def from_config(cls, config: Any) -> IngestSettings:
-        earliest = config.get("INGEST_EARLIEST_TIME")
-        try:
-            return cls(
-                max_clock_skew_s=float(config.get("INGEST_MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_s)),
-                telemetry_keep=int(config.get("INGEST_TELEMETRY_KEEP", cls.telemetry_keep)),
-                max_ahead_s=float(config.get("INGEST_MAX_AHEAD_SECONDS", cls.max_ahead_s)),
-                max_sent_age_s=float(config.get("INGEST_MAX_SENT_AGE_SECONDS", cls.max_sent_age_s)),
-                earliest=cls.earliest
-                if earliest is None
-                else parse_time(str(earliest), "INGEST_EARLIEST_TIME"),
-            )
-        except (TypeError, ValueError) as exc:  # MessageError is a ValueError too
-            raise ConfigError(f"bad ingest setting: {exc}") from exc  # one sentence for the CLI
-
-    def window(self, received_at: datetime) -> TimeWindow:
-        """The device times believed for a message that arrived at `received_at`."""
-        return TimeWindow(received_at, self.max_ahead_s, self.max_sent_age_s, self.earliest)
 
 
 @dataclass(frozen=True)

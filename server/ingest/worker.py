@@ -37,12 +37,14 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from server.attendance.service import policy_from_config
 from server.db import get_db
 from server.devices.commands import publish_pending
 from server.ingest.models_publisher import publish_models
 from server.ingest.publisher import publish_galleries
 from server.ingest.store import Incoming, IngestSettings, Outcome, process_batch, record_rejection
 from server.ingest.watch import gallery_watermark
+from server.settings import settings_of
 from shared.messages import TOPIC_ROOT
 from shared.mqtt_connect import BrokerLogin, apply_login, describe_connect_error, describe_refusal
 
@@ -58,9 +60,7 @@ BUSY_CODES = (1205, 1213)
 CLIENT_CODES = range(2000, 3000)
 
 
-def subscriptions(
-    group: str | None = None, devices: Sequence[str] | None = None
-) -> list[tuple[str, int]]:
+def subscriptions(group: str | None = None, devices: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """Plain subscriptions (the default: restored by the broker after a restart; also what a broker
     without `$share` needs, such as the embedded amqtt broker of `server.broker`), or shared ones of
     `group`. `devices` limits them
@@ -97,7 +97,10 @@ class IngestWorker:
         self.login = login or BrokerLogin()
         self.refused: str | None = None  # why the broker refused our login, if it did
         self.database = get_db(app)
-        self.settings = settings or IngestSettings.from_config(app.config)
+        ingest = settings_of(app).ingest
+        self.settings = settings or ingest
+        # Sightings are placed in sessions with the attendance window (server.school.schedule).
+        self.margin = policy_from_config(app.config).window_margin
         self.batch_size = batch_size
         self.host, self.port, self.group = host, port, group
         self.devices = list(devices) if devices else None
@@ -105,12 +108,12 @@ class IngestWorker:
         self.stats = {"stored": 0, "duplicate": 0, "rejected": 0, "ignored": 0, "inserted": 0, "galleries": 0}
         # Galleries are published from the processing thread every `gallery_interval` seconds
         # and when `publish_galleries_now()` asks (server.ingest.publisher).
-        self.gallery_interval = float(app.config.get("INGEST_GALLERY_PUBLISH_SECONDS", 60))
+        self.gallery_interval = ingest.gallery_publish_seconds
         self._publish_now = threading.Event()
         self._next_publish = 0.0
         # Queued device commands are published, and gallery changes noticed, every `poll_interval` s.
-        self.poll_interval = float(app.config.get("INGEST_POLL_SECONDS", 0.5))
-        self.linger_s = float(app.config.get("INGEST_LINGER_SECONDS", 0.05))  # wait to fill a batch
+        self.poll_interval = ingest.poll_seconds
+        self.linger_s = ingest.linger_seconds  # wait to fill a batch
         self._next_poll = 0.0
         self._watermark: tuple | None = None
         self.subscribed = threading.Event()
@@ -283,7 +286,7 @@ class IngestWorker:
         while True:
             try:
                 with self.database.session() as session:
-                    outcomes = process_batch(session, batch, self.settings)
+                    outcomes = process_batch(session, batch, self.settings, self.margin)
                     session.commit()
                 return outcomes
             except Exception as exc:

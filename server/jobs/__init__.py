@@ -18,10 +18,11 @@ unless `JOBS_START=1`). Status for clients: `GET /api/v1/jobs/<id>` (server.jobs
 Cancelling (`@job_handler(kind, cancellable=True)`, `POST /api/v1/jobs/<id>/cancel`): a queued job is
 never claimed; a running one gets `JobCancelled` from its next `ctx.progress()` and ends there.
 
-Settings (app config / `VISAGE_<KEY>`): JOBS_RUNNER ("thread", "rq" or "none": only submit),
-JOBS_THREADS, JOBS_START (None: start where the app serves, i.e. gunicorn and `visage server run`;
-true: also in `create_app`; false: never, leave jobs to `visage server worker`), REDIS_URL,
-JOBS_RQ_QUEUE, JOBS_POLL_SECONDS, JOBS_HEARTBEAT_SECONDS, JOBS_STALE_SECONDS, JOBS_PROGRESS_SECONDS.
+Settings (`VISAGE_<KEY>`; typed and checked at start in server/settings/jobs.py): JOBS_RUNNER
+("thread", "rq" or "none": only submit), JOBS_THREADS, JOBS_START (None: start where the app serves,
+i.e. gunicorn and `visage server run`; true: also in `create_app`; false: never, leave jobs to
+`visage server worker`), REDIS_URL, JOBS_RQ_QUEUE, JOBS_POLL_SECONDS, JOBS_HEARTBEAT_SECONDS,
+JOBS_STALE_SECONDS, JOBS_PROGRESS_SECONDS.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from server.jobs.context import JobCancelled, JobContext
 from server.jobs.handlers import UnknownJobKind, job_handler, load_handlers
 from server.jobs.runner import JobRunner, run_pending
 from server.jobs.store import submit_job
+from server.settings import settings_of
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -46,35 +48,17 @@ JOB_MODULES: tuple[str, ...] = (
     "server.reembed",
 )
 
-RUNNERS = ("thread", "rq", "none")
 EXTENSION_KEY = "visage.jobs"
-DEFAULTS = {
-    "JOBS_RUNNER": "thread",
-    "JOBS_THREADS": 2,
-    "JOBS_START": None,
-    "REDIS_URL": None,
-    "JOBS_RQ_QUEUE": "visage-jobs",
-    "JOBS_RQ_TIMEOUT": 6 * 3600,
-    "JOBS_POLL_SECONDS": 2.0,
-    "JOBS_HEARTBEAT_SECONDS": 10.0,
-    "JOBS_STALE_SECONDS": 90.0,
-    "JOBS_PROGRESS_SECONDS": 0.5,
-}
 
 
 def init_app(app: Flask) -> None:
-    """Check the settings, import the handler modules, and hand committed jobs to the right runner."""
-    from server.config import ConfigError
+    """Import the handler modules and hand committed jobs to the right runner (the settings were
+    checked at app start: server/settings/jobs.py)."""
     from server.db.session import get_db
     from server.jobs import queue, store
 
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
-    mode = app.config["JOBS_RUNNER"]
-    if mode not in RUNNERS:
-        raise ConfigError(f"JOBS_RUNNER must be one of {', '.join(RUNNERS)}, not {mode!r}")
-    if mode == "rq" and not app.config.get("REDIS_URL"):
-        raise ConfigError("JOBS_RUNNER is 'rq' but REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+    settings = settings_of(app).jobs
+    mode = settings.runner
     load_handlers()
     app.extensions[EXTENSION_KEY] = None  # the JobRunner, once started
     engine = get_db(app).engine
@@ -83,12 +67,8 @@ def init_app(app: Flask) -> None:
     else:
         app_ref = weakref.ref(app)  # the registry must not keep the app (and its engine) alive
         store.set_dispatcher(engine, lambda ids: _wake(app_ref(), ids))
-    if _truthy(app.config.get("JOBS_START")):
+    if settings.start:
         start(app)
-
-
-def _truthy(value: object) -> bool:
-    return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _wake(app: Flask | None, job_ids: list[int]) -> None:
@@ -102,16 +82,16 @@ def start(app: Flask, force: bool = False) -> JobRunner | None:
 
     Called where the app serves requests (server.wsgi, `visage server run`). Not when TESTING or
     JOBS_START is false, unless `force`."""
-    if app.config["JOBS_RUNNER"] != "thread":
+    settings = settings_of(app).jobs
+    if settings.runner != "thread":
         return None
-    setting = app.config.get("JOBS_START")
-    if not force and (setting is not None and not _truthy(setting)):
+    if not force and settings.start is False:
         return None
-    if not force and setting is None and app.config.get("TESTING"):
+    if not force and settings.start is None and app.config.get("TESTING"):
         return None
     job_runner = app.extensions.get(EXTENSION_KEY)
     if job_runner is None:
-        job_runner = JobRunner(app, threads=int(app.config["JOBS_THREADS"]))
+        job_runner = JobRunner(app, threads=settings.threads)
         app.extensions[EXTENSION_KEY] = job_runner
         atexit.register(job_runner.stop, 5.0)
     return job_runner.start()

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from server.db.session import get_db
 from server.jobs import store
+from server.settings import settings_of
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -38,7 +39,7 @@ class JobContext:
         self.owner_id = owner_id
         self.worker_id = worker_id
         self.attempt = attempt  # 1 on the first run; more after a worker died running it
-        self._interval = float(app.config.get("JOBS_PROGRESS_SECONDS", 0.5))
+        self._interval = settings_of(app).jobs.progress_seconds
         self._last_write = 0.0
         self._pending: tuple[int, int | None, str | None] | None = None
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from server.db.session import get_db
 from server.db.types import utcnow
 from server.jobs import runner, store
+from server.settings import settings_of
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -37,13 +38,13 @@ def rq_job_id(job_id: int) -> str:
 def connect(app: Flask) -> Redis:
     from redis import Redis
 
-    return Redis.from_url(app.config["REDIS_URL"])
+    return Redis.from_url(settings_of(app).jobs.redis_url)
 
 
 def queue(app: Flask, connection: Redis | None = None) -> Queue:
     from rq import Queue
 
-    return Queue(app.config["JOBS_RQ_QUEUE"], connection=connection or connect(app))
+    return Queue(settings_of(app).jobs.rq_queue, connection=connection or connect(app))
 
 
 def enqueue(app: Flask, job_ids: list[int], skip_active: bool = False) -> int:
@@ -65,7 +66,7 @@ def enqueue(app: Flask, job_ids: list[int], skip_active: bool = False) -> int:
             perform,
             job_id,
             job_id=rq_job_id(job_id),
-            job_timeout=int(app.config["JOBS_RQ_TIMEOUT"]),
+            job_timeout=settings_of(app).jobs.rq_timeout,
             result_ttl=0,  # the result lives in the jobs table
             failure_ttl=24 * 3600,
         )
@@ -119,7 +120,7 @@ def perform(job_id: int) -> str:
 def sweep(app: Flask) -> int:
     """Recover dead workers' jobs, and re-send rows queued too long that RQ no longer holds."""
     runner.recover(app)
-    cutoff = utcnow() - timedelta(seconds=float(app.config["JOBS_STALE_SECONDS"]))
+    cutoff = utcnow() - timedelta(seconds=settings_of(app).jobs.stale_seconds)
     with get_db(app).session() as session:
         waiting = store.queued_before(session, cutoff)
     return enqueue(app, waiting, skip_active=True) if waiting else 0

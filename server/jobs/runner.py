@@ -24,6 +24,7 @@ from server.db.session import get_db
 from server.jobs import store
 from server.jobs.context import JobCancelled, JobContext
 from server.jobs.handlers import HANDLERS, UnknownJobKind, get_handler, load_handlers
+from server.settings import settings_of
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -41,7 +42,7 @@ class _Heartbeat:
 
     def __init__(self, app: Flask, job_id: int, worker_id: str) -> None:
         self.app, self.job_id, self.worker_id = app, job_id, worker_id
-        self.interval = float(app.config["JOBS_HEARTBEAT_SECONDS"])
+        self.interval = settings_of(app).jobs.heartbeat_seconds
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat", daemon=True)
 
@@ -131,7 +132,7 @@ def run_pending(app: Flask, limit: int | None = None) -> int:
 
 def recover(app: Flask) -> list[int]:
     """Re-queue (or fail) jobs whose worker died, and hand the re-queued ones to the dispatcher."""
-    stale_after = timedelta(seconds=float(app.config["JOBS_STALE_SECONDS"]))
+    stale_after = timedelta(seconds=settings_of(app).jobs.stale_seconds)
     database = get_db(app)
     with database.session() as session:
         requeued, failed = store.recover_stale(session, stale_after)
@@ -153,8 +154,9 @@ class JobRunner:
         self.app = app
         self.threads = threads
         self.worker_id = worker_id or new_worker_id()
-        self.poll = float(app.config["JOBS_POLL_SECONDS"])
-        self.recover_every = max(1.0, float(app.config["JOBS_STALE_SECONDS"]) / 4)
+        settings = settings_of(app).jobs
+        self.poll = settings.poll_seconds
+        self.recover_every = max(1.0, settings.stale_seconds / 4)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []

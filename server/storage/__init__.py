@@ -7,7 +7,7 @@ storage when configured.
     store.delete(key)                       # absent is fine (deletes are retried after failures)
     store.delete_prefix("album/7/")         # everything under a folder-like prefix (a user's files)
 
-Settings (server config, `VISAGE_<KEY>` in the environment):
+Settings (`VISAGE_<KEY>` in the environment; typed in server/settings/storage.py):
     STORAGE_BACKEND      "local" (default) or "s3"
     STORAGE_PATH         local folder; default <instance>/storage
     S3_BUCKET, S3_PREFIX, S3_ENDPOINT_URL (MinIO, Ceph, a cloud's S3 endpoint), S3_REGION,
@@ -26,20 +26,10 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from server.extensions import build_once
+from server.settings import settings_of
 
 EXTENSION_KEY = "visage.storage"
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
-
-DEFAULTS = {
-    "STORAGE_BACKEND": "local",
-    "STORAGE_PATH": None,
-    "S3_BUCKET": None,
-    "S3_PREFIX": "",
-    "S3_ENDPOINT_URL": None,
-    "S3_REGION": None,
-    "S3_ACCESS_KEY_ID": None,
-    "S3_SECRET_ACCESS_KEY": None,
-}
 
 
 class StorageError(RuntimeError):
@@ -68,11 +58,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def init_app(app: Flask) -> None:
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
-
-
 def storage(app: Flask | None = None) -> Storage:
     """The app's storage, built from its settings on first use."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
@@ -80,27 +65,23 @@ def storage(app: Flask | None = None) -> Storage:
 
 
 def build(app: Flask) -> Storage:
-    backend = str(app.config.get("STORAGE_BACKEND") or "local").lower()
-    if backend == "local":
+    settings = settings_of(app).storage
+    if settings.storage_backend == "local":
         from server.storage.local import LocalStorage
 
-        root = app.config.get("STORAGE_PATH") or Path(app.instance_path) / "storage"
-        return LocalStorage(Path(root))
-    if backend == "s3":
-        from server.storage.s3 import S3Storage
+        return LocalStorage(Path(settings.storage_path or Path(app.instance_path) / "storage"))
+    from server.storage.s3 import S3Storage
 
-        bucket = app.config.get("S3_BUCKET")
-        if not bucket:
-            raise StorageError("STORAGE_BACKEND is s3 but S3_BUCKET is not set")
-        return S3Storage.connect(
-            bucket,
-            prefix=str(app.config.get("S3_PREFIX") or ""),
-            endpoint_url=app.config.get("S3_ENDPOINT_URL"),
-            region=app.config.get("S3_REGION"),
-            access_key=app.config.get("S3_ACCESS_KEY_ID"),
-            secret_key=app.config.get("S3_SECRET_ACCESS_KEY"),
-        )
-    raise StorageError(f"unknown STORAGE_BACKEND {backend!r}: use local or s3")
+    if not settings.s3_bucket:
+        raise StorageError("STORAGE_BACKEND is s3 but S3_BUCKET is not set")
+    return S3Storage.connect(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key=settings.s3_access_key_id,
+        secret_key=settings.s3_secret_access_key,
+    )
 
 
-__all__ = ["Storage", "StorageError", "StorageMissing", "check_key", "init_app", "storage"]
+__all__ = ["Storage", "StorageError", "StorageMissing", "check_key", "storage"]

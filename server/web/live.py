@@ -4,15 +4,9 @@ ATTENDANCE_REFRESH_SECONDS; all of them poll through the one helper, static/live
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-DEFAULT_REFRESH_SECONDS = 5
+from server.settings import current_settings
 
 
-def refresh_seconds(config: Mapping[str, Any]) -> int:
-    value = config.get("LIVE_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS)
-    try:
-        return max(1, round(float(value)))
-    except (TypeError, ValueError):
-        raise ValueError(f"LIVE_REFRESH_SECONDS must be a number, got {value!r}") from None
+def refresh_seconds() -> int:
+    """The current app's LIVE_REFRESH_SECONDS (checked when the app started)."""
+    return current_settings().server.live_refresh_seconds

@@ -28,7 +28,7 @@ def home() -> str:
         "home.html",
         user=current_user,
         board=dashboard(db_session, current_user, config, utcnow()),
-        refresh_seconds=refresh_seconds(config),
+        refresh_seconds=refresh_seconds(),
     )
 
 

@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from PIL import Image
 
+from server.settings import update_settings
 from tests.server.conftest import csrf_token_from
 from tests.server.test_server_album_support import (
     album_users,
@@ -144,7 +145,7 @@ def test_a_zip_of_photos_is_stored_and_its_junk_listed(app, client, db, users):
 
 
 def test_a_huge_upload_is_refused_before_it_is_read(app, client, db, users):
-    app.config["ALBUM_MAX_UPLOAD_BYTES"] = 1024 * 1024
+    update_settings(app, ALBUM_MAX_UPLOAD_BYTES=1024 * 1024)
     big = ("huge.jpg", photo()[1] + bytes(2 * 1024 * 1024))
     response = upload(client, users.alice_token, big)
     assert response.status_code == 413
@@ -153,7 +154,7 @@ def test_a_huge_upload_is_refused_before_it_is_read(app, client, db, users):
 
 
 def test_a_photo_over_the_per_photo_limit_is_refused(app, client, db, users):
-    app.config["ALBUM_MAX_PHOTO_BYTES"] = 10_000
+    update_settings(app, ALBUM_MAX_PHOTO_BYTES=10_000)
     response = upload(client, users.alice_token, ("big.jpg", photo()[1] + bytes(20_000)))
     assert response.status_code == 422
     assert "limit for a photo" in response.get_json()["files"][0]["reason"]

@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from server.db.models import AlbumFace, AlbumFaceRejection, AlbumPerson, AlbumPhoto
+from server.settings import update_settings
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.server.test_server_album_support import (
     album_users,
@@ -97,7 +98,7 @@ def test_key_photo_finds_exactly_that_persons_photos_only_the_users_own(app, cli
     assert all(set(found[p]) <= set(expected[p]) for p in PEOPLE)
     assert sum(len(found[p]) for p in PEOPLE) >= 11
     # The cut is a setting: at the 1:1 pair threshold all 12 come back, still nobody else.
-    app.config["ALBUM_SEARCH_THRESHOLD"] = float(EMBEDDERS[DEFAULT_EMBEDDER]["threshold"])
+    update_settings(app, ALBUM_SEARCH_THRESHOLD=float(EMBEDDERS[DEFAULT_EMBEDDER]["threshold"]))
     looser = {
         p: sorted(
             r["photo"]["filename"] for r in search(client, users.alice_token, lfw(p, 7)).get_json()["results"]
@@ -105,7 +106,7 @@ def test_key_photo_finds_exactly_that_persons_photos_only_the_users_own(app, cli
         for p in PEOPLE
     }
     assert looser == expected
-    app.config["ALBUM_SEARCH_THRESHOLD"] = None
+    update_settings(app, ALBUM_SEARCH_THRESHOLD=None)
 
     # A key with several faces, the user picks one: Tony Blair and Colin Powell side by side (real photos).
     left = Image.open(io.BytesIO(lfw("Tony_Blair", 8)[1])).convert("RGB")
@@ -147,7 +148,7 @@ def test_key_photo_finds_exactly_that_persons_photos_only_the_users_own(app, cli
 
 
 def test_deepface_identities_are_found_by_a_key_photo(app, client, users):
-    app.config["ALBUM_MAX_SIDE_PX"] = 1000  # these photos are large; faces stay far above MTCNN's minimum
+    update_settings(app, ALBUM_MAX_SIDE_PX=1000)  # large photos; faces stay far above MTCNN's minimum
     identities = deepface_identities()
     chosen = {identity: sorted(identities[identity])[:3] for identity in ("id01", "id02", "id03")}
     files = [deepface(name) for names in chosen.values() for name in names[:2]]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from server.settings import update_settings
 from server.storage import StorageMissing, check_key
 from server.storage.local import LocalStorage
 from tests.server.test_server_album_support import album_users, bearer, lfw, upload
@@ -142,7 +143,7 @@ def test_the_album_keeps_originals_unchanged_in_s3_and_deletes_them(
 ):
     bucket = f"album-{os.getpid()}-{time.monotonic_ns()}"
     s3 = make_bucket(s3_endpoint, bucket)
-    app.config.update(s3_settings(s3_endpoint, bucket))
+    update_settings(app, **s3_settings(s3_endpoint, bucket))
     users = album_users(make_user, make_token)
     name, data = lfw("Tony_Blair", 1)
     stored = upload(client, users.alice_token, (name, data), index="0")

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from server.db import utcnow
+from server.settings import update_settings
 from tests.server.conftest import PASSWORD
 from tests.server.live_seed import live_world
 
@@ -50,7 +51,7 @@ def test_no_live_state_after_the_session(client, world):
 
 def test_the_threshold_is_a_setting(client, app, world):
     w = world
-    app.config["ATTENDANCE_OUT_AFTER_SECONDS"] = 600  # Cho's 5 minutes are now within it
+    update_settings(app, ATTENDANCE_OUT_AFTER_SECONDS=600)  # Cho's 5 minutes are now within it
     assert rows(client, w, w.running)[w.cho]["live"] == {"state": "in", "since": iso(w.start)}
 
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from server.db.models import CheckStatus, DeepfakeCheck, Job
+from server.settings import update_settings
 from tests.conftest import data_path
 from tests.deepfake_media import counter_video, faststart, wav
 from tests.server.test_server_deepfake_support import (
@@ -146,13 +147,13 @@ def test_media_only_decoding_can_judge_fails_its_job_with_a_sentence(app, client
 
 def test_request_limits(app, client, people):
     assert upload(client, people.alice_token).status_code == 400
-    app.config["DEEPFAKE_MAX_FILES_PER_UPLOAD"] = 1
+    update_settings(app, DEEPFAKE_MAX_FILES_PER_UPLOAD=1)
     too_many = upload(client, people.alice_token, real_frame(), real_frame())
     assert too_many.status_code == 400 and "at most 1" in too_many.get_json()["error"]
-    app.config["DEEPFAKE_MAX_FILE_BYTES"] = 100_000
+    update_settings(app, DEEPFAKE_MAX_FILE_BYTES=100_000)
     big = upload(client, people.alice_token, real_frame())
     assert big.status_code == 413 and "limit for one file" in big.get_json()["error"]
-    app.config["DEEPFAKE_MAX_UPLOAD_BYTES"] = 50_000
+    update_settings(app, DEEPFAKE_MAX_UPLOAD_BYTES=50_000)
     huge = upload(client, people.alice_token, real_frame())
     assert huge.status_code == 413 and "limit for one request" in huge.get_json()["error"]
     assert stored_files(app) == []

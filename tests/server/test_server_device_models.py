@@ -18,6 +18,7 @@ from server.db.models import AuditLog, Device, DeviceHealth
 from server.devices.tokens import find_device, issue_device_token
 from server.ingest import IngestWorker
 from server.ingest.models_publisher import publish_models
+from server.settings import update_settings
 from shared.bundle import build_manifest, encode_manifest, manifest_sha256, parse_manifest
 from shared.messages import ModelsAnnouncement, topic
 from tests.bundle_support import fake_models, rewrite_model
@@ -32,7 +33,7 @@ FILES = "/api/v1/device/models/files/"
 @pytest.fixture
 def models_dir(app, tmp_path) -> Path:
     folder = fake_models(tmp_path / "models")
-    app.config["MODELS_DIR"] = str(folder)
+    update_settings(app, MODELS_DIR=str(folder))
     return folder
 
 

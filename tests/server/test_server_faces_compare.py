@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from server.settings import update_settings
 from shared.embed import DEFAULT_EMBEDDER, EMBEDDERS
 from tests.conftest import data_path
 from tests.server.test_server_album_support import album_users, bearer, share_analyzer, upload
@@ -165,7 +166,7 @@ def test_bad_input_is_a_4xx_with_a_sentence(app, client, users):
     answer = client.post(URL, json={"source_photo_id": "1"}, headers=bearer(users.alice_token))
     assert answer.status_code == 400 and "source_photo_id" in answer.get_json()["error"]
 
-    app.config["ENROLMENT_MAX_PHOTO_BYTES"] = len(obama[1]) - 1
+    update_settings(app, ENROLMENT_MAX_PHOTO_BYTES=len(obama[1]) - 1)
     answer = send(client, users.alice_token, obama, obama)
     assert answer.status_code == 413 and "more than the" in answer.get_json()["error"]
 

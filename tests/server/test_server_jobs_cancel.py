@@ -13,6 +13,7 @@ from server import jobs
 from server.db.models import Job, JobStatus
 from server.jobs import JobCancelled, JobContext, job_handler, run_pending, store, submit_job
 from server.jobs.handlers import is_cancellable
+from server.settings import update_settings
 from tests.conftest import wait_until
 from tests.server.test_server_enrolment_support import bearer
 
@@ -80,7 +81,7 @@ def test_a_queued_job_cancelled_over_the_api_never_runs(app, client, db, make_us
 
 @pytest.mark.parametrize("how", ["progress", "poll"])
 def test_a_running_job_stops_and_its_runner_thread_serves_the_next_job(app, db, how):
-    app.config.update(JOBS_THREADS=1, JOBS_PROGRESS_SECONDS=0.1)
+    update_settings(app, JOBS_THREADS=1, JOBS_PROGRESS_SECONDS=0.1)
     runner = jobs.start(app, force=True)
     try:
         job = submit_job(db, "test.cancel.loop", payload={"poll": how == "poll"})

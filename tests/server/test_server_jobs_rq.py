@@ -13,6 +13,7 @@ from sqlalchemy import update
 from server.db.models import Job, JobStatus
 from server.db.types import utcnow
 from server.jobs import JobContext, job_handler, queue, submit_job
+from server.settings import update_settings
 
 REDIS_URL = os.environ.get("VISAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -40,8 +41,8 @@ def rq_app(app):
     from server.db.session import get_db
     from server.jobs import store
 
-    app.config.update(
-        JOBS_RUNNER="rq", REDIS_URL=REDIS_URL, JOBS_RQ_QUEUE=f"visage-test-{secrets.token_hex(4)}"
+    update_settings(
+        app, JOBS_RUNNER="rq", REDIS_URL=REDIS_URL, JOBS_RQ_QUEUE=f"visage-test-{secrets.token_hex(4)}"
     )
     store.set_dispatcher(get_db(app).engine, queue.dispatcher(app))
     queue.bind(app)

@@ -13,6 +13,7 @@ from server.db.models import Job, JobStatus
 from server.db.types import utcnow
 from server.jobs import JobContext, JobRunner, UnknownJobKind, job_handler, run_pending, store, submit_job
 from server.jobs.runner import execute, recover
+from server.settings import update_settings
 
 RAN: list[tuple[int, str]] = []
 RAN_LOCK = threading.Lock()
@@ -165,7 +166,7 @@ def test_a_live_heartbeat_is_not_recovered(app, db):
 
 
 def test_the_started_runner_picks_up_jobs_on_commit(app, db):
-    app.config["JOBS_POLL_SECONDS"] = 30.0  # only the commit's wake-up can make this fast
+    update_settings(app, JOBS_POLL_SECONDS=30.0)  # only the commit's wake-up can make this fast
     from server import jobs
 
     runner = jobs.start(app, force=True)

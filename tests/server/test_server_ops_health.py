@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from server.app import create_app
+from server.settings import update_settings
 
 
 def make_app(url: str, tmp_path):
@@ -54,7 +55,7 @@ def test_an_unreachable_database_is_not_ready_and_the_reason_names_no_secret(tmp
 
 
 def test_readiness_checks_redis_when_jobs_go_through_rq(app, client):
-    app.config.update(JOBS_RUNNER="rq", REDIS_URL="redis://127.0.0.1:1/0")
+    update_settings(app, JOBS_RUNNER="rq", REDIS_URL="redis://127.0.0.1:1/0")
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json["reasons"] == ["job queue (Redis) unreachable"]

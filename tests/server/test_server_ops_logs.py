@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from server.logs import configure_logging
+from server.settings import update_settings
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def captured(app):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     buffer = io.StringIO()
-    app.config["LOG_FORMAT"] = "json"
+    update_settings(app, LOG_FORMAT="json")
     configure_logging(app, stream=buffer)
     yield buffer
     root.handlers[:] = handlers

@@ -13,6 +13,7 @@ from server.db.models import DeviceHealth, RejectedMessage, Sighting
 from server.db.models.school import Device
 from server.db.types import utcnow
 from server.jobs import JobContext, job_handler, run_pending, submit_job
+from server.settings import update_settings
 
 
 @job_handler("test.metrics.noop")
@@ -104,7 +105,7 @@ def test_remote_scrapes_need_the_token(app, client):
     proxied = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})  # loopback proxy
     assert proxied.status_code == 403
 
-    app.config["METRICS_TOKEN"] = "scrape-me"
+    update_settings(app, METRICS_TOKEN="scrape-me")
     assert client.get("/metrics", **remote).status_code == 401
     wrong = base64.b64encode(b"prometheus:nope").decode()
     assert client.get("/metrics", headers={"Authorization": f"Basic {wrong}"}, **remote).status_code == 401

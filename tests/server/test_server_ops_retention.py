@@ -15,6 +15,7 @@ from server.db.models.school import Device
 from server.db.types import utcnow
 from server.jobs import run_pending, submit_job
 from server.retention import JOB_KIND
+from server.settings import update_settings
 from server.storage import StorageMissing, storage
 from visage.cli import main
 
@@ -162,7 +163,7 @@ def test_a_dry_run_counts_and_deletes_nothing(app, db, seeded):
 
 
 def test_periods_are_configurable_and_empty_keeps_for_ever(app, db, seeded):
-    app.config.update(RETENTION_TELEMETRY_DAYS=None, RETENTION_SIGHTINGS_DAYS=30, RETENTION_BATCH=1)
+    update_settings(app, RETENTION_TELEMETRY_DAYS=None, RETENTION_SIGHTINGS_DAYS=30, RETENTION_BATCH=1)
     job = run_retention(app, db)
     assert "RETENTION_TELEMETRY_DAYS" not in job.result["removed"]
     assert count(db, DeviceTelemetry) == 2
@@ -181,7 +182,7 @@ def test_the_command_runs_retention_and_refuses_a_bad_period(
 
     monkeypatch.setenv("VISAGE_RETENTION_TELEMETRY_DAYS", "ninety")
     assert main(["server", "retention"]) == 2
-    assert "RETENTION_TELEMETRY_DAYS must be a whole number of days" in capsys.readouterr().err
+    assert "RETENTION_TELEMETRY_DAYS='ninety': must be a whole number" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- unknown faces (issue 15)
@@ -266,7 +267,7 @@ def test_unknown_faces_go_a_week_after_their_session_is_confirmed(app, db):
     }
     assert count(db, Sighting) == 9  # the sightings stay: attendance is computed from them
 
-    app.config.update(RETENTION_UNKNOWN_CROPS_DAYS=1)
+    update_settings(app, RETENTION_UNKNOWN_CROPS_DAYS=1)
     assert run_retention(app, db).result["removed"]["RETENTION_UNKNOWN_CROPS_DAYS"] == 2
     db.expire_all()
     assert faces(db)["recent-unknown"] == (None, None, None) and faces(db)["open-unknown"] == kept
@@ -274,7 +275,7 @@ def test_unknown_faces_go_a_week_after_their_session_is_confirmed(app, db):
 
 def test_the_thumbnail_period_takes_unknown_faces_embeddings_too(app, db):
     unknown_faces_scene(db)
-    app.config.update(RETENTION_SIGHTING_THUMBNAIL_DAYS=1, RETENTION_UNKNOWN_CROPS_DAYS=None)
+    update_settings(app, RETENTION_SIGHTING_THUMBNAIL_DAYS=1, RETENTION_UNKNOWN_CROPS_DAYS=None)
     db.execute(update(Sighting).values(received_at=utcnow() - timedelta(days=3)))
     db.commit()
     job = run_retention(app, db)

@@ -13,6 +13,7 @@ from server.db.models import AlbumFace, Course, FaceTemplate, Student
 from server.enrolment import gallery
 from server.faces.analyzer import EXTENSION_KEY
 from server.reembed import reembed_photo, stale_work, submit_reembed
+from server.settings import update_settings
 from server.storage import storage
 from server.uploads.files import Upload
 from shared.analysis import FaceAnalyzer
@@ -30,7 +31,7 @@ def dlib_analyzer(registry):
 
 def switch(app, analyzer, model: str) -> None:
     """What an operator does: set GALLERY_MODEL (and restart: a new analyzer and album index)."""
-    app.config["GALLERY_MODEL"] = model
+    update_settings(app, GALLERY_MODEL=model)
     app.extensions[EXTENSION_KEY] = analyzer
     app.extensions.pop("visage.album_index", None)
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from server.settings import update_settings
 from server.uploads.archive import ArchiveError, PhotoArchive
 from server.uploads.policy import MiB, over_limit, size_and_limit
 from tests.server.hostile_media import many_small_bombs_zip, overlapping_zip, picture, shared_data_zip
@@ -136,8 +137,8 @@ def test_the_issues_31_mib_photo_is_reported_as_31_mib(app, client, db, users):
 
 
 def test_a_key_photo_over_its_limit_is_reported_with_its_size(app, client, users):
-    app.config["ALBUM_MAX_PHOTO_BYTES"] = MiB
-    app.config["ALBUM_MAX_UPLOAD_BYTES"] = 10 * MiB
+    update_settings(app, ALBUM_MAX_PHOTO_BYTES=MiB)
+    update_settings(app, ALBUM_MAX_UPLOAD_BYTES=10 * MiB)
     key = lfw("Tony_Blair", 1)[1] + bytes(MiB)
     response = client.post(
         "/api/v1/album/searches",

@@ -11,13 +11,13 @@ while the worker was down.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from visage.subcommands.running import wait_until_stopped
 
 if TYPE_CHECKING:  # paho is imported only when the command runs (core installs have no paho)
+    from server.settings.ingest import IngestSettings
     from shared.mqtt_connect import BrokerLogin
 
 
@@ -66,8 +66,11 @@ def run_ingest(args: argparse.Namespace) -> int:
     from server.logs import configure_logging
 
     configure_logging(app)  # text, or JSON lines with VISAGE_LOG_FORMAT=json
-    host = args.broker_host or app.config.get("MQTT_HOST", "127.0.0.1")
-    port = args.broker_port or int(app.config.get("MQTT_PORT", 1883))
+    from server.settings import settings_of
+
+    ingest = settings_of(app).ingest
+    host = args.broker_host or ingest.mqtt_host
+    port = args.broker_port or ingest.mqtt_port
     if args.batch_size < 1:
         raise CommandError("--batch-size must be at least 1")
     from server.config import ConfigError
@@ -79,11 +82,11 @@ def run_ingest(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             batch_size=args.batch_size,
-            login=broker_login(args, app.config),
+            login=broker_login(args, ingest),
             group=args.share_group,
             devices=args.device,
         )
-    except ConfigError as exc:  # an INGEST_* setting out of range (server.ingest.store.IngestSettings)
+    except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     try:
         worker.start()
@@ -102,25 +105,24 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def broker_login(args: argparse.Namespace, config: Mapping[str, Any]) -> BrokerLogin:
+def broker_login(args: argparse.Namespace, settings: IngestSettings) -> BrokerLogin:
     """Credentials and TLS from the options, else the MQTT_* settings (VISAGE_MQTT_PASSWORD, ...):
     a password never needs to appear on the command line."""
     from shared.mqtt_connect import BrokerLogin
     from visage.subcommands.errors import CommandError
 
-    password = config.get("MQTT_PASSWORD")
+    password = settings.mqtt_password
     if args.broker_password_file:
         try:
             password = Path(args.broker_password_file).read_text().splitlines()[0]
         except (OSError, IndexError) as exc:
             raise CommandError(f"cannot read a password from {args.broker_password_file}: {exc}") from None
-    ca = args.broker_ca or config.get("MQTT_CA_CERTS")
+    ca = args.broker_ca or settings.mqtt_ca_certs
     if ca and not Path(ca).is_file():
         raise CommandError(f"the CA certificate {ca} does not exist")
     return BrokerLogin(
-        username=args.broker_username or config.get("MQTT_USERNAME"),
+        username=args.broker_username or settings.mqtt_username,
         password=password,
-        tls=bool(args.broker_tls if args.broker_tls is not None else config.get("MQTT_TLS", False))
-        or bool(ca),
+        tls=bool(args.broker_tls if args.broker_tls is not None else settings.mqtt_tls) or bool(ca),
         ca_certs=ca,
     )

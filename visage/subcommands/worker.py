@@ -50,10 +50,13 @@ def run_worker(args: argparse.Namespace) -> int:
     from server.logs import configure_logging
 
     configure_logging(app)
-    threads = args.threads if args.threads is not None else int(app.config["JOBS_THREADS"])
+    from server.settings import settings_of
+
+    jobs = settings_of(app).jobs
+    threads = args.threads if args.threads is not None else jobs.threads
     if threads < 1:
         raise CommandError("--threads must be at least 1")
-    if app.config["JOBS_RUNNER"] == "rq":
+    if jobs.runner == "rq":
         return _run_rq(app, args.burst)
     return _run_threads(app, threads, args.burst)
 
@@ -80,17 +83,19 @@ def _run_rq(app, burst: bool) -> int:
     from rq import SimpleWorker
 
     from server.jobs import queue
+    from server.settings import settings_of
     from visage.subcommands.errors import CommandError
 
+    jobs = settings_of(app).jobs
     queue.bind(app)
     connection = queue.connect(app)
     try:
         connection.ping()
         queue.sweep(app)
     except RedisConnectionError as exc:
-        raise CommandError(f"cannot reach Redis at {app.config['REDIS_URL']}: {exc}") from exc
+        raise CommandError(f"cannot reach Redis at {jobs.redis_url}: {exc}") from exc
     stop = threading.Event()
-    period = max(1.0, float(app.config["JOBS_STALE_SECONDS"]) / 4)
+    period = max(1.0, jobs.stale_seconds / 4)
 
     def sweep_forever() -> None:
         while not stop.wait(period):
@@ -112,15 +117,10 @@ def _run_rq(app, burst: bool) -> int:
 
 def run_retention(args: argparse.Namespace) -> int:
     """Submit an `ops.retention` job and (unless --queue) run it in this process; print what it did."""
-    from server.retention import JOB_KIND, periods
-    from visage.subcommands.errors import CommandError
+    from server.retention import JOB_KIND
     from visage.subcommands.server import load_app
 
-    app = load_app()
-    try:
-        periods(app.config)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+    app = load_app()  # a bad RETENTION_* setting stops here, as every setting does
     return _run_job_here(app, JOB_KIND, {"dry_run": args.dry_run}, args.queue, "retention")
 
 
