@@ -1,31 +1,39 @@
 """The JSON API's blueprint and the registry that documents every endpoint as it is declared.
 
-Adding an endpoint (say in `server/attendance/api.py`):
+Adding an endpoint (say in `server/attendance/api.py`), its shapes as pydantic models in the area's
+`schemas.py` (`server.api.shapes`; why pydantic: docs/api.md):
 
-    from server.api.endpoints import api_route, registry
-    from server.db.enums import Role
+    # server/attendance/schemas.py
+    class SessionNote(RequestModel):            # strict JSON types, unknown fields refused
+        text: Text(500)                         # server.school.fields: stripped, one line, <= 500
+        student_id: NullableId = None           # optional; null allowed
 
-    SESSION = registry.schema("Session", {
-        "type": "object",
-        "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
-        "required": ["id", "status"],
-    })
+    class Session(ResponseModel):
+        id: int
+        status: SessionStatus                   # an enum: its own component, values listed
+        confirmed_at: Instant | None            # RFC 3339 UTC with a Z, or null
 
-    @api_route("/sessions/<int:session_id>", "GET", roles=[Role.INSTRUCTOR], response=SESSION,
-               errors=[404], tags=["attendance"])
-    def get_lecture_session(session_id: int) -> dict:
-        \"\"\"One lecture session.
+    # server/attendance/api.py
+    @api_route("/sessions/<int:session_id>/notes", "POST", roles=[Role.INSTRUCTOR],
+               request=SessionNote, response=Session, status=201, errors=[404], tags=["attendance"])
+    def add_session_note(session_id: int, body: SessionNote) -> tuple[Session, int]:
+        \"\"\"Note something about a lecture session.
 
         Longer text here becomes the operation's description.\"\"\"
         ...
-        return {"id": ..., "status": ...}      # dicts and lists become JSON, status 200
+        return Session.model_validate(lecture), 201   # or a dict of the same shape
 
-then add `"server.attendance.api"` to `ENDPOINT_MODULES` in `server/api/__init__.py`. That is all:
+`request=` reads the JSON body through the model and passes it as `body` (a bad body is a 400
+naming the field, before the view runs); `response=` (a model, or e.g. `list[Session]`) checks and
+serialises what the view returns on success; both become components of the document. Hand-written
+schema dicts (`registry.schema(name, {...})`) are still accepted while areas are converted.
+
+Then add `"server.attendance.api"` to `ENDPOINT_MODULES` in `server/api/__init__.py`. That is all:
 the view is registered on the `/api/v1` blueprint, wrapped in the role check (`roles=[]` means
 any signed-in user, `public=True` no check at all), and `/api/v1/openapi.json` documents its path
 parameters, query parameters, request body (`request=` JSON, `form=` multipart/form-data),
 responses and security. Fail with `abort(404, "no such session")`: the client gets
-`{"error": "no such session"}`. Read a body with `server.api.io.json_body()`.
+`{"error": "no such session"}`.
 
 The statuses the framework itself answers are added to `errors` by `Operation.statuses()`, so the
 document lists every status an endpoint can return (tests/server/test_server_api_contract.py
@@ -48,11 +56,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response
+from pydantic import BaseModel
 
 import shared
+from server.api.shapes import Mode, dump, is_shape, json_schema, read_body
 from server.auth.decorators import role_required
 from server.db.enums import Role
 from server.db.types import BIGINT_MAX, INT_MAX
@@ -193,6 +204,13 @@ class ApiRegistry:
         self.schemas[name] = schema
         return {"$ref": f"#/components/schemas/{name}"}
 
+    def shape(self, shape: Any, mode: Mode) -> Schema:
+        """Register a pydantic model's (or e.g. `list[Model]`'s) components; return its schema."""
+        schema, components = json_schema(shape, mode)
+        for name, component in components.items():
+            self.schema(name, component)
+        return schema
+
     def add(self, operation: Operation) -> None:
         for known in self.operations:
             if known.operation_id == operation.operation_id:
@@ -263,8 +281,8 @@ def api_route(
     summary: str | None = None,
     roles: Sequence[Role | str] = (),
     public: bool = False,
-    request: Schema | None = None,
-    response: Schema | None = None,
+    request: Schema | type[BaseModel] | None = None,
+    response: Schema | Any = None,
     status: int = 200,
     errors: Sequence[int] = (),
     tags: Sequence[str] = (),
@@ -291,8 +309,8 @@ def api_route(
             description=" ".join(rest.split()) if summary is None else " ".join(doc.split()),
             roles=tuple(Role(role) for role in roles),
             public=public,
-            request=request,
-            response=response,
+            request=registry.shape(request, "validation") if is_shape(request) else request,
+            response=registry.shape(response, "serialization") if is_shape(response) else response,
             status=status,
             errors=tuple(errors),
             tags=tuple(tags),
@@ -301,9 +319,33 @@ def api_route(
             form=form,
         )
         registry.add(operation)
+        shaped = _shaped(
+            view, request if is_shape(request) else None, response if is_shape(response) else None
+        )
         # `security`: the view checks its own credential (e.g. server.devices.tokens.device_required).
-        guarded = view if public or security else role_required(*operation.roles)(view)
+        guarded = shaped if public or security else role_required(*operation.roles)(shaped)
         api.add_url_rule(rule, endpoint=operation.operation_id, view_func=guarded, methods=[operation.method])
         return view
 
     return decorator
+
+
+def _shaped(view: Callable[..., Any], request: Any, response: Any) -> Callable[..., Any]:
+    """`view` with its body read as the `request` model (passed as `body=`) and its success answer
+    checked and serialised through the `response` type; errors and `Response` objects pass as they are."""
+    if request is None and response is None:
+        return view
+
+    @wraps(view)
+    def shaped(*args: Any, **kwargs: Any) -> Any:
+        if request is not None:
+            kwargs["body"] = read_body(request)
+        result = view(*args, **kwargs)
+        if response is None:
+            return result
+        value, rest = (result[0], result[1:]) if isinstance(result, tuple) else (result, ())
+        if isinstance(value, Response) or (rest and isinstance(rest[0], int) and rest[0] >= 300):
+            return result
+        return (dump(response, value), *rest) if rest else dump(response, value)
+
+    return shaped

@@ -5,7 +5,9 @@ Values arrive as JSON (already typed) or as form strings; the web layer converts
 (an empty field is None) before calling these.
 
 Each validator has its JSON Schema beside it (`text_schema`, `STUDENT_NUMBER_SCHEMA`, `ID_SCHEMA`...),
-written so that it accepts exactly what the validator accepts: the OpenAPI document is built from
+and the pydantic field types at the end (`Text(200)`, `StudentNumber`, `NullableId`) join the two
+for request models (`server/*/schemas.py`). Each schema is written to accept exactly what its
+validator accepts: the OpenAPI document is built from
 these, and tests/server/test_server_api_contract.py checks the pairs against each other on hostile
 strings. That is why a text is stripped of ASCII whitespace only (`SPACE`: Python's `str.strip()`
 also strips characters no schema pattern can name the same way) and its length is counted before
@@ -15,8 +17,10 @@ stripping (as JSON Schema's `maxLength` counts).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 
 from server.db.types import INT_MAX
 from server.school.errors import Invalid
@@ -113,6 +117,36 @@ def string_list(value: Any, name: str, max_items: int) -> list[str]:
     if not all(isinstance(item, str) for item in value):
         raise Invalid(f"'{name}' must contain strings only")
     return list(dict.fromkeys(item.strip() for item in value if item.strip()))
+
+
+def _checked(check: Callable[[Any, str], Any]) -> Callable[[Any, ValidationInfo], Any]:
+    """A validator above as a pydantic before-validator: same checks, same sentence (a ValueError,
+    which `server.api.shapes.error_text` answers as it is)."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        try:
+            return check(value, info.field_name or "value")
+        except Invalid as error:
+            raise ValueError(error.message) from None
+
+    return validate
+
+
+def Text(max_length: int) -> Any:
+    """A model field that `text(value, name, max_length)` checks, documented as `text_schema`."""
+    return Annotated[
+        str,
+        BeforeValidator(_checked(lambda value, name: text(value, name, max_length))),
+        WithJsonSchema(text_schema(max_length)),
+    ]
+
+
+StudentNumber = Annotated[
+    str, BeforeValidator(_checked(student_number)), WithJsonSchema(STUDENT_NUMBER_SCHEMA)
+]
+DeviceId = Annotated[str, BeforeValidator(_checked(device_id)), WithJsonSchema(DEVICE_ID_SCHEMA)]
+NullableId = Annotated[int | None, BeforeValidator(_checked(optional_id)), WithJsonSchema(NULLABLE_ID_SCHEMA)]
+"""A row id or null (null clears a link): 1 to 2^31-1, booleans and "7" refused."""
 
 
 def split_numbers(raw: str) -> list[str]:

@@ -1,0 +1,142 @@
+"""The pydantic layer of the API: one model per JSON shape validates a request body, serialises a
+response and is the OpenAPI component of that shape (issue 16: a shape used to be written three
+times, as a documentation dict, a hand validator and a serialiser; why pydantic: docs/api.md).
+
+`server.api.endpoints.api_route` calls these when a route declares `request=SomeModel` or
+`response=SomeModel` (or `list[SomeModel]`); views never need to.
+
+* Request bodies: read with the bounded JSON reader (`server.api.io.json_body`: 415, 413, nesting,
+  64-bit integers), then validated by the model in strict mode (JSON types as written: "7" is not
+  an integer, 1 is not a boolean) with unknown fields refused. The first problem becomes a 400
+  `{"error": "<one sentence naming the field>"}` (`error_text`).
+* Responses: what the view returns (a model instance, or a dict/list of the shape) is validated by
+  the response type and dumped with `mode="json"`, so an answer that drifts from its documented
+  shape is a server error in tests, not a silent lie in the document.
+* Components: each model's JSON Schema with its nested models (`$defs`) hoisted to
+  `#/components/schemas/{Model}`, named after the model class.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from flask import abort, request
+from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic.json_schema import GenerateJsonSchema
+
+from server.api.io import iso, json_body
+
+Schema = dict[str, Any]
+Mode = Literal["validation", "serialization"]
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+class RequestModel(BaseModel):
+    """A request body: strict JSON types, unknown fields refused (a misspelt field would otherwise be
+    silently ignored)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    def sent(self) -> dict[str, Any]:
+        """The fields the client sent, as JSON data: what a service taking a dict reads (the web
+        forms call the same services), absent fields left out so that a PATCH changes only them."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ResponseModel(BaseModel):
+    """A response body: built by the server from its own objects (from attributes allowed)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda value: iso(value), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A point in time, answered as RFC 3339 in UTC with a Z (`server.api.io.iso`)."""
+
+
+class _Generate(GenerateJsonSchema):
+    """pydantic's generator without a `title` on every property (the name says it already)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> Schema:
+        """An optional request field's `None` default means "not sent", not "send null": left out."""
+        generated = super().default_schema(schema)
+        if "default" in generated and generated["default"] is None:
+            del generated["default"]
+        return generated
+
+
+def is_shape(value: object) -> bool:
+    """Whether `request=`/`response=` got a pydantic type (a model or e.g. `list[Model]`) rather
+    than a hand-written schema dict (still accepted while the areas are converted)."""
+    return value is not None and not isinstance(value, dict)
+
+
+@cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def json_schema(shape: Any, mode: Mode) -> tuple[Schema, dict[str, Schema]]:
+    """The schema to put in an operation (a `$ref` for a model) and the components it needs."""
+    schema = _adapter(shape).json_schema(ref_template=REF_TEMPLATE, schema_generator=_Generate, mode=mode)
+    components: dict[str, Schema] = schema.pop("$defs", {})
+    if isinstance(shape, type) and issubclass(shape, BaseModel):
+        components[shape.__name__] = schema
+        return {"$ref": REF_TEMPLATE.format(model=shape.__name__)}, components
+    return schema, components
+
+
+def read_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body as `model`, or a 4xx with one sentence saying what to fix."""
+    json_body()  # the bounded reader's checks first; then the model reads the same bytes as JSON
+    try:
+        # JSON mode: in strict mode an enum or a date-time may still be written as a string
+        return model.model_validate_json(request.get_data(cache=True))
+    except ValidationError as error:
+        abort(400, error_text(error, model))
+
+
+def dump(shape: Any, value: Any) -> Any:
+    """`value` (a model instance, or plain data of the shape) checked against `shape`, as JSON data."""
+    adapter = _adapter(shape)
+    checked = adapter.validate_python(value, strict=False, from_attributes=True)
+    return adapter.dump_python(checked, mode="json")
+
+
+def error_text(error: ValidationError, model: type[BaseModel]) -> str:
+    """One sentence for the first problem: the field in quotes, then what is wrong with it."""
+    problems = error.errors(include_url=False)
+    unknown = [_where(p["loc"]) for p in problems if p["type"] == "extra_forbidden"]
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        return f"unknown field(s) {names}: this request takes {', '.join(sorted(model.model_fields))}"
+    first = problems[0]
+    where = _where(first["loc"])
+    if first["type"] == "missing":
+        return f"'{where}' is required"
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ValueError) and str(cause):
+        return str(cause)  # a field validator's own sentence, which names the field
+    message = first["msg"]
+    message = message[:1].lower() + message[1:]
+    return f"'{where}': {message}" if where else message
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """`('weekly', 'weekday')` -> `weekly.weekday`; `('items', 3)` -> `items[3]`; union and
+    validator labels (`function-before[...]`) left out."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif "[" not in part and "-" not in part:
+            text += f".{part}" if text else part
+    return text
