@@ -1,4 +1,4 @@
-"""The shape every uploaded picture must have (server/media_policy.py). Their environment variables
+"""The shape every uploaded picture must have (server/uploads/policy.py). Their environment variables
 VISAGE_IMAGE_MIN_SIDE / VISAGE_IMAGE_MAX_ASPECT are the ones `shared.media` reads too, so the
 deepfake job (shared code, no app) applies the same limits as the upload did; the defaults here are
 `shared.media`'s."""

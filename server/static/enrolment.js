@@ -14,7 +14,7 @@
     });
   }
 
-  // A size and its limit, with enough decimals that they never read the same (server.media_policy).
+  // A size and its limit, with enough decimals that they never read the same (server.uploads.policy).
   function overLimit(form, size, limit) {
     var fallback = "{size} selected, more than the {limit} limit: send fewer or smaller files.";
     for (var decimals = 1; decimals <= 3; decimals++) {
