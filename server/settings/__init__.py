@@ -108,7 +108,8 @@ def init_app(app: Flask) -> Settings:
 
 
 def update_settings(app: Flask, **changes: Any) -> Settings:
-    """Change settings of a running app (tests, the demo), validated like at start."""
+    """Change settings of a running app (tests), validated like at start; on a ConfigError nothing
+    changes."""
     settings = load_settings({**app.config, **changes})
     _install(app, settings)
     return settings

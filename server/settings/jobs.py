@@ -5,7 +5,7 @@ true also in `create_app`; false never (jobs are left to `visage server worker`)
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -41,7 +41,7 @@ class JobsSettings(AreaSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_runner(cls, values: dict) -> dict:
+    def _known_runner(cls, values: Any) -> Any:
         """Keep the sentence operators and the CLI test know: `JOBS_RUNNER must be one of ...`."""
         mode = values.get("JOBS_RUNNER", "thread") if isinstance(values, dict) else "thread"
         if mode not in RUNNERS:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from server.settings.base import AreaSettings, keyed
 
@@ -105,7 +105,8 @@ class ServerSettings(AreaSettings):
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
-    def _any_case(cls, value: object, info: object) -> object:
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """`JSON` and `debug` were accepted before the settings were typed; they still are."""
         if not isinstance(value, str):
             return value
-        return value.lower() if getattr(info, "field_name", "") == "log_format" else value.upper()
+        return value.lower() if info.field_name == "log_format" else value.upper()
