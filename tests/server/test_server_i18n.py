@@ -81,11 +81,12 @@ def test_the_compiled_mo_holds_exactly_the_po(tmp_path):
     for message in ko_catalog():
         if not message.id or message.fuzzy:
             continue
+        prefix = f"{message.context}\x04" if message.context else ""  # how gettext keys a msgctxt
         if isinstance(message.id, tuple):
             for index, text in enumerate(message.string):
-                expected[(message.id[0], index)] = text
+                expected[(prefix + message.id[0], index)] = text
         else:
-            expected[message.id] = message.string
+            expected[prefix + message.id] = message.string
     compiled = {key: value for key, value in compiled.items() if key != ""}  # the header
     stale = sorted(str(key) for key in set(expected) ^ set(compiled))
     differ = sorted(str(key) for key in set(expected) & set(compiled) if expected[key] != compiled[key])
