@@ -60,6 +60,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response
+from flask import request as flask_request
 from pydantic import BaseModel
 
 import shared
@@ -320,7 +321,10 @@ def api_route(
         )
         registry.add(operation)
         shaped = _shaped(
-            view, request if is_shape(request) else None, response if is_shape(response) else None
+            view,
+            request if is_shape(request) else None,
+            response if is_shape(response) else None,
+            form=form is not None,
         )
         # `security`: the view checks its own credential (e.g. server.devices.tokens.device_required).
         guarded = shaped if public or security else role_required(*operation.roles)(shaped)
@@ -330,16 +334,17 @@ def api_route(
     return decorator
 
 
-def _shaped(view: Callable[..., Any], request: Any, response: Any) -> Callable[..., Any]:
+def _shaped(view: Callable[..., Any], request: Any, response: Any, form: bool = False) -> Callable[..., Any]:
     """`view` with its body read as the `request` model (passed as `body=`) and its success answer
-    checked and serialised through the `response` type; errors and `Response` objects pass as they are."""
+    checked and serialised through the `response` type; errors and `Response` objects pass as they are.
+    A route that takes a multipart `form=` too gets `body=None` unless the request is JSON."""
     if request is None and response is None:
         return view
 
     @wraps(view)
     def shaped(*args: Any, **kwargs: Any) -> Any:
         if request is not None:
-            kwargs["body"] = read_body(request)
+            kwargs["body"] = None if form and not flask_request.is_json else read_body(request)
         result = view(*args, **kwargs)
         if response is None:
             return result

@@ -1,69 +1,75 @@
-"""Schemas and serialisers of the account resources (users, tokens) shared by several endpoints."""
+"""The account shapes (users, API tokens) shared by several endpoints: one pydantic model per shape
+(`server.api.shapes`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from server.api.endpoints import registry
-from server.api.io import DATETIME, NULLABLE_DATETIME, iso
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from server.api.shapes import Instant, RequestModel, ResponseModel
 from server.db.enums import Role
-from server.db.models import ApiToken, User
-
-USER = registry.schema(
-    "User",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "email": {"type": "string", "format": "email"},
-            "display_name": {"type": "string"},
-            "role": {"type": "string", "enum": [role.value for role in Role]},
-            "active": {"type": "boolean"},
-            "created_at": DATETIME,
-            "last_login_at": NULLABLE_DATETIME,
-        },
-        "required": ["id", "email", "display_name", "role", "active", "created_at"],
-    },
-)
-
-API_TOKEN = registry.schema(
-    "ApiToken",
-    {
-        "type": "object",
-        "description": "A token's metadata; the token itself is never shown again after creation.",
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "prefix": {"type": "string", "description": "The token's first characters, to recognise it."},
-            "created_at": DATETIME,
-            "expires_at": NULLABLE_DATETIME,
-            "last_used_at": NULLABLE_DATETIME,
-            "revoked_at": NULLABLE_DATETIME,
-        },
-        "required": ["id", "name", "prefix", "created_at"],
-    },
-)
+from server.db.models import User as UserRow
+from server.school import fields
+from server.school.errors import Invalid
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "role": user.role.value,
-        "active": user.active,
-        "created_at": iso(user.created_at),
-        "last_login_at": iso(user.last_login_at),
-    }
+class User(ResponseModel):
+    id: int
+    email: Annotated[str, WithJsonSchema({"type": "string", "format": "email"})]
+    display_name: str
+    role: Role
+    active: bool
+    created_at: Instant
+    last_login_at: Instant | None
+
+    @classmethod
+    def of(cls, user: UserRow) -> User:
+        return cls.model_validate(user)
 
 
-def token_json(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_at": iso(token.created_at),
-        "expires_at": iso(token.expires_at),
-        "last_used_at": iso(token.last_used_at),
-        "revoked_at": iso(token.revoked_at),
-    }
+class Me(User):
+    auth: Literal["session", "token"]
+
+
+class ApiToken(ResponseModel):
+    """A token's metadata; the token itself is never shown again after creation."""
+
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to recognise it.")
+    created_at: Instant
+    expires_at: Instant | None
+    last_used_at: Instant | None
+    revoked_at: Instant | None
+
+
+class NewApiToken(ApiToken):
+    token: str = Field(description="Shown once; store it now.")
+
+
+def _token_name(value: Any) -> str:
+    try:
+        return fields.text(value, "name", 100)
+    except Invalid as error:
+        raise ValueError(f"{error.message}: say in one line what the token is for") from None
+
+
+def _days(value: Any) -> int | None:
+    try:
+        return None if value is None else fields.integer(value, "expires_in_days", 1, 3650)
+    except Invalid as error:
+        raise ValueError(error.message) from None
+
+
+class NewApiTokenRequest(RequestModel):
+    name: Annotated[
+        str,
+        BeforeValidator(_token_name),
+        WithJsonSchema({**fields.text_schema(100), "description": "What the token is for (one line)."}),
+    ]
+    expires_in_days: Annotated[
+        int | None,
+        BeforeValidator(_days),
+        WithJsonSchema({"type": ["integer", "null"], "minimum": 1, "maximum": 3650}),
+    ] = None

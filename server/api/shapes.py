@@ -46,9 +46,10 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """A response body: built by the server from its own objects (from attributes allowed)."""
+    """A response body: built by the server from its own objects (from attributes allowed); a key
+    the model does not name is refused, so an answer cannot grow undocumented fields."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
 
 
 Instant = Annotated[

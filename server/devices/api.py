@@ -4,23 +4,19 @@ every device, one device's telemetry history and the messages ingest refused."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import abort, request
 
-from server.api.endpoints import api_route, registry
-from server.api.io import iso, query_int
+from server.api.endpoints import api_route
+from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
 from server.devices import service
+from server.devices.schemas import DeviceStatusList, DeviceTelemetry, RejectedMessageList
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
 MAX_REJECTED = 500
-
-
-def _dates(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: iso(value) if isinstance(value, datetime) else value for key, value in item.items()}
 
 
 def _since() -> datetime | None:
@@ -40,46 +36,42 @@ def _limit() -> int:
     return query_int("limit", 50, 1, MAX_REJECTED)
 
 
-DEVICE_STATUS = registry.schema("DeviceStatus", {"type": "object", "additionalProperties": True})
-TELEMETRY_POINT = registry.schema("DeviceTelemetryPoint", {"type": "object", "additionalProperties": True})
-REJECTED = registry.schema("RejectedMessage", {"type": "object", "additionalProperties": True})
-
-
 @api_route(
     "/devices/status",
     roles=ADMIN,
-    response={"type": "object", "properties": {"devices": {"type": "array", "items": DEVICE_STATUS}}},
+    response=DeviceStatusList,
     tags=TAGS,
 )
-def devices_status() -> Any:
+def devices_status() -> DeviceStatusList:
     """Every device's health and latest telemetry.
 
     online/offline from the retained status, FPS, per-stage latency, outbox backlog (alarm above
     80 %), CPU temperature, gallery version and the clock-skew flag."""
-    return {"devices": [_dates(entry) for entry in service.overview(db_session)]}
+    return DeviceStatusList.model_validate({"devices": service.overview(db_session)})
 
 
 @api_route(
     "/devices/<device_id>/telemetry",
     roles=ADMIN,
-    response={"type": "object", "properties": {"telemetry": {"type": "array", "items": TELEMETRY_POINT}}},
+    response=DeviceTelemetry,
     errors=[400, 404],
     query=[{"name": "since", "schema": {"type": "string", "format": "date-time"}}],
     tags=TAGS,
 )
-def device_telemetry(device_id: str) -> Any:
+def device_telemetry(device_id: str) -> DeviceTelemetry:
     """One device's telemetry history, oldest first (device clock), optionally since an instant."""
     device = service.find(db_session, device_id)
     if device is None:
         abort(404, f"no device '{device_id}'")
     rows = service.history(db_session, device, _since())
-    return {"device_id": device.device_id, "telemetry": [_dates(service.telemetry_json(r)) for r in rows]}
+    points = [service.telemetry_json(r) for r in rows]
+    return DeviceTelemetry.model_validate({"device_id": device.device_id, "telemetry": points})
 
 
 @api_route(
     "/rejected-messages",
     roles=ADMIN,
-    response={"type": "object", "properties": {"rejected": {"type": "array", "items": REJECTED}}},
+    response=RejectedMessageList,
     errors=[400],
     query=[
         {"name": "device", "schema": {"type": "string"}, "description": "Device id named by the topic."},
@@ -90,7 +82,7 @@ def device_telemetry(device_id: str) -> Any:
     ],
     tags=TAGS,
 )
-def rejected_messages() -> Any:
+def rejected_messages() -> RejectedMessageList:
     """Messages ingest refused, newest first, with the reason and detail."""
     rows = service.rejected(db_session, request.args.get("device") or None, _limit())
-    return {"rejected": [_dates(service.rejected_json(r)) for r in rows]}
+    return RejectedMessageList.model_validate({"rejected": [service.rejected_json(r) for r in rows]})

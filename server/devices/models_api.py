@@ -15,39 +15,13 @@ from typing import Any
 
 from flask import Response, abort, current_app, g, request, send_file
 
-from server.api.endpoints import api_route, registry
+from server.api.endpoints import api_route
 from server.devices.models_bundle import BundleUnavailable, ServedBundle, current_bundle
+from server.devices.schemas import DeviceModelBundle
 from server.devices.tokens import device_required
 
 TAGS = ["device"]
 SECURITY = ["deviceToken"]
-
-BUNDLE_FILE = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "bytes": {"type": "integer"},
-    },
-    "required": ["name", "sha256", "bytes"],
-}
-BUNDLE_MANIFEST = registry.schema(
-    "DeviceModelBundle",
-    {
-        "type": "object",
-        "description": "A model bundle manifest (format 1); see models/README.md.",
-        "properties": {
-            "format": {"type": "integer", "description": "bundle format; devices refuse a newer one"},
-            "version": {"type": "string", "pattern": "^[0-9a-f]{16}$", "description": "content address"},
-            "embedder": {"type": "string", "description": "embedder id the galleries are made with"},
-            "embedders": {"type": "array", "items": {"type": "string"}},
-            "exporter": {"type": "integer", "description": "exporter recipe version"},
-            "files": {"type": "array", "items": BUNDLE_FILE},
-            "models": {"type": "object", "description": "the models/manifest.json entries"},
-        },
-        "required": ["format", "version", "embedder", "files", "models"],
-    },
-)
 
 
 def _bundle() -> ServedBundle:
@@ -59,7 +33,7 @@ def _bundle() -> ServedBundle:
 
 @api_route(
     "/device/models/manifest",
-    response=BUNDLE_MANIFEST,
+    response=DeviceModelBundle,
     errors=[503],
     tags=TAGS,
     security=SECURITY,

@@ -6,36 +6,20 @@ replaces the previous token at once (server.devices.tokens). Both are audited.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort
 from flask_login import current_user
 
-from server.api.endpoints import api_route, registry
-from server.api.io import iso
+from server.api.endpoints import api_route
 from server.audit import record
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Device
 from server.devices import service
+from server.devices.schemas import DeviceToken
 from server.devices.tokens import issue_device_token, revoke_device_token
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
-
-DEVICE_TOKEN = registry.schema(
-    "DeviceToken",
-    {
-        "type": "object",
-        "properties": {
-            "device_id": {"type": "string"},
-            "token": {"type": "string", "description": "shown once: put it in the device's [server] table"},
-            "prefix": {"type": "string"},
-            "issued_at": {"type": "string", "format": "date-time"},
-        },
-        "required": ["device_id", "token", "prefix", "issued_at"],
-    },
-)
 
 
 def _device(device_id: str) -> Device:
@@ -49,12 +33,12 @@ def _device(device_id: str) -> Device:
     "/devices/<device_id>/token",
     "POST",
     roles=ADMIN,
-    response=DEVICE_TOKEN,
+    response=DeviceToken,
     status=201,
     errors=[404],
     tags=TAGS,
 )
-def issue_device_token_api(device_id: str) -> Any:
+def issue_device_token_api(device_id: str) -> tuple[DeviceToken, int]:
     """Issue (or rotate) the device's token for model downloads.
 
     The token is in this answer only; any earlier token of the device stops working at once."""
@@ -64,16 +48,12 @@ def issue_device_token_api(device_id: str) -> Any:
         db_session, current_user, "device.token", "device", device.id, after={"prefix": device.token_prefix}
     )
     db_session.commit()
-    return {
-        "device_id": device.device_id,
-        "token": token,
-        "prefix": device.token_prefix,
-        "issued_at": iso(device.token_issued_at),
-    }, 201
+    issued = {"prefix": device.token_prefix, "issued_at": device.token_issued_at}
+    return DeviceToken.model_validate({"device_id": device.device_id, "token": token, **issued}), 201
 
 
 @api_route("/devices/<device_id>/token", "DELETE", roles=ADMIN, status=204, errors=[404], tags=TAGS)
-def revoke_device_token_api(device_id: str) -> Any:
+def revoke_device_token_api(device_id: str) -> tuple[str, int]:
     """Revoke the device's token: it can no longer download models until a new one is issued."""
     device = _device(device_id)
     before = {"prefix": device.token_prefix}

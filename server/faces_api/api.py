@@ -8,19 +8,18 @@ stored: the pictures live only for the request.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort, current_app, request
 from flask_login import current_user
 
 from server.album import access
-from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, api_route, registry
-from server.api.io import int_text, json_body
+from server.api.endpoints import EMPTY_QUERY_VALUE, FILE, api_route
+from server.api.io import int_text
 from server.db import db_session
 from server.db.enums import Role
 from server.db.types import INT_MAX
 from server.faces.analyzer import face_analyzer
 from server.faces_api.compare import Picture, compare
+from server.faces_api.schemas import FaceCompareRequest, FaceComparison
 from server.settings import current_settings
 from server.storage import StorageError, storage
 from server.uploads.files import Upload, files_in_request
@@ -32,76 +31,6 @@ TAGS = ["faces"]
 SIDES = ("source", "target")
 REQUEST_BYTES = "ENROLMENT_MAX_UPLOAD_BYTES"  # the whole request, refused before it is read
 
-NUMBER = {"type": "number"}
-FACE = registry.schema(
-    "DetectedFace",
-    {
-        "type": "object",
-        "properties": {
-            "box": {"type": "array", "items": NUMBER, "description": "[x1, y1, x2, y2] in image pixels."},
-            "score": {**NUMBER, "description": "The detector's confidence."},
-            "landmarks": {
-                "type": "array",
-                "items": {"type": "array", "items": NUMBER},
-                "description": "Five points [x, y]: eyes, nose, mouth corners.",
-            },
-        },
-        "required": ["box", "score", "landmarks"],
-    },
-)
-PICTURE = {
-    "type": "object",
-    "properties": {
-        "filename": {"type": "string"},
-        "width": {"type": "integer"},
-        "height": {"type": "integer"},
-        "faces": {"type": "array", "items": FACE, "description": "In detection order."},
-    },
-    "required": ["filename", "width", "height", "faces"],
-}
-PAIR = registry.schema(
-    "FacePair",
-    {
-        "type": "object",
-        "properties": {
-            "source_face": {"type": "integer", "description": "Index into source.faces."},
-            "target_face": {"type": "integer", "description": "Index into target.faces."},
-            "similarity": {**NUMBER, "description": "Cosine: -1 to 1, higher is closer."},
-            "same_person": {"type": "boolean", "description": "The decision at `threshold`."},
-        },
-        "required": ["source_face", "target_face", "similarity", "same_person"],
-    },
-)
-COMPARISON = registry.schema(
-    "FaceComparison",
-    {
-        "type": "object",
-        "properties": {
-            "embedder": {"type": "string"},
-            "metric": {"type": "string", "enum": ["cosine", "euclidean"]},
-            "threshold": {**NUMBER, "description": "The embedder's 1:1 threshold (SFace: 0.43)."},
-            "source": PICTURE,
-            "target": PICTURE,
-            "source_face": {"type": "integer", "description": "The largest source face: the one compared."},
-            "pairs": {"type": "array", "items": PAIR, "description": "Every source face x target face."},
-            "face_matches": {"type": "array", "items": PAIR, "description": "Target faces that match it."},
-            "unmatched_faces": {"type": "array", "items": PAIR, "description": "Target faces that do not."},
-            "any_match": {"type": "boolean"},
-        },
-        "required": [
-            "embedder",
-            "metric",
-            "threshold",
-            "source",
-            "target",
-            "source_face",
-            "pairs",
-            "face_matches",
-            "unmatched_faces",
-            "any_match",
-        ],
-    },
-)
 FORM_ID = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": INT_MAX}, EMPTY_QUERY_VALUE]}
 COMPARE_FORM = {
     "type": "object",
@@ -112,27 +41,19 @@ COMPARE_FORM = {
         "target_photo_id": {**FORM_ID, "description": "Or one of your album photos as the target."},
     },
 }
-COMPARE_BODY = {
-    "type": "object",
-    "properties": {
-        "source_photo_id": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
-        "target_photo_id": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
-    },
-    "required": ["source_photo_id", "target_photo_id"],
-}
 
 
 @api_route(
     "/faces/compare",
     "POST",
     roles=[Role.ALBUM_USER, Role.INSTRUCTOR],
-    request=COMPARE_BODY,
+    request=FaceCompareRequest,
     form=COMPARE_FORM,
-    response=COMPARISON,
+    response=FaceComparison,
     errors=[400, 404, 413, 415, 422, 503],
     tags=TAGS,
 )
-def compare_faces() -> dict[str, Any]:
+def compare_faces(body: FaceCompareRequest | None) -> FaceComparison:
     """Compare the faces of two images (like Rekognition's CompareFaces and `visage faces compare`).
 
     Send `source` and `target` as image files (multipart/form-data), or name your own album photos
@@ -141,23 +62,17 @@ def compare_faces() -> dict[str, Any]:
     largest source face is the one compared: `face_matches` and `unmatched_faces` are the target faces
     it matches and does not. No face in the source: 422; none in the target: empty pairs. Nothing is
     stored."""
-    pictures = [picture(side, *reference) for side, reference in zip(SIDES, references(), strict=True)]
-    return compare(face_analyzer(), *pictures)
+    pictures = [picture(side, *reference) for side, reference in zip(SIDES, references(body), strict=True)]
+    return FaceComparison.model_validate(compare(face_analyzer(), *pictures))
 
 
 limit("api.compare_faces", REQUEST_BYTES, "two images to compare")
 
 
-def references() -> list[tuple[Upload | None, int | None]]:
+def references(body: FaceCompareRequest | None) -> list[tuple[Upload | None, int | None]]:
     """Per side, the uploaded file or the album photo id; 4xx naming the side that is missing."""
-    if request.is_json:
-        body = json_body()
-        ids = [body.get(f"{side}_photo_id") for side in SIDES]
-        for side, value in zip(SIDES, ids, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int):
-                message = f"'{side}_photo_id' must be the id of one of your album photos (JSON: no files)"
-                abort(400, message)
-        return [(None, value) for value in ids]
+    if body is not None:  # a JSON request, read by the model
+        return [(None, body.source_photo_id), (None, body.target_photo_id)]
     if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         abort(415, "send the two images as multipart/form-data (fields `source` and `target`)")
     found = []

@@ -6,82 +6,31 @@ is always the caller's own."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from server.api.endpoints import api_route, registry
-from server.api.io import NULLABLE_DATETIME, iso, query_int
+from server.api.endpoints import api_route
+from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.jobs import Job, JobStatus
 from server.jobs import store
 from server.jobs.handlers import is_cancellable
+from server.jobs.schemas import Job as JobShape
+from server.jobs.schemas import JobList
 
 TAGS = ["jobs"]
 MAX_LIST = 200
 
-JOB = registry.schema(
-    "Job",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "kind": {"type": "string"},
-            "status": {"type": "string", "enum": [status.value for status in JobStatus]},
-            "progress": {
-                "type": "object",
-                "properties": {
-                    "done": {"type": "integer"},
-                    "total": {"type": ["integer", "null"]},
-                    "fraction": {"type": ["number", "null"]},
-                },
-            },
-            "message": {"type": ["string", "null"]},
-            "result": {"type": ["object", "null"]},
-            "error": {"type": ["string", "null"]},
-            "attempts": {"type": "integer"},
-            "created_at": NULLABLE_DATETIME,
-            "started_at": NULLABLE_DATETIME,
-            "finished_at": NULLABLE_DATETIME,
-        },
-        "required": ["id", "kind", "status", "progress"],
-    },
-)
 
-
-def job_json(job: Job) -> dict[str, Any]:
-    """What a client needs to show a job (not its payload, which may name server-side paths)."""
-    total = job.progress_total
-    fraction = None
-    if total:
-        fraction = round(min(job.progress_done, total) / total, 4)
-    elif job.status == JobStatus.SUCCEEDED:
-        fraction = 1.0
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status.value,
-        "progress": {"done": job.progress_done, "total": total, "fraction": fraction},
-        "message": job.message,
-        "result": job.result,
-        "error": job.error,
-        "attempts": job.attempts,
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-    }
-
-
-@api_route("/jobs/<bigid:job_id>", roles=[], response=JOB, errors=[404], tags=TAGS)
-def get_job(job_id: int) -> Any:
+@api_route("/jobs/<bigid:job_id>", roles=[], response=JobShape, errors=[404], tags=TAGS)
+def get_job(job_id: int) -> JobShape:
     """One background job's status, progress and result.
 
     Poll it after starting work that runs in the background; `status` ends as `succeeded` (with
     `result`), `failed` (with `error`) or `cancelled`."""
-    return job_json(_visible_job(job_id))
+    return JobShape.of(_visible_job(job_id))
 
 
 def _visible_job(job_id: int) -> Job:
@@ -92,8 +41,8 @@ def _visible_job(job_id: int) -> Job:
     return job
 
 
-@api_route("/jobs/<bigid:job_id>/cancel", "POST", roles=[], response=JOB, errors=[404, 409], tags=TAGS)
-def cancel_job(job_id: int) -> Any:
+@api_route("/jobs/<bigid:job_id>/cancel", "POST", roles=[], response=JobShape, errors=[404, 409], tags=TAGS)
+def cancel_job(job_id: int) -> JobShape:
     """Cancel a queued or running job.
 
     A queued job never runs; a running one stops at its next progress report. 409 when the job has
@@ -106,13 +55,13 @@ def cancel_job(job_id: int) -> Any:
         db_session.refresh(job)
         abort(409, f"job {job_id} has already ended ({job.status.value})")
     db_session.commit()
-    return job_json(job)
+    return JobShape.of(job)
 
 
 @api_route(
     "/jobs",
     roles=[],
-    response={"type": "object", "properties": {"jobs": {"type": "array", "items": JOB}}},
+    response=JobList,
     errors=[400],
     query=[
         {"name": "status", "schema": {"type": "string", "enum": [s.value for s in JobStatus]}},
@@ -121,7 +70,7 @@ def cancel_job(job_id: int) -> Any:
     ],
     tags=TAGS,
 )
-def list_jobs() -> Any:
+def list_jobs() -> JobList:
     """The caller's own jobs, newest first, optionally of one status or kind."""
     statement = select(Job).where(Job.owner_id == current_user.id)
     status = request.args.get("status")
@@ -133,4 +82,4 @@ def list_jobs() -> Any:
         statement = statement.where(Job.kind == request.args["kind"])
     limit = query_int("limit", 50, 1, MAX_LIST)
     rows = db_session.scalars(statement.order_by(Job.id.desc()).limit(limit))
-    return {"jobs": [job_json(job) for job in rows]}
+    return JobList(jobs=[JobShape.of(job) for job in rows])
