@@ -20,11 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
+from server.i18n import N_
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
-CSRF_MESSAGE = (
+# Sentences below are marked with N_ for the catalogue and translated when answered (translated()).
+CSRF_MESSAGE = N_(
     "The form was not sent from this site or has expired (CSRF check failed): reload the page and try again."
 )
 
@@ -88,14 +91,14 @@ class Unavailable(ServiceError):
     status = 503
 
 
-CONCURRENT_CHANGE = (
+CONCURRENT_CHANGE = N_(
     "the change conflicts with another one made at the same time (e.g. a duplicate): reload and retry"
 )
 # What a unique-constraint race answers, by the package of the view it reached (longest prefix wins).
 CONCURRENT_CHANGE_BY_PACKAGE = {
-    "server.album": "your album changed at the same time: send the request again",
-    "server.enrolment": "the enrolment changed at the same time: send the request again",
-    "server.faces_api": "the photos changed at the same time: send the request again",
+    "server.album": N_("your album changed at the same time: send the request again"),
+    "server.enrolment": N_("the enrolment changed at the same time: send the request again"),
+    "server.faces_api": N_("the photos changed at the same time: send the request again"),
 }
 
 

@@ -324,3 +324,13 @@ def test_api_errors_speak_korean_when_asked_and_english_otherwise(client, db, ma
     assert refused.status_code in (400, 403) and HANGUL.search(refused.get_json()["error"])
     plain = client.post("/api/v1/courses", json=body, headers=bearer)
     assert plain.status_code == refused.status_code and not HANGUL.search(plain.get_json()["error"])
+
+
+def test_sign_in_errors_of_the_api_are_translated_too(client):
+    """Constants marked with N_ (server/errors.py, server/auth/manager.py) are translated when sent."""
+    anonymous = client.get("/api/v1/me", headers={"Accept-Language": "ko"})
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"].startswith("인증이 필요합니다")
+    bad = client.get("/api/v1/me", headers={"Authorization": "Bearer vsg_nope", "Accept-Language": "ko-KR"})
+    assert bad.status_code == 401 and "API 토큰" in bad.get_json()["error"]
+    english = client.get("/api/v1/me")
+    assert english.get_json()["error"].startswith("authentication required")
