@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug import Response
@@ -75,7 +76,7 @@ def attempt(action: Callable[[], Response]) -> Response:
         abort(error.status, sentence(error.message))
     except ValueError:
         db_session.rollback()
-        abort(400, "The form has a value that is not a number where one is needed.")
+        abort(400, gettext("The form has a value that is not a number where one is needed."))
 
 
 def app() -> Any:
@@ -148,7 +149,14 @@ def upload() -> Response:
             result.written.discard()
             raise
         stored, duplicates = len(result.of("stored")), len(result.of("duplicate"))
-        flash(f"{stored} photo(s) stored, {duplicates} duplicate(s); faces are being analysed.", "info")
+        flash(
+            gettext(
+                "%(stored)s stored, %(duplicates)s; faces are being analysed.",
+                stored=ngettext("%(num)d photo", "%(num)d photos", stored),
+                duplicates=ngettext("%(num)d duplicate", "%(num)d duplicates", duplicates),
+            ),
+            "info",
+        )
         for outcome in result.of("rejected"):
             flash(sentence(f"{outcome.filename}: {outcome.reason}"), "error")
         return redirect(url_for("album.library"), 303)
@@ -166,7 +174,11 @@ def index_pending() -> Response:
     job, count = service.index_pending(db_session, current_user)
     db_session.commit()
     flash(
-        f"Analysing {count} photo(s) in the background." if job else "Nothing is waiting for analysis.",
+        ngettext(
+            "Analysing %(num)d photo in the background.", "Analysing %(num)d photos in the background.", count
+        )
+        if job
+        else gettext("Nothing is waiting for analysis."),
         "info",
     )
     return redirect(url_for("album.library"), 303)
@@ -178,9 +190,9 @@ def create_album() -> Response:
     def action() -> Response:
         name = " ".join(request.form.get("name", "").split())
         if not name or len(name) > 200:
-            raise AlbumError("an album needs a name of at most 200 characters")
+            raise AlbumError(gettext("an album needs a name of at most 200 characters"))
         if db_session.scalar(select(Album.id).where(Album.owner_id == current_user.id, Album.name == name)):
-            raise AlbumError(f"you already have an album named {name!r}", status=409)
+            raise AlbumError(gettext("you already have an album named %(name)s", name=repr(name)), status=409)
         album = Album(owner_id=current_user.id, name=name)
         db_session.add(album)
         db_session.commit()
@@ -206,7 +218,7 @@ def delete_photo(photo_id: int) -> Response:
     row = mine(lambda: access.photo_for(db_session, current_user, photo_id))
     service.delete_photos(db_session, current_user.id, [row])
     db_session.commit()
-    flash(f"Deleted {row.filename} with its faces.", "info")
+    flash(gettext("Deleted %(name)s with its faces.", name=row.filename), "info")
     return redirect(url_for("album.library"), 303)
 
 
@@ -222,7 +234,7 @@ def not_this_person(face_id: int) -> Response:
         person_id = people.not_this_person(db_session, face)
         people.prune_empty(db_session, current_user.id)
         db_session.commit()
-        flash("Noted: that face is not this person.", "info")
+        flash(gettext("Noted: that face is not this person."), "info")
         if person_id is not None and db_session.get(AlbumPerson, person_id) is None:
             return redirect(url_for("album.people_page"), 303)  # the person had no other face
         return redirect(back, 303)
@@ -242,7 +254,7 @@ def delete_face(face_id: int) -> Response:
     def action() -> Response:
         service.delete_faces(db_session, current_user.id, [face])
         db_session.commit()
-        flash("Deleted that face; the photo stays.", "info")
+        flash(gettext("Deleted that face; the photo stays."), "info")
         return redirect(back, 303)
 
     return attempt(action)
@@ -262,8 +274,17 @@ def move_face(face_id: int) -> Response:
         target = None if new else access.person_for(db_session, current_user, int(wanted))
         name = request.form.get("name") if target is None else None
         person, summary = people.move_and_regroup(app(), db_session, face, target, name)
-        joined = f" {summary.assigned} more waiting face(s) joined them." if summary.assigned else ""
-        flash(f"Moved the face to {person_label(person)}.{joined}", "info")
+        joined = (
+            " "
+            + ngettext(
+                "%(num)d more waiting face joined them.",
+                "%(num)d more waiting faces joined them.",
+                summary.assigned,
+            )
+            if summary.assigned
+            else ""
+        )
+        flash(gettext("Moved the face to %(name)s.", name=person_label(person)) + joined, "info")
         return redirect(back, 303)
 
     return attempt(action)
@@ -309,7 +330,7 @@ def start_search() -> Response | tuple[str, int]:
         return page, error.status
     except ValueError:
         db_session.rollback()
-        abort(400, "The form has a value that is not a number where one is needed.")
+        abort(400, gettext("The form has a value that is not a number where one is needed."))
 
 
 def start_search_action() -> Response:
@@ -320,7 +341,7 @@ def start_search_action() -> Response:
     else:
         keys = files_in_request(("key",), cap=current_settings().album.max_photo_bytes)
         if len(keys) != 1:
-            raise AlbumError("choose one key photo")
+            raise AlbumError(gettext("choose one key photo"))
         found = search.from_upload(app(), db_session, current_user, keys[0])
     db_session.commit()
     face = 0 if len(found.faces) == 1 else None
@@ -393,28 +414,46 @@ def update_person(person_id: int) -> Response:
         what = request.form.get("action", "rename")
         if what == "rename":
             people.rename(person, request.form.get("name"))
-            flash(f"Named {person.name}." if person.name else "Name cleared.", "info")
+            flash(
+                gettext("Named %(name)s.", name=person.name) if person.name else gettext("Name cleared."),
+                "info",
+            )
         elif what in ("hide", "show"):
             people.set_hidden(person, what == "hide")
-            flash("Hidden from the people page." if person.hidden else "Shown again.", "info")
+            flash(
+                gettext("Hidden from the people page.") if person.hidden else gettext("Shown again."), "info"
+            )
         elif what == "merge":
             other = access.person_for(db_session, current_user, int(request.form.get("other_id") or 0))
             moved = people.merge(db_session, person, [other])
-            flash(f"Merged: {moved} face(s) moved here.", "info")
+            flash(
+                ngettext("Merged: %(num)d face moved here.", "Merged: %(num)d faces moved here.", moved),
+                "info",
+            )
         elif what == "split":
             ids = [int(value) for value in request.form.getlist("face_ids")]
             faces = [access.face_for(db_session, current_user, face_id) for face_id in ids]
             new = people.split(db_session, person, faces, request.form.get("name"))
             db_session.commit()
-            flash(f"Split {len(faces)} face(s) into a new person.", "info")
+            flash(
+                ngettext(
+                    "Split %(num)d face into a new person.",
+                    "Split %(num)d faces into a new person.",
+                    len(faces),
+                ),
+                "info",
+            )
             return redirect(url_for("album.person_page", person_id=new.id), 303)
         elif what == "feature":
             wanted = request.form.get("face_id") or ""
             face = access.face_for(db_session, current_user, int(wanted)) if wanted else None
             people.choose_feature(db_session, person, face)
-            flash("Feature photo chosen." if face else "Shown by the sharpest face again.", "info")
+            flash(
+                gettext("Feature photo chosen.") if face else gettext("Shown by the sharpest face again."),
+                "info",
+            )
         else:
-            raise AlbumError(f"unknown action {what!r}")
+            raise AlbumError(gettext("unknown action %(action)s", action=repr(what)))
         db_session.commit()
         return redirect(back, 303)
 
@@ -424,5 +463,5 @@ def update_person(person_id: int) -> Response:
 @bp.app_template_filter("person_label")
 def person_label(person: AlbumPerson | None) -> str:
     if person is None:
-        return "unknown"
-    return person.name or f"Person {person.id}"
+        return gettext("unknown")
+    return person.name or gettext("Person %(id)d", id=person.id)

@@ -11,7 +11,7 @@ One concern per module:
     learning    a face identified in review becomes an enrolment photo
     face_search search unknown faces by a key photo;  export: CSV
     access      who may see and change which attendance
-    api, unknown_api, views   the front ends;  serialize: JSON shapes
+    api, unknown_api, views   the front ends;  schemas: the API's JSON shapes (pydantic models)
 
 Sightings reach a session through ingest (`server.ingest`); which lecture a sighting belongs to is
 one rule in `server.school.schedule`. Details: docs/attendance.md.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.attendance.clusters import cluster_session
 from server.attendance.review import ENTITY, sync_unknown_faces
-from server.attendance.serialize import student_json
+from server.attendance.schemas import StudentAttendance
 from server.attendance.service import SessionReport, attach_sightings, compute_session
 from server.db.enums import ReviewDecision
 from server.db.models import AuditLog, Course, LectureSession, UnknownFaceReview, course_students
@@ -81,7 +81,7 @@ def audit_trail(db: Session, lecture: LectureSession) -> list[AuditLog]:
 
 def my_sessions(
     db: Session, student_id: int, config: Mapping[str, Any]
-) -> list[tuple[LectureSession, dict[str, Any]]]:
+) -> list[tuple[LectureSession, StudentAttendance]]:
     """(session, the student's own attendance row) for every started session of their courses."""
     lectures = db.scalars(
         select(LectureSession)
@@ -94,8 +94,8 @@ def my_sessions(
     for lecture in lectures:
         attach_sightings(db, lecture, config)
         report = compute_session(db, lecture, config, [student_id])
-        row = student_json(report, report.result.student(student_id))
-        row["thumbnail_url"] = None  # face crops are for the instructor's review only
+        row = StudentAttendance.of(report, report.result.student(student_id))
+        row.thumbnail_url = None  # face crops are for the instructor's review only
         out.append((lecture, row))
     db.commit()
     return out

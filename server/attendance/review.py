@@ -43,6 +43,7 @@ ENTITY = "lecture_session"
 CLUSTER_ENTITY = "unknown_cluster"
 MAX_REASON = 1000
 ROLL_CALL_REASON = "Manual roll call"
+NO_ENTRIES = '\'entries\' must be a non-empty list of {"student_id": ..., "status": ...}'
 STATUS_VALUES = tuple(status.value for status in AttendanceStatus)
 # A roll call tick says "was there"; these statuses already say so (or excuse the student).
 ATTENDED = frozenset({"present", "late", "left_early", "late_and_left_early"})
@@ -192,7 +193,7 @@ def roll_call(
     stays in charge); each other entry becomes a session override with the roll call's reason.
     One audit entry records the whole batch (before and after per student number)."""
     if not isinstance(entries, list) or not entries:
-        raise ReviewError('\'entries\' must be a non-empty list of {"student_id": ..., "status": ...}')
+        raise ReviewError(NO_ENTRIES)
     roster = set(roster_ids(db, lecture.course_id))
     if len(entries) > len(roster):
         raise ReviewError(

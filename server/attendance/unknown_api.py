@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, request
 from flask_login import current_user
 
-from server.api.endpoints import FILE, api_route, registry
-from server.api.io import iso, json_body
+from server.api.endpoints import FILE, api_route
 from server.attendance import face_search, learning, review
 from server.attendance.access import cluster_or_404, learned_or_404, review_or_404, sighting_or_404
-from server.attendance.unknown import cluster_json, learned_json
+from server.attendance.schemas import (
+    LearnedFace,
+    UnknownClusterDecision,
+    UnknownClusterDecisionResult,
+    UnknownFaceMatch,
+    UnknownFaceSearch,
+    UnlearnedFace,
+    thumbnail_url,
+)
+from server.attendance.unknown import cluster_shape
 from server.db import db_session
 from server.db.enums import Role
 from server.settings import current_settings
@@ -26,184 +34,90 @@ from server.uploads.limits import limit
 INSTRUCTOR = [Role.INSTRUCTOR]
 TAGS = ["attendance"]
 
-CLUSTER_DECISION = registry.schema(
-    "UnknownClusterDecision",
-    {
-        "type": "object",
-        "properties": {
-            "decision": {"type": "string", "enum": ["assigned", "not_a_student"]},
-            "student_id": {
-                "type": "integer",
-                "description": "The roster student, for `assigned` (required).",
-            },
-            "version": {
-                "type": "integer",
-                "description": "The cluster's `version` as you saw it; one that changed since is a 409.",
-            },
-            "reason": {"type": "string"},
-        },
-        "required": ["decision", "version"],
-    },
-)
-CLUSTER_DECISION_RESULT = registry.schema(
-    "UnknownClusterDecisionResult",
-    {
-        "type": "object",
-        "properties": {
-            "cluster": {"type": "object"},
-            "decided": {
-                "type": "array",
-                "items": {"type": "integer"},
-                "description": "Review ids decided now.",
-            },
-            "sessions": {"type": "array", "items": {"type": "integer"}},
-            "relabelled": {"type": "integer"},
-        },
-        "required": ["cluster", "decided", "sessions", "relabelled"],
-    },
-)
-LEARNED_FACE = registry.schema(
-    "LearnedFace",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "student_id": {"type": "integer"},
-            "student_name": {"type": "string"},
-            "student_number": {"type": "string"},
-            "session_id": {"type": ["integer", "null"]},
-            "sighting_id": {"type": ["integer", "null"]},
-            "template_id": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "thumbnail_url": {"type": ["string", "null"]},
-        },
-        "required": ["id", "student_id", "template_id"],
-    },
-)
 # The two ways to learn a face answer alike: 201 with the learned face; 422 when the crop fails the
 # enrolment photo gate, 503 without the face core.
 LEARN_ROUTE: dict[str, Any] = {
     "roles": INSTRUCTOR,
-    "response": LEARNED_FACE,
+    "response": LearnedFace,
     "status": 201,
     "errors": [404, 409, 422, 503],
     "tags": TAGS,
 }
-UNLEARNED = registry.schema(
-    "UnlearnedFace",
-    {
-        "type": "object",
-        "properties": {
-            "deleted": {"type": "integer"},
-            "galleries": {"type": "object", "additionalProperties": {"type": "integer"}},
-        },
-        "required": ["deleted", "galleries"],
-    },
-)
 SEARCH_FORM = {
     "type": "object",
     "properties": {"key": {**FILE, "description": "The key photo (its largest face is searched)."}},
     "required": ["key"],
 }
-SEARCH_RESULT = registry.schema(
-    "UnknownFaceSearch",
-    {
-        "type": "object",
-        "properties": {
-            "faces_in_key": {"type": "integer"},
-            "threshold": {"type": "number"},
-            "matches": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "face_id": {"type": ["integer", "null"]},
-                        "session_id": {"type": "integer"},
-                        "course": {"type": "string"},
-                        "captured_at": {"type": "string", "format": "date-time"},
-                        "device_id": {"type": "integer"},
-                        "track_id": {"type": "string"},
-                        "score": {"type": "number"},
-                        "thumbnail_url": {"type": ["string", "null"]},
-                    },
-                    "required": ["session_id", "course", "captured_at", "score"],
-                },
-            },
-        },
-        "required": ["faces_in_key", "threshold", "matches"],
-    },
-)
 
 
 @api_route(
     "/unknown-clusters/<int:cluster_id>",
     "POST",
     roles=INSTRUCTOR,
-    request=CLUSTER_DECISION,
-    response=CLUSTER_DECISION_RESULT,
+    request=UnknownClusterDecision,
+    response=UnknownClusterDecisionResult,
     errors=[404, 409],
     tags=TAGS,
 )
-def decide_unknown_cluster(cluster_id: int) -> dict[str, Any]:
+def decide_unknown_cluster(cluster_id: int, body: UnknownClusterDecision) -> UnknownClusterDecisionResult:
     """Assign every face of an unknown person (a cluster, across the course's sessions) to a roster
     student, or mark them all "not a student". Send the cluster's `version` as you saw it: a face
     that joined since answers 409 and nothing changes. Audited on each session and on the cluster."""
     cluster = cluster_or_404(db_session, current_user, cluster_id)
-    body = json_body()
     result = review.decide_cluster(
         db_session,
         cluster,
         current_user,
-        decision=body.get("decision"),
-        student_id=body.get("student_id"),
-        version=body.get("version"),
-        reason=body.get("reason"),
+        decision=body.decision,
+        student_id=body.student_id,
+        version=body.version,
+        reason=body.reason,
     )
     db_session.commit()
-    return {
-        "cluster": cluster_json(db_session, cluster),
-        "decided": result.reviews,
-        "sessions": result.sessions,
-        "relabelled": result.relabelled,
-    }
+    return UnknownClusterDecisionResult(
+        cluster=cluster_shape(db_session, cluster),
+        decided=result.reviews,
+        sessions=result.sessions,
+        relabelled=result.relabelled,
+    )
 
 
 @api_route("/unknown-faces/<int:face_id>/learn", "POST", **LEARN_ROUTE)
-def learn_unknown_face(face_id: int) -> tuple[dict[str, Any], int]:
+def learn_unknown_face(face_id: int) -> tuple[LearnedFace, int]:
     """Add an assigned unknown face's best crop to its student's enrolment, through the enrolment
     photo gate (a crop that fails answers 422 with the gate's reasons). The student's course galleries
     get a new version, which devices pick up. Audited; undo with DELETE /learned-faces/{id}."""
     face = review_or_404(db_session, current_user, face_id)
     learned = learning.learn_from_review(db_session, face, current_user)
     db_session.commit()
-    return learned_json(learned), 201
+    return LearnedFace.of(learned), 201
 
 
 @api_route("/sightings/<bigid:sighting_id>/learn", "POST", **LEARN_ROUTE)
-def learn_sighting_face(sighting_id: int) -> tuple[dict[str, Any], int]:
+def learn_sighting_face(sighting_id: int) -> tuple[LearnedFace, int]:
     """Add a recognised student's crop (a sighting's thumbnail) to their enrolment, through the
     enrolment photo gate (422 with its reasons when it fails). Audited; removable."""
     sighting = sighting_or_404(db_session, current_user, sighting_id)
     learned = learning.learn_from_sighting(db_session, sighting, current_user)
     db_session.commit()
-    return learned_json(learned), 201
+    return LearnedFace.of(learned), 201
 
 
 @api_route(
     "/learned-faces/<int:learned_id>",
     "DELETE",
     roles=INSTRUCTOR,
-    response=UNLEARNED,
+    response=UnlearnedFace,
     errors=[404],
     tags=TAGS,
 )
-def delete_learned_face(learned_id: int) -> dict[str, Any]:
+def delete_learned_face(learned_id: int) -> UnlearnedFace:
     """Remove a face learned from review from the student's enrolment (their galleries are published
     again). Audited."""
     learned = learned_or_404(db_session, current_user, learned_id)
     versions = learning.unlearn(db_session, learned, current_user)
     db_session.commit()
-    return {"deleted": learned_id, "galleries": {str(k): v for k, v in versions.items()}}
+    return UnlearnedFace(deleted=learned_id, galleries={str(k): v for k, v in versions.items()})
 
 
 @api_route(
@@ -211,11 +125,11 @@ def delete_learned_face(learned_id: int) -> dict[str, Any]:
     "POST",
     roles=INSTRUCTOR,
     form=SEARCH_FORM,
-    response=SEARCH_RESULT,
+    response=UnknownFaceSearch,
     errors=[400, 413, 415, 422, 503],
     tags=TAGS,
 )
-def search_unknown_faces() -> dict[str, Any]:
+def search_unknown_faces() -> UnknownFaceSearch:
     """Search the unknown faces of your own courses by a key photo (multipart/form-data, file field
     `key`): the matching unknown tracks with session, time, crop and score, best first."""
     if request.mimetype != "multipart/form-data":
@@ -226,30 +140,30 @@ def search_unknown_faces() -> dict[str, Any]:
 limit("api.search_unknown_faces", "ENROLMENT_MAX_PHOTO_BYTES", "a key photo")
 
 
-def run_search(keys: list[Any]) -> dict[str, Any]:
+def run_search(keys: list[Any]) -> UnknownFaceSearch:
     """The search as the API and the search page both answer it (4xx via abort on bad input)."""
     if len(keys) != 1:
         abort(400, "attach exactly one key photo (file field `key`)")
     key = face_search.key_face(keys[0], current_settings().enrolment.max_photo_bytes)
     matches = face_search.search_unknown(db_session, current_user, key)
-    return {
-        "faces_in_key": key.faces,
-        "threshold": face_search.cluster_threshold(key.model, current_app.config),
-        "matches": [match_json(m) for m in matches],
-    }
+    return UnknownFaceSearch(
+        faces_in_key=key.faces,
+        threshold=face_search.cluster_threshold(key.model, current_app.config),
+        matches=[match_shape(m) for m in matches],
+    )
 
 
-def match_json(match: face_search.UnknownMatch) -> dict[str, Any]:
+def match_shape(match: face_search.UnknownMatch) -> UnknownFaceMatch:
     crop = match.sighting if match.sighting.thumbnail is not None else None
     if crop is None and match.review is not None:
         crop = learning.best_crop(db_session, match.review)
-    return {
-        "face_id": match.review.id if match.review else None,
-        "session_id": match.lecture.id,
-        "course": match.lecture.course.code,
-        "captured_at": iso(match.captured_at),
-        "device_id": match.sighting.device_id,
-        "track_id": match.sighting.track_id,
-        "score": round(match.score, 4),
-        "thumbnail_url": url_for("api.get_sighting_thumbnail", sighting_id=crop.id) if crop else None,
-    }
+    return UnknownFaceMatch(
+        face_id=match.review.id if match.review else None,
+        session_id=match.lecture.id,
+        course=match.lecture.course.code,
+        captured_at=match.captured_at,
+        device_id=match.sighting.device_id,
+        track_id=match.sighting.track_id,
+        score=round(match.score, 4),
+        thumbnail_url=thumbnail_url(crop.id if crop else None),
+    )

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug import Response
@@ -20,48 +21,54 @@ from werkzeug.exceptions import HTTPException
 from server.api.io import int_text
 from server.attendance import clock, clusters, learning, review, unknown_api
 from server.attendance.access import learned_or_404, review_or_404, session_or_404, student_of
-from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
-from server.attendance.serialize import report_json
+from server.attendance.loading import audit_trail, my_sessions, pending_count
+from server.attendance.schemas import SessionAttendance
 from server.attendance.service import (
     SessionReport,
+    compute_session,
     out_after_from_config,
     sessions_between,
     settings_from_config,
 )
-from server.attendance.unknown import learned_faces_json, unknown_faces_json
+from server.attendance.unknown import learned_faces, unknown_faces
 from server.auth.decorators import login_required, role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role, SessionStatus
 from server.db.models import AuditLog, Course, LectureSession
 from server.enrolment.errors import EnrolmentError
+from server.errors import ServiceError
+from server.page_text import page_clock
 from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
 
 bp = Blueprint("attendance", __name__)
+# templates/page_text.html's clock, for every page of the app (the attendance pages are always served)
+bp.add_app_template_global(page_clock, "page_clock")
 
 STATUS_LABELS = {
-    "present": "present",
-    "late": "late",
-    "left_early": "left early",
-    "late_and_left_early": "late & left early",
-    "absent": "absent",
-    "excused": "excused",
+    "present": lazy_gettext("present"),
+    "late": lazy_gettext("late"),
+    "left_early": lazy_gettext("left early"),
+    "late_and_left_early": lazy_gettext("late & left early"),
+    "absent": lazy_gettext("absent"),
+    "excused": lazy_gettext("excused"),
 }
 ACTION_LABELS = {
-    "attendance.override": "Override",
-    "attendance.rollcall": "Roll call",
-    "attendance.confirm": "Confirmed",
-    "unknown_face.assigned": "Face assigned",
-    "unknown_face.not_a_student": "Not a student",
-    "attendance.face_learned": "Face learned",
-    "attendance.face_unlearned": "Learned face removed",
+    "attendance.override": lazy_gettext("Override"),
+    "attendance.rollcall": lazy_gettext("Roll call"),
+    "attendance.confirm": lazy_gettext("Confirmed"),
+    "unknown_face.assigned": lazy_gettext("Face assigned"),
+    "unknown_face.not_a_student": lazy_gettext("Not a student"),
+    "attendance.face_learned": lazy_gettext("Face learned"),
+    "attendance.face_unlearned": lazy_gettext("Learned face removed"),
 }
 
 
 @bp.app_template_filter("status_label")
 def status_label(value: str | None) -> str:
-    return STATUS_LABELS.get(value or "", value or "")
+    """An attendance status as people read it, in their language (unknown values as they are)."""
+    return str(STATUS_LABELS.get(value or "", value or ""))
 
 
 @bp.app_template_filter("local_time")
@@ -117,9 +124,9 @@ def _render_session(
     lecture: LectureSession, error: str | None = None, form: dict[str, Any] | None = None
 ) -> str:
     config = current_app.config
-    report = fresh_report(db_session, lecture, config)
-    data = report_json(report, pending_count(db_session, lecture), utcnow())
-    faces = unknown_faces_json(db_session, lecture, report)
+    report = compute_session(db_session, lecture, config)
+    data = SessionAttendance.of(report, pending_count(db_session, lecture), utcnow()).model_dump(mode="json")
+    faces = [face.model_dump(mode="json") for face in unknown_faces(db_session, lecture, report)]
     return render_template(
         "attendance/session.html",
         lecture=lecture,
@@ -127,7 +134,7 @@ def _render_session(
         data=data,
         periods=report.result.plan.periods,
         faces=faces,
-        learned=learned_faces_json(db_session, lecture),
+        learned=[face.model_dump(mode="json") for face in learned_faces(db_session, lecture)],
         audit=[describe(entry, report) for entry in audit_trail(db_session, lecture)],
         attended=review.ATTENDED,
         statuses=list(STATUS_LABELS),
@@ -185,9 +192,14 @@ def post_override(session_id: int) -> Response | tuple[str, int]:
     except review.ReviewError as exc:
         return _error_page(lecture, exc, dict(request.form))
     db_session.commit()
-    scope = "the session" if period is None else f"period {period + 1}"
+    scope = gettext("the session") if period is None else gettext("period %(number)d", number=period + 1)
     flash(
-        f"{override.student.name}: {status_label(override.status.value)} for {scope} (reason recorded).",
+        gettext(
+            "%(name)s: %(status)s for %(scope)s (reason recorded).",
+            name=override.student.name,
+            status=status_label(override.status.value),
+            scope=scope,
+        ),
         "info",
     )
     return _back_to_session(lecture.id, "roster")
@@ -202,16 +214,21 @@ def post_roll_call(session_id: int) -> Response | tuple[str, int]:
     try:
         ticked = {int(value) for value in raw}
     except ValueError:
-        return _error_page(lecture, review.ReviewError(f"roll call: {raw!r} are not student ids"), form)
-    report: SessionReport = fresh_report(db_session, lecture, current_app.config)
+        message = gettext("roll call: %(values)s are not student ids", values=repr(raw))
+        return _error_page(lecture, review.ReviewError(message), form)
+    report: SessionReport = compute_session(db_session, lecture, current_app.config)
     roster = {row.student_id for row in report.result.students}
     strangers = sorted(ticked - roster)
     if strangers:
-        message = f"roll call: student {strangers[0]} is not on the roster of {lecture.course.code}"
+        message = gettext(
+            "roll call: student %(id)s is not on the roster of %(course)s",
+            id=strangers[0],
+            course=lecture.course.code,
+        )
         return _error_page(lecture, review.ReviewError(message), form)
     entries = review.roll_call_entries(report, ticked)
     if not entries:
-        flash("Roll call saved: it matches the current attendance, nothing changed.", "info")
+        flash(gettext("Roll call saved: it matches the current attendance, nothing changed."), "info")
         return _back_to_session(lecture.id, "roster")
     try:
         result = review.roll_call(
@@ -225,7 +242,14 @@ def post_roll_call(session_id: int) -> Response | tuple[str, int]:
     except review.ReviewError as exc:
         return _error_page(lecture, exc, form)
     db_session.commit()
-    flash(f"Roll call saved: {len(result.changed)} student(s) changed.", "info")
+    flash(
+        ngettext(
+            "Roll call saved: %(num)d student changed.",
+            "Roll call saved: %(num)d students changed.",
+            len(result.changed),
+        ),
+        "info",
+    )
     return _back_to_session(lecture.id, "roster")
 
 
@@ -236,7 +260,7 @@ def post_confirm(session_id: int) -> Response:
     again = lecture.status == SessionStatus.CONFIRMED
     review.confirm(db_session, lecture, current_user, current_app.config)
     db_session.commit()
-    flash("Attendance confirmed again." if again else "Attendance confirmed.", "info")
+    flash(gettext("Attendance confirmed again.") if again else gettext("Attendance confirmed."), "info")
     return _back_to_session(lecture.id)
 
 
@@ -259,9 +283,17 @@ def post_face_decision(face_id: int) -> Response | tuple[str, int]:
         return _error_page(lecture, exc, {})
     db_session.commit()
     if decision == "assigned":
-        flash(f"Face assigned to {face.student.name}: {count} sighting(s) now count for them.", "info")
+        flash(
+            ngettext(
+                "Face assigned to %(name)s: %(num)d sighting now counts for them.",
+                "Face assigned to %(name)s: %(num)d sightings now count for them.",
+                count,
+                name=face.student.name,
+            ),
+            "info",
+        )
     else:
-        flash("Face marked as not a student.", "info")
+        flash(gettext("Face marked as not a student."), "info")
     return _back_to_session(lecture.id, "unknown-faces")
 
 
@@ -276,7 +308,7 @@ def post_cluster_decision(face_id: int) -> Response | tuple[str, int]:
     lecture = face.session
     member = clusters.membership(db_session, [face.id]).get(face.id)
     if member is None:
-        alone = review.ReviewError("this face belongs to no cluster: decide it alone")
+        alone = review.ReviewError(gettext("this face belongs to no cluster: decide it alone"))
         return _error_page(lecture, alone, {})
     decision = request.form.get("decision")
     try:
@@ -295,12 +327,28 @@ def post_cluster_decision(face_id: int) -> Response | tuple[str, int]:
     cluster = member.cluster
     if decision == "assigned":
         flash(
-            f"{len(result.reviews)} face(s) of this person assigned to {cluster.student.name} "
-            f"in {len(result.sessions)} session(s): {result.relabelled} sighting(s) now count for them.",
+            gettext(
+                "%(faces)s of this person assigned to %(name)s in %(sessions)s: %(sightings)s.",
+                faces=ngettext("%(num)d face", "%(num)d faces", len(result.reviews)),
+                name=cluster.student.name,
+                sessions=ngettext("%(num)d session", "%(num)d sessions", len(result.sessions)),
+                sightings=ngettext(
+                    "%(num)d sighting now counts for them",
+                    "%(num)d sightings now count for them",
+                    result.relabelled,
+                ),
+            ),
             "info",
         )
     else:
-        flash(f"{len(result.reviews)} face(s) of this person marked as not a student.", "info")
+        flash(
+            ngettext(
+                "%(num)d face of this person marked as not a student.",
+                "%(num)d faces of this person marked as not a student.",
+                len(result.reviews),
+            ),
+            "info",
+        )
     return _back_to_session(lecture.id, "unknown-faces")
 
 
@@ -316,7 +364,13 @@ def post_learn_face(face_id: int) -> Response | tuple[str, int]:
     except EnrolmentError as exc:
         return _error_page(lecture, review.ReviewError(exc.message, exc.status), {})
     db_session.commit()
-    flash(f"Face added to {learned.student.name}'s enrolment: devices get it with the next gallery.", "info")
+    flash(
+        gettext(
+            "Face added to %(name)s's enrolment: devices get it with the next gallery.",
+            name=learned.student.name,
+        ),
+        "info",
+    )
     return _back_to_session(lecture.id, "learned-faces")
 
 
@@ -327,7 +381,7 @@ def post_unlearn_face(learned_id: int) -> Response:
     session_id, name = learned.session_id, learned.student.name
     learning.unlearn(db_session, learned, current_user)
     db_session.commit()
-    flash(f"Learned face removed from {name}'s enrolment.", "info")
+    flash(gettext("Learned face removed from %(name)s's enrolment.", name=name), "info")
     if session_id is None:
         return redirect(url_for(".sessions"), 303)
     return _back_to_session(session_id, "learned-faces")
@@ -342,11 +396,15 @@ def face_search_page() -> str | tuple[str, int]:
     try:
         result = unknown_api.run_search(
             files_in_request(("key",), cap=current_settings().enrolment.max_photo_bytes)
-        )
+        ).model_dump(mode="json")
     except HTTPException as exc:
         db_session.rollback()
         page = render_template("attendance/face_search.html", result=None, error=exc.description)
         return page, exc.code or 400
+    except ServiceError as exc:  # the key photo itself is refused (no face, not an image)
+        db_session.rollback()
+        page = render_template("attendance/face_search.html", result=None, error=exc.message)
+        return page, exc.status
     return render_template("attendance/face_search.html", result=result, error=None)
 
 
@@ -362,7 +420,10 @@ def my_attendance() -> tuple[str, int] | str:
     student = student_of(db_session, current_user)
     if student is None:
         return render_template("attendance/me.html", student=None, rows=[]), 404
-    rows = my_sessions(db_session, student.id, current_app.config)
+    rows = [
+        (lecture, row.model_dump(mode="json"))
+        for lecture, row in my_sessions(db_session, student.id, current_app.config)
+    ]
     return render_template(
         "attendance/me.html", student=student, rows=rows, zone=clock.zone(current_app.config).key
     )
@@ -380,48 +441,56 @@ def describe(entry: AuditLog, report: SessionReport) -> dict[str, Any]:
         number = after.get("student_number", "")
         period = after.get("period")
         subject = f"{names.get(number, number)} ({number}) · " + (
-            "session" if period is None else f"period {period + 1}"
+            gettext("session") if period is None else gettext("period %(number)d", number=period + 1)
         )
         change = f"{status_label(before.get('status'))} → {status_label(after.get('status'))}"
     elif entry.action == "attendance.rollcall":
         numbers = [k for k in after if k != "after_confirmation"]
-        subject = f"{len(numbers)} student(s)"
+        subject = ngettext("%(num)d student", "%(num)d students", len(numbers))
         change = "; ".join(
             f"{names.get(n, n)}: {status_label(before.get(n))} → {status_label(after[n])}" for n in numbers
         )
     elif entry.action == "attendance.confirm":
-        subject = "session"
-        change = f"{before.get('status')} → confirmed"
+        subject = gettext("session")
+        change = f"{before.get('status')} → {gettext('confirmed')}"
     elif entry.action.startswith("unknown_face.") and "cluster_id" in after:
         faces = after.get("review_ids", [])
-        subject = f"unknown person #{after['cluster_id']} ({len(faces)} face(s) here)"
-        if after.get("decision") == "assigned":
-            number = after.get("student_number", "")
-            count = after.get("relabelled", 0)
-            change = f"assigned to {names.get(number, number)} ({number}), {count} sighting(s)"
-        else:
-            change = "not a student"
+        subject = gettext(
+            "unknown person #%(id)s (%(faces)s here)",
+            id=after["cluster_id"],
+            faces=ngettext("%(num)d face", "%(num)d faces", len(faces)),
+        )
+        change = _decision_text(after, names)
     elif entry.action in ("attendance.face_learned", "attendance.face_unlearned"):
         detail = after if entry.action == "attendance.face_learned" else before
         number = detail.get("student_number", "")
         subject = f"{names.get(number, number)} ({number})"
         learned = entry.action == "attendance.face_learned"
-        change = "crop added to the enrolment" if learned else "removed from the enrolment"
+        change = gettext("crop added to the enrolment") if learned else gettext("removed from the enrolment")
     elif entry.action.startswith("unknown_face."):
-        subject = f"unknown face #{after.get('review_id', '')}"
-        if after.get("decision") == "assigned":
-            number = after.get("student_number", "")
-            count = after.get("relabelled", 0)
-            change = f"assigned to {names.get(number, number)} ({number}), {count} sighting(s)"
-        else:
-            change = "not a student"
+        subject = gettext("unknown face #%(id)s", id=after.get("review_id", ""))
+        change = _decision_text(after, names)
     if after.get("after_confirmation"):
-        change += " (after confirmation)"
+        change += " " + gettext("(after confirmation)")
     return {
         "at": entry.at,
-        "actor": entry.actor.display_name if entry.actor else "system",
-        "action": ACTION_LABELS.get(entry.action, entry.action),
+        "actor": entry.actor.display_name if entry.actor else gettext("system"),
+        "action": str(ACTION_LABELS.get(entry.action, entry.action)),
         "subject": subject,
         "change": change,
         "reason": entry.reason or "",
     }
+
+
+def _decision_text(after: dict[str, Any], names: dict[str, str]) -> str:
+    """An unknown face's (or person's) decision in the audit log: whom it went to, or not a student."""
+    if after.get("decision") != "assigned":
+        return gettext("not a student")
+    number = after.get("student_number", "")
+    return ngettext(
+        "assigned to %(name)s (%(number)s), %(num)d sighting",
+        "assigned to %(name)s (%(number)s), %(num)d sightings",
+        after.get("relabelled", 0),
+        name=names.get(number, number),
+        number=number,
+    )

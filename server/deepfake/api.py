@@ -7,13 +7,20 @@ from __future__ import annotations
 from flask import Response, abort
 from flask_login import current_user
 
-from server.api.endpoints import FILES, api_route, registry
-from server.api.io import DATETIME, NULLABLE_DATETIME, query_int
+from server.api.endpoints import FILES, api_route
+from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models.deepfake import DeepfakeFace
 from server.db.types import BIGINT_MAX
 from server.deepfake import service
+from server.deepfake.schemas import (
+    DeepfakeCheck,
+    DeepfakeDeleted,
+    DeepfakeHistory,
+    DeepfakeRefusedFile,
+    DeepfakeSubmission,
+)
 from server.errors import json_error
 from server.settings import current_settings
 from server.uploads.files import files_in_request
@@ -21,100 +28,6 @@ from server.uploads.limits import limit
 
 TAGS = ["deepfake"]
 ROLES = [Role.ALBUM_USER, Role.INSTRUCTOR]
-NUMBER = {"type": "number"}
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-
-CHECK = registry.schema(
-    "DeepfakeCheck",
-    {
-        "type": "object",
-        "description": "One uploaded file and, once its job ran, how likely it is to be a deepfake. "
-        "`probability` is P(fake) from the model; `verdict` is likely_real (< 0.3), uncertain, likely_fake "
-        "(>= 0.7) or no_face. It is a probability, not a proof: read `note`.",
-        "properties": {
-            "id": {"type": "integer"},
-            "filename": {"type": "string"},
-            "media_kind": {"type": "string", "enum": ["image", "video"]},
-            "size_bytes": {"type": "integer"},
-            "sha256": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
-            "error": {"type": ["string", "null"]},
-            "job_id": {"type": ["integer", "null"]},
-            "progress": {
-                "type": "object",
-                "properties": {
-                    "done": {"type": "integer"},
-                    "total": {"type": ["integer", "null"]},
-                    "message": {"type": ["string", "null"]},
-                },
-            },
-            "probability": NULLABLE_NUMBER,
-            "verdict": {
-                "type": ["string", "null"],
-                "enum": ["likely_real", "uncertain", "likely_fake", "no_face", None],
-            },
-            "verdict_label": {"type": ["string", "null"]},
-            "note": {"type": "string"},
-            "created_at": DATETIME,
-            "finished_at": NULLABLE_DATETIME,
-            "url": {"type": "string", "description": "The result page."},
-            "result": {
-                "type": ["object", "null"],
-                "description": "Details: media (size, fps, duration, rotation), frames_sampled, "
-                "frames_with_faces, faces_scored, timeline (per sampled frame: frame, time_s, faces, score "
-                "or null without a face), top_faces, model (name, version, sha256), aggregation.",
-            },
-            "faces": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "ordinal": {"type": "integer"},
-                        "frame": {"type": "integer"},
-                        "time_s": NUMBER,
-                        "score": NUMBER,
-                        "box": {"type": "object"},
-                        "image_url": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "required": ["id", "filename", "status", "probability", "verdict", "created_at"],
-    },
-)
-REFUSED = registry.schema(
-    "DeepfakeRefusedFile",
-    {
-        "type": "object",
-        "properties": {"filename": {"type": "string"}, "reason": {"type": "string"}},
-        "required": ["filename", "reason"],
-    },
-)
-SUBMITTED = registry.schema(
-    "DeepfakeSubmission",
-    {
-        "type": "object",
-        "properties": {
-            "checks": {"type": "array", "items": CHECK},
-            "refused": {"type": "array", "items": REFUSED},
-        },
-        "required": ["checks", "refused"],
-    },
-)
-HISTORY = registry.schema(
-    "DeepfakeHistory",
-    {
-        "type": "object",
-        "properties": {
-            "checks": {"type": "array", "items": CHECK},
-            "next_before": {
-                "type": ["integer", "null"],
-                "description": "Pass as `before` for the next page.",
-            },
-        },
-        "required": ["checks"],
-    },
-)
 
 
 @api_route(
@@ -126,12 +39,12 @@ HISTORY = registry.schema(
         "properties": {"file": {**FILES, "description": "Videos or photos to check (repeat the field)."}},
         "required": ["file"],
     },
-    response=SUBMITTED,
+    response=DeepfakeSubmission,
     status=202,
     errors=[400, 413, 415, 422],
     tags=TAGS,
 )
-def create_deepfake_checks() -> tuple[dict, int] | Response:
+def create_deepfake_checks() -> tuple[DeepfakeSubmission, int] | Response:
     """Upload videos or photos to check (multipart/form-data, field `file`, repeatable).
 
     Each accepted file becomes a queued check with its own job; poll `GET /deepfake/checks/{id}` (or
@@ -149,10 +62,10 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
         db_session.rollback()
         response = json_error(service.refusal_status(refused), refused[0].reason)
         return response
-    body = {
-        "checks": [service.check_json(db_session, check, full=False) for check in checks],
-        "refused": [r.to_dict() for r in refused],
-    }
+    body = DeepfakeSubmission(
+        checks=[DeepfakeCheck.of(db_session, check, full=False) for check in checks],
+        refused=[DeepfakeRefusedFile.of(r) for r in refused],
+    )
     db_session.commit()
     return body, 202
 
@@ -161,7 +74,7 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
     "/deepfake/checks",
     "GET",
     roles=ROLES,
-    response=HISTORY,
+    response=DeepfakeHistory,
     tags=TAGS,
     query=[
         {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
@@ -173,32 +86,34 @@ def create_deepfake_checks() -> tuple[dict, int] | Response:
     ],
     errors=[400],
 )
-def list_deepfake_checks() -> dict:
+def list_deepfake_checks() -> DeepfakeHistory:
     """Your own checks, newest first (without the per-frame details)."""
     limit = query_int("limit", current_settings().deepfake.history_page, 1, 200)
     before = query_int("before", None, 1, BIGINT_MAX)  # a check id (BIGINT)
     checks = service.history(db_session, current_user.id, limit, before)
-    return {
-        "checks": [service.check_json(db_session, check, full=False) for check in checks],
-        "next_before": checks[-1].id if len(checks) == limit else None,
-    }
+    return DeepfakeHistory(
+        checks=[DeepfakeCheck.of(db_session, check, full=False) for check in checks],
+        next_before=checks[-1].id if len(checks) == limit else None,
+    )
 
 
-@api_route("/deepfake/checks/<bigid:check_id>", "GET", roles=ROLES, response=CHECK, errors=[404], tags=TAGS)
-def get_deepfake_check(check_id: int) -> dict:
+@api_route(
+    "/deepfake/checks/<bigid:check_id>", "GET", roles=ROLES, response=DeepfakeCheck, errors=[404], tags=TAGS
+)
+def get_deepfake_check(check_id: int) -> DeepfakeCheck:
     """One of your checks with its result: probability, verdict, note, timeline and face crops."""
-    return service.check_json(db_session, service.owned_check(db_session, current_user.id, check_id))
+    return DeepfakeCheck.of(db_session, service.owned_check(db_session, current_user.id, check_id))
 
 
 @api_route(
     "/deepfake/checks/<bigid:check_id>/cancel",
     "POST",
     roles=ROLES,
-    response=CHECK,
+    response=DeepfakeCheck,
     errors=[404, 409],
     tags=TAGS,
 )
-def cancel_deepfake_check(check_id: int) -> dict:
+def cancel_deepfake_check(check_id: int) -> DeepfakeCheck:
     """Cancel one of your checks while it is queued or running.
 
     It stops without a result (status `cancelled`) and its upload is deleted. 409 when the check is
@@ -208,23 +123,23 @@ def cancel_deepfake_check(check_id: int) -> dict:
         db_session.rollback()
         abort(409, f"Check {check_id} has already ended; only a queued or running check can be cancelled.")
     db_session.commit()
-    return service.check_json(db_session, check)
+    return DeepfakeCheck.of(db_session, check)
 
 
 @api_route(
     "/deepfake/checks/<bigid:check_id>",
     "DELETE",
     roles=ROLES,
-    response={"type": "object", "properties": {"deleted": {"type": "integer"}}},
+    response=DeepfakeDeleted,
     errors=[404],
     tags=TAGS,
 )
-def delete_deepfake_check(check_id: int) -> dict:
+def delete_deepfake_check(check_id: int) -> DeepfakeDeleted:
     """Delete one of your checks with its face crops (and the upload, if it has not been scored yet)."""
     check = service.owned_check(db_session, current_user.id, check_id)
     service.delete_check(db_session, check)
     db_session.commit()
-    return {"deleted": check_id}
+    return DeepfakeDeleted(deleted=check_id)
 
 
 @api_route(

@@ -1,5 +1,5 @@
 """The operations the deepfake API and pages share: accept uploads as queued checks, find a user's
-own checks, cancel or delete them, and describe them as JSON.
+own checks, cancel or delete them (their JSON shape: `server.deepfake.schemas`).
 
 An upload is judged on what can be judged at once (empty, too large, not an image or a video by its
 magic bytes, an image whose header is unreadable or whose shape is outside `server.uploads.policy`):
@@ -13,13 +13,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from flask import abort, current_app, url_for
+from flask import abort, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.api.io import iso
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import utcnow
@@ -29,7 +27,6 @@ from server.settings import current_settings
 from server.storage import storage
 from server.uploads.files import Upload
 from server.uploads.policy import over_limit, upload_shape
-from shared.deepfake.pipeline import NOTE, VERDICTS
 from shared.deepfake.video import sniff_bytes
 from shared.media import MediaError, image_header
 
@@ -42,9 +39,6 @@ class Refusal:
     filename: str
     reason: str
     status: int  # the HTTP status this refusal alone would get
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"filename": self.filename, "reason": self.reason}
 
 
 def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
@@ -184,45 +178,3 @@ def status_of(check: DeepfakeCheck, job: Job | None) -> tuple[str, str | None]:
     if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return job.status.value, None  # queued again after a worker died, or running
     return check.status.value, None
-
-
-def check_json(session: Session, check: DeepfakeCheck, full: bool = True) -> dict[str, Any]:
-    job = session.get(Job, check.job_id) if check.job_id is not None else None
-    status, error = status_of(check, job)
-    data: dict[str, Any] = {
-        "id": check.id,
-        "filename": check.filename,
-        "media_kind": check.media_kind,
-        "size_bytes": check.size_bytes,
-        "sha256": check.sha256,
-        "status": status,
-        "error": error,
-        "job_id": check.job_id,
-        "progress": {
-            "done": job.progress_done if job else 0,
-            "total": job.progress_total if job else None,
-            "message": job.message if job else None,
-        },
-        "probability": check.probability,
-        "verdict": check.verdict,
-        "verdict_label": VERDICTS.get(check.verdict or "", None),
-        "created_at": iso(check.created_at),
-        "finished_at": iso(check.finished_at),
-        "url": url_for("deepfake.result", check_id=check.id),
-    }
-    if full:
-        result = check.result or {}
-        data["note"] = result.get("note", NOTE)
-        data["result"] = check.result
-        data["faces"] = [
-            {
-                "ordinal": face.ordinal,
-                "frame": face.frame,
-                "time_s": face.time_s,
-                "score": face.score,
-                "box": face.box,
-                "image_url": url_for("api.deepfake_face_image", check_id=check.id, ordinal=face.ordinal),
-            }
-            for face in check.faces
-        ]
-    return data

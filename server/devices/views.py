@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from server.auth.decorators import role_required
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Device
-from server.devices import commands, service
+from server.devices import commands, service, texts
 from server.devices.charts import line_chart
 from server.devices.live import device_live
 from server.web.live import refresh_seconds
@@ -22,6 +23,7 @@ from shared.messages import COMMANDS
 bp = Blueprint("devices", __name__)
 REJECTED_SHOWN = 50
 UPLOT_SCRIPT = "vendor/uplot/uPlot.iife.min.js"
+bp.add_app_template_global(texts.page_words, "device_words")
 
 
 @bp.get("/devices")
@@ -56,7 +58,14 @@ def post_command(device_id: str) -> Response | tuple[str, int]:
     except commands.CommandRejected as exc:
         db_session.rollback()
         return _detail_page(device, error=str(exc)), 400
-    flash(f"Command {command.name} queued for {device.device_id}; its answer appears below.", "info")
+    flash(
+        gettext(
+            "Command %(name)s queued for %(device)s; its answer appears below.",
+            name=command.name,
+            device=device.device_id,
+        ),
+        "info",
+    )
     return redirect(url_for(".detail", device_id=device.device_id, _anchor="commands"), 303)
 
 
@@ -67,14 +76,16 @@ def _form_args(name: str) -> dict[str, Any]:
     if name == "set_thumbnails":
         value = request.form.get("enabled", "")
         if value not in ("on", "off"):
-            raise commands.CommandRejected("set_thumbnails: choose on or off")
+            raise commands.CommandRejected(gettext("set_thumbnails: choose on or off"))
         return {"enabled": value == "on"}
     if name == "set_telemetry_interval":
         text = request.form.get("seconds", "").strip()
         try:
             return {"seconds": float(text)}
         except ValueError:
-            raise commands.CommandRejected(f"set_telemetry_interval: '{text[:20]}' is not a number") from None
+            raise commands.CommandRejected(
+                gettext("set_telemetry_interval: '%(text)s' is not a number", text=text[:20])
+            ) from None
     return {}
 
 
@@ -84,9 +95,9 @@ def _detail_page(device: Device, error: str | None = None) -> str:
     rows = service.history(db_session, device, None, limit=500)
     times = [r.at for r in rows]
     charts = [
-        ("Frames per second", line_chart(times, [r.fps for r in rows])),
-        ("Outbox backlog (messages)", line_chart(times, [r.outbox_depth for r in rows])),
-        ("CPU temperature (°C)", line_chart(times, [r.cpu_temperature_c for r in rows])),
+        (gettext("Frames per second"), line_chart(times, [r.fps for r in rows])),
+        (gettext("Outbox backlog (messages)"), line_chart(times, [r.outbox_depth for r in rows])),
+        (gettext("CPU temperature (°C)"), line_chart(times, [r.cpu_temperature_c for r in rows])),
     ]
     return render_template(
         "devices/detail.html",

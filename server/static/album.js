@@ -1,12 +1,16 @@
 // Album pages: upload with a progress bar per file (XHR to the API), then one analysis job whose
 // progress is shown until it finishes. Without JavaScript the form posts all files at once.
+// Its words come translated from the page (page_text.js, loaded first on the library page).
 "use strict";
 
 (function () {
   var CONCURRENT = 3;
+  var Visage = window.Visage || {};
+  var t = Visage.text || function (key) { return key; };
+  var plural = Visage.plural || function (key) { return key; };
   var csrf = (document.querySelector("meta[name=csrf-token]") || {}).content || "";
 
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MiB"; }
+  function megabytes(bytes) { return t("{mib} MiB", { mib: (bytes / 1048576).toFixed(1) }); }
 
   function cell(row, text, css) {
     var td = document.createElement("td");
@@ -22,12 +26,12 @@
       if (files.length === 1) {
         var only = files[0];
         return { ok: only.status === "stored" || only.status === "duplicate",
-                 text: only.status === "stored" ? "stored" : only.status + (only.reason ? ": " + only.reason : "") };
+                 text: only.reason ? t("{status}: {reason}", { status: t(only.status), reason: only.reason }) : t(only.status) };
       }
-      return { ok: status === 201, text: body.stored + " stored, " + body.duplicates + " duplicate(s), " +
-               body.rejected + " refused" };
+      return { ok: status === 201, text: t("{stored} stored, {duplicates} duplicate(s), {rejected} refused",
+               { stored: body.stored, duplicates: body.duplicates, rejected: body.rejected }) };
     }
-    return { ok: false, text: "refused: " + ((body && body.error) || ("HTTP " + status)) };
+    return { ok: false, text: t("refused: {reason}", { reason: (body && body.error) || ("HTTP " + status) }) };
   }
 
   function uploadOne(form, item) {
@@ -43,14 +47,14 @@
       xhr.open("POST", form.getAttribute("data-api"));
       xhr.setRequestHeader("X-CSRFToken", csrf);
       xhr.setRequestHeader("Accept", "application/json");
-      item.status.textContent = "uploading";
+      item.status.textContent = t("uploading");
       xhr.upload.addEventListener("progress", function (event) {
         if (!event.lengthComputable) { return; }
         item.bar.value = event.loaded / event.total;
         var seconds = (performance.now() - started) / 1000;
-        if (seconds > 0) { item.speed.textContent = megabytes(event.loaded / seconds) + "/s"; }
+        if (seconds > 0) { item.speed.textContent = t("{mib} MiB/s", { mib: (event.loaded / seconds / 1048576).toFixed(1) }); }
       });
-      xhr.upload.addEventListener("load", function () { item.status.textContent = "checking"; });
+      xhr.upload.addEventListener("load", function () { item.status.textContent = t("checking"); });
       xhr.addEventListener("load", function () {
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
@@ -62,7 +66,7 @@
         resolve(outcome.ok);
       });
       xhr.addEventListener("error", function () {
-        item.status.textContent = "network error: not uploaded";
+        item.status.textContent = t("network error: not uploaded");
         item.status.classList.add("refused");
         item.row.setAttribute("data-result", "refused");
         resolve(false);
@@ -77,14 +81,15 @@
       .then(function (job) {
         var progress = job.progress || {};
         if (job.status === "succeeded") {
-          status.textContent = "Analysis finished: " + (job.result ? job.result.faces + " face(s) found." : "");
+          status.textContent = job.result ? t("Analysis finished: {faces}.", { faces: plural("{num} face found", job.result.faces) })
+            : t("Analysis finished.");
           status.setAttribute("data-state", "done");
           window.setTimeout(function () { window.location.reload(); }, 800);
         } else if (job.status === "failed") {
-          status.textContent = "Analysis failed: " + job.error;
+          status.textContent = t("Analysis failed: {error}", { error: job.error });
           status.setAttribute("data-state", "failed");
         } else {
-          status.textContent = "Analysing faces: " + (progress.done || 0) + " of " + (progress.total || "?") + " photos…";
+          status.textContent = t("Analysing faces: {done} of {total} photos…", { done: progress.done || 0, total: progress.total || "?" });
           window.setTimeout(function () { pollJob(url, status); }, 1000);
         }
       })
@@ -97,10 +102,10 @@
       headers: { "X-CSRFToken": csrf, Accept: "application/json" }
     }).then(function (response) { return response.json(); }).then(function (body) {
       if (body.job) {
-        status.textContent = "Analysing faces in " + body.photos + " photo(s)…";
+        status.textContent = plural("Analysing faces in {num} photo…", body.photos);
         pollJob(body.job.url, status);
       } else {
-        status.textContent = "Nothing new to analyse.";
+        status.textContent = t("Nothing new to analyse.");
         status.setAttribute("data-state", "done");
       }
     });
@@ -121,7 +126,7 @@
         var row = document.createElement("tr");
         row.setAttribute("data-file", file.name);
         cell(row, file.name + " (" + megabytes(file.size) + ")");
-        var item = { file: file, row: row, status: cell(row, "waiting", "status") };
+        var item = { file: file, row: row, status: cell(row, t("waiting"), "status") };
         var td = document.createElement("td");
         item.bar = document.createElement("progress");
         item.bar.max = 1; item.bar.value = 0;
@@ -143,7 +148,7 @@
       Promise.all(workers).then(function () {
         button.disabled = false;
         input.value = "";
-        if (stored) { startIndex(form, status); } else { status.textContent = "No photo was stored."; }
+        if (stored) { startIndex(form, status); } else { status.textContent = t("No photo was stored."); }
       });
     });
   }

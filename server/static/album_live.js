@@ -14,20 +14,22 @@
   }
   var every = window.Visage.every(counts);
   var el = window.Visage.el;
+  var t = window.Visage.text || function (key) { return key; };
+  var plural = window.Visage.plural || function (key) { return key; };
 
   function badges(photo) {
     var out = [];
     if (photo.status === "pending" || photo.status === "indexing") {
-      out.push(el("span", "badge pending", "analysing\u2026"));
+      out.push(el("span", "badge pending", t("analysing\u2026")));
     } else if (photo.status === "failed") {
-      var failed = el("span", "badge failed", "failed");
+      var failed = el("span", "badge failed", t("failed"));
       failed.title = photo.error || "";
       out.push(failed);
     } else {
-      out.push(el("span", "badge", photo.face_count + " face" + (photo.face_count === 1 ? "" : "s")));
+      out.push(el("span", "badge", plural("{num} face", photo.face_count)));
     }
     if (photo.blurred) {
-      out.push(el("span", "badge blurred", "blurred"));
+      out.push(el("span", "badge blurred", t("blurred")));
     }
     return out;
   }
@@ -76,8 +78,9 @@
 
   function render(data) {
     var c = data.counts;
-    counts.textContent = c.indexed + " analysed \u00b7 " + (c.pending + c.indexing) + " waiting for analysis" +
-      (c.failed ? " \u00b7 " + c.failed + " failed" : "");
+    counts.textContent = t("{num} analysed", { num: c.indexed }) + " \u00b7 " +
+      t("{num} waiting for analysis", { num: c.pending + c.indexing }) +
+      (c.failed ? " \u00b7 " + t("{num} failed", { num: c.failed }) : "");
     var shown = {};
     document.querySelectorAll("#photo-grid li[data-photo]").forEach(function (item) {
       shown[item.dataset.photo] = item;

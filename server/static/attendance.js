@@ -4,26 +4,20 @@
  * seconds (data-refresh-seconds on #roster) the shared poll helper (live.js, loaded first) fetches
  * the session's attendance from the JSON API (data-attendance-url) and this script rebuilds the
  * roster rows with the same markup the server renders, showing times in the institution's zone
- * (data-timezone). No dependencies: classrooms may be offline.
+ * (data-timezone). Its words come translated from the page (page_text.js). No dependencies:
+ * classrooms may be offline.
  */
 (function () {
   "use strict";
 
   var roster = document.getElementById("roster");
-  if (!roster || !window.Visage) {
+  if (!roster || !window.Visage || !window.Visage.text) {
     return;
   }
   var url = roster.dataset.attendanceUrl;
   var zone = roster.dataset.timezone || "UTC";
   var every = window.Visage.every(roster);
-  var LABELS = {
-    present: "present",
-    late: "late",
-    left_early: "left early",
-    late_and_left_early: "late & left early",
-    absent: "absent",
-    excused: "excused"
-  };
+  var t = window.Visage.text;
   var hhmm = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hour12: false });
   var hhmmss = new Intl.DateTimeFormat("en-GB", {
     timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
@@ -49,7 +43,7 @@
   }
 
   function label(status) {
-    return LABELS[status] || status;
+    return t("status:" + status);
   }
 
   function badge(status, source, note) {
@@ -76,8 +70,8 @@
   function liveCell(live) {
     var td = el("td", { className: "now" });
     if (live) {
-      var text = live.state === "out" ? "out of the room since " + time(live.since)
-        : live.state === "in" ? "in the room since " + time(live.since) : "not seen yet";
+      var text = live.state === "out" ? t("out of the room since {time}", { time: time(live.since) })
+        : live.state === "in" ? t("in the room since {time}", { time: time(live.since) }) : t("not seen yet");
       td.appendChild(el("span", { className: "live-" + live.state, text: text }));
     }
     return td;
@@ -86,7 +80,7 @@
   function studentRow(s) {
     var thumb = el("td", { className: "thumb" });
     if (s.thumbnail_url) {
-      thumb.appendChild(el("img", { src: s.thumbnail_url, alt: "Face of " + s.name, width: "40", height: "40" }));
+      thumb.appendChild(el("img", { src: s.thumbnail_url, alt: t("Face of {name}", { name: s.name }), width: "40", height: "40" }));
     }
     var status = el("td", { className: "status" }, [badge(s.status, s.source, s.note)]);
     if (s.note) {
@@ -103,7 +97,7 @@
     cells.push(cell(ev.best_score === null ? "\u2014" : ev.best_score.toFixed(2), "num"));
     cells.push(cell(Math.round(ev.presence_fraction * 100) + "%", "num"));
     cells.push(el("td", {}, [
-      el("button", { type: "button", className: "link js-correct", "data-student": String(s.student_id), text: "Correct" })
+      el("button", { type: "button", className: "link js-correct", "data-student": String(s.student_id), text: t("Correct") })
     ]));
     return el("tr", { "data-student": String(s.student_id) }, cells);
   }
@@ -113,7 +107,7 @@
     var rows = data.students.map(studentRow);
     if (!rows.length) {
       rows.push(el("tr", {}, [el("td", {
-        colspan: String(11 + data.periods.length), className: "muted", text: "No students on this course's roster."
+        colspan: String(11 + data.periods.length), className: "muted", text: t("No students on this course's roster.")
       })]));
     }
     body.replaceChildren.apply(body, rows);
@@ -130,9 +124,9 @@
 
     var pending = document.getElementById("unknown-pending");
     if (pending) {
-      pending.textContent = data.unknown_faces_pending + " to review";
+      pending.textContent = t("{num} to review", { num: data.unknown_faces_pending });
     }
-    state("Updated " + hhmmss.format(new Date(data.computed_at)) + "; refreshes every " + every / 1000 + " s.");
+    state(t("Updated {time}; refreshes every {seconds} s.", { time: hhmmss.format(new Date(data.computed_at)), seconds: every / 1000 }));
   }
 
   function state(text) {

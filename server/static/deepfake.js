@@ -1,7 +1,9 @@
 // Deepfake pages: per-file upload and scoring progress, live result pages. The forms work without it.
+// Its words come translated from the page (page_text.js, loaded first).
 "use strict";
 
 (function () {
+  var t = (window.Visage && window.Visage.text) || function (key) { return key; };
   var csrf = (document.querySelector("meta[name=csrf-token]") || {}).content || "";
   var POLL_MS = 1500;
 
@@ -36,12 +38,13 @@
 
   function describe(check) {
     if (check.status === "done") {
-      return check.probability === null ? check.verdict_label : check.verdict_label + ", " + percent(check.probability) + " fake";
+      var verdict = t("verdict:" + check.verdict);
+      return check.probability === null ? verdict : t("{verdict}, {percent} fake", { verdict: verdict, percent: percent(check.probability) });
     }
-    if (check.status === "failed") { return "failed: " + (check.error || "unknown error"); }
-    if (check.status === "cancelled") { return "cancelled"; }
+    if (check.status === "failed") { return t("failed: {error}", { error: check.error || t("unknown error") }); }
     var p = check.progress || {};
-    return check.status + (p.message ? " (" + p.message + ")" : "");
+    var status = t("status:" + check.status);
+    return p.message && check.status !== "cancelled" ? t("{status} ({message})", { status: status, message: p.message }) : status;
   }
 
   // Upload page: each file goes to the API on its own, with its own progress bar.
@@ -57,7 +60,7 @@
       if (!files.length) { return; }
       event.preventDefault();
       if (files.length > maxFiles) {
-        window.alert(files.length + " files selected: send at most " + maxFiles + " at a time.");
+        window.alert(t("{num} files selected: send at most {most} at a time.", { num: files.length, most: maxFiles }));
         return;
       }
       files.forEach(function (file) { send(file); });
@@ -74,13 +77,13 @@
       bar.value = 0;
       var state = document.createElement("span");
       state.className = "upload-state small";
-      state.textContent = " uploading";
+      state.textContent = " " + t("uploading");
       item.appendChild(name);
       item.appendChild(bar);
       item.appendChild(state);
       list.appendChild(item);
       if (file.size > maxBytes) {
-        state.textContent = " refused: larger than " + (maxBytes / 1048576).toFixed(0) + " MiB";
+        state.textContent = " " + t("refused: larger than {mib} MiB", { mib: (maxBytes / 1048576).toFixed(0) });
         item.classList.add("field-error");
         return;
       }
@@ -98,7 +101,7 @@
         try { answer = JSON.parse(xhr.responseText); } catch (ignored) { answer = {}; }
         if (xhr.status !== 202 || !answer.checks || !answer.checks.length) {
           bar.value = 0;
-          state.textContent = " refused: " + (answer.error || (answer.refused && answer.refused[0] && answer.refused[0].reason) || ("HTTP " + xhr.status));
+          state.textContent = " " + t("refused: {reason}", { reason: answer.error || (answer.refused && answer.refused[0] && answer.refused[0].reason) || ("HTTP " + xhr.status) });
           item.classList.add("field-error");
           return;
         }
@@ -121,7 +124,7 @@
         });
       });
       xhr.addEventListener("error", function () {
-        state.textContent = " upload failed (network error)";
+        state.textContent = " " + t("upload failed (network error)");
         item.classList.add("field-error");
       });
       xhr.send(body);

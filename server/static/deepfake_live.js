@@ -2,7 +2,8 @@
  *
  * Polls GET /api/v1/deepfake/checks (data-url on #deepfake-history) and rewrites every shown row:
  * status with its progress bar while queued or running, probability, verdict; the Cancel button goes
- * when a check ends. Checks started elsewhere (another tab, a script) are put on top.
+ * when a check ends. Checks started elsewhere (another tab, a script) are put on top. Words and
+ * times as the page renders them (page_text.js).
  */
 (function () {
   "use strict";
@@ -13,6 +14,8 @@
   }
   var every = Math.max(1, parseInt(table.dataset.refreshSeconds, 10) || 5) * 1000;
   var running = { queued: true, running: true };
+  var t = window.Visage.text || function (key) { return key; };
+  var when = window.Visage.datetime || function (iso) { return iso; };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -26,7 +29,7 @@
   }
 
   function statusCell(cell, c) {
-    var nodes = [document.createTextNode(c.status)];
+    var nodes = [document.createTextNode(t("status:" + c.status))];
     if (running[c.status] && c.progress && c.progress.total) {
       var bar = el("progress");
       bar.max = c.progress.total;
@@ -44,9 +47,9 @@
     var name = el("td");
     var link = el("a", "", c.filename);
     link.href = c.url;
-    name.append(link, " ", el("span", "muted small", c.media_kind));
+    name.append(link, " ", el("span", "muted small", t("media:" + c.media_kind)));
     row.append(name, el("td", "check-status"), el("td", "check-probability"), el("td", "check-verdict"),
-      el("td", "", c.created_at.slice(0, 19).replace("T", " ") + " UTC"), el("td", "check-actions"));
+      el("td", "", when(c.created_at)), el("td", "check-actions"));
     row.dataset.checkId = String(c.id);
     return row;
   }
@@ -56,7 +59,7 @@
     statusCell(row.querySelector(".check-status"), c);
     row.querySelector(".check-probability").textContent =
       c.probability === null || c.probability === undefined ? "\u2014" : (100 * c.probability).toFixed(1) + " %";
-    row.querySelector(".check-verdict").textContent = c.verdict_label || "\u2014";
+    row.querySelector(".check-verdict").textContent = c.verdict ? t("verdict:" + c.verdict) : "\u2014";
     var cancel = row.querySelector(".check-cancel");
     if (cancel && !running[c.status]) {
       cancel.remove();

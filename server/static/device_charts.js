@@ -1,5 +1,5 @@
 /* Visage: the device page's telemetry charts (uPlot, served from static/vendor, fetched from npm by
- * scripts/fetch_uplot.py): time axis in UTC, a y axis with its unit, values under the cursor in the
+ * scripts/fetch_uplot.py): time axis in the deployment's zone (page_text.js), a y axis with its unit, values under the cursor in the
  * legend, and per-stage latency as one line per stage. The history comes from GET
  * /devices/{id}/telemetry, then only what is new (`since`) through the shared poll helper (live.js),
  * so the charts grow without a reload. Without uPlot the server-drawn SVG charts stay.
@@ -9,20 +9,22 @@
 
   var box = document.getElementById("live-charts");
   var head = document.getElementById("device-live");
-  if (!box || !head || !window.uPlot || !window.Visage) {
+  if (!box || !head || !window.uPlot || !window.Visage || !window.Visage.datetime) {
     return;
   }
+  var Visage = window.Visage;
+  var timeLabel = Visage.text("time ({zone})", { zone: Visage.zone });
   var COLORS = ["#1f5fa8", "#c2410c", "#15803d", "#7c3aed", "#be185d", "#0e7490", "#a16207", "#475569"];
   var every = window.Visage.every(head);
   var points = [];
   var charts = {};
 
   function stamp(ts) {
-    return new Date(ts * 1000).toISOString().slice(0, 19).replace("T", " ");
+    return Visage.datetime(new Date(ts * 1000).toISOString());
   }
 
   function hhmm(ts) {
-    return new Date(ts * 1000).toISOString().slice(11, 16);
+    return Visage.hhmm(new Date(ts * 1000));
   }
 
   function seconds(iso) {
@@ -65,10 +67,10 @@
       title: div.dataset.title + " (" + unit + ")",
       width: Math.max(320, Math.min(900, box.clientWidth || 720)),
       height: 220,
-      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), Visage.zone); },
       scales: { x: { time: true } },
-      axes: [{ label: "time (UTC)", values: function (u, splits) { return splits.map(hhmm); } }, { label: unit, size: 60 }],
-      series: [{ label: "time (UTC)", value: function (u, ts) { return ts === null ? "\u2014" : stamp(ts); } }].concat(series.map(function (s, i) {
+      axes: [{ label: timeLabel, values: function (u, splits) { return splits.map(hhmm); } }, { label: unit, size: 60 }],
+      series: [{ label: timeLabel, value: function (u, ts) { return ts === null ? "\u2014" : stamp(ts); } }].concat(series.map(function (s, i) {
         return { label: s.label, stroke: COLORS[i % COLORS.length], width: 2, value: format, spanGaps: true };
       }))
     };

@@ -4,18 +4,19 @@
  * rewrites each row's status and figures; the device page (#device-live, GET
  * /devices/{id}/live) rewrites status, last seen, the newest telemetry, the crop mode the device
  * acknowledged (text and selector, unless the operator is choosing one) and the command list with
- * each command's status and the device's answer. Times as the server renders them: UTC.
+ * each command's status and the device's answer. Words and times as the server renders them: in
+ * the reader's language and the deployment's time zone (page_text.js, loaded first).
  */
 (function () {
   "use strict";
 
-  if (!window.Visage) {
+  if (!window.Visage || !window.Visage.text) {
     return;
   }
-  var CROPS = { unknown: "unknown faces only", all: "every face (recognised students too)", off: "none" };
+  var t = window.Visage.text;
 
-  function utc(iso) {
-    return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, "") + " UTC" : "never";
+  function when(iso) {
+    return iso ? window.Visage.datetime(iso) : t("never");
   }
 
   function one(value) {
@@ -38,7 +39,7 @@
   }
 
   function stamp() {
-    return "Updated " + new Date().toISOString().slice(11, 19) + " UTC.";
+    return t("Updated {time}.", { time: window.Visage.clock(new Date()) });
   }
 
   // ------------------------------------------------------------------ the list
@@ -61,14 +62,14 @@
               cell.textContent = text;
             }
           }
-          col("status", (d.online ? "online" : "offline") + (d.problems.length ? " \u2014 " + d.problems.join("; ") : ""));
-          col("last_seen", utc(d.last_seen_at));
+          col("status", t(d.online ? "online" : "offline") + (d.problems.length ? " \u2014 " + d.problems.join("; ") : ""));
+          col("last_seen", when(d.last_seen_at));
           col("fps", one(d.fps));
           col("stage_ms", stages(d.stage_ms, "").join(", ") || "\u2014");
-          col("backlog", d.backlog ? d.backlog.depth + "/" + d.backlog.capacity + (d.backlog.alarm ? " backlog over 80 %" : "") : "\u2014");
+          col("backlog", d.backlog ? d.backlog.depth + "/" + d.backlog.capacity + (d.backlog.alarm ? " " + t("backlog over 80 %") : "") : "\u2014");
           col("cpu", one(d.cpu_temperature_c));
           col("gallery", d.gallery_version === null || d.gallery_version === undefined ? "\u2014" : String(d.gallery_version));
-          col("clock", d.clock_skew_exceeded ? "clock skew" : "ok");
+          col("clock", t(d.clock_skew_exceeded ? "clock skew" : "ok"));
         });
         listState(stamp());
       }
@@ -86,7 +87,7 @@
     var row = document.createElement("tr");
     row.setAttribute("data-command-id", c.command_id);
     var args = c.args && Object.keys(c.args).length ? " " + JSON.stringify(c.args) : "";
-    [[utc(c.created_at), ""], [c.name + args, ""], [c.status, "command-status"], [c.detail || "", "command-detail"]]
+    [[when(c.created_at), ""], [c.name + args, ""], [t("command:" + c.status), "command-status"], [c.detail || "", "command-detail"]]
       .forEach(function (pair) {
         var td = document.createElement("td");
         td.textContent = pair[0];
@@ -100,13 +101,13 @@
 
   function render(data) {
     var d = data.device;
-    document.getElementById("device-status").textContent = d.online ? "online" : "offline";
-    document.getElementById("device-last-seen").textContent = utc(d.last_seen_at);
-    var t = data.telemetry;
-    document.getElementById("latest-telemetry").textContent = t
-      ? [utc(t.at) + ": " + one(t.fps) + " FPS", one(t.faces_per_second) + " faces/s"].concat(stages(t.stage_ms, " ms")).join(", ")
-      : "none yet";
-    document.querySelector("#device-crops strong").textContent = CROPS[d.crops] || "not reported yet";
+    document.getElementById("device-status").textContent = t(d.online ? "online" : "offline");
+    document.getElementById("device-last-seen").textContent = when(d.last_seen_at);
+    var tele = data.telemetry;
+    document.getElementById("latest-telemetry").textContent = tele
+      ? [when(tele.at) + ": " + one(tele.fps) + " FPS", t("{value} faces/s", { value: one(tele.faces_per_second) })].concat(stages(tele.stage_ms, " ms")).join(", ")
+      : t("none yet");
+    document.querySelector("#device-crops strong").textContent = d.crops ? t("crops:" + d.crops) : t("not reported yet");
     var select = document.getElementById("cmd-crops-mode");
     if (select && d.crops && document.activeElement !== select) {
       select.value = d.crops;

@@ -13,6 +13,16 @@
 
   var Visage = window.Visage = window.Visage || {};
 
+  // The page's translated words (page_text.js) when it gives them, else the English key.
+  function say(key, values) {
+    if (Visage.text) {
+      return Visage.text(key, values);
+    }
+    return key.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] !== undefined ? String(values[name]) : whole;
+    });
+  }
+
   Visage.poll = function (options) {
     var every = Math.max(1000, options.every || 5000);
     var state = options.state || function () {};
@@ -37,10 +47,10 @@
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
         .then(function (response) {
           if (response.status === 401) {
-            throw new Error("you are signed out: reload the page to sign in again");
+            throw new Error(say("you are signed out: reload the page to sign in again"));
           }
           if (!response.ok) {
-            throw new Error("the server answered " + response.status);
+            throw new Error(say("the server answered {status}", { status: response.status }));
           }
           return response.json();
         })
@@ -48,7 +58,7 @@
           options.render(data);
         })
         .catch(function (error) {
-          state("Not refreshed (" + error.message + "); retrying.");
+          state(say("Not refreshed ({reason}); retrying.", { reason: error.message }));
         })
         .then(function () {
           inflight = false;

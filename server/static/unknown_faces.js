@@ -7,7 +7,7 @@
   document.querySelectorAll(".face-zoom").forEach(function (button) {
     button.addEventListener("click", function () {
       image.src = button.dataset.src;
-      image.alt = button.querySelector("img").alt + ", large";
+      image.alt = dialog.dataset.largeAlt.replace("{alt}", button.querySelector("img").alt);
       dialog.showModal();
     });
   });

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from server.album import library
 from server.album import people as album_people
-from server.album.serialize import person_json, photo_json
+from server.album.schemas import AlbumPerson as PersonShape
+from server.album.schemas import AlbumPhoto as PhotoShape
 from server.api.io import iso
 from server.attendance import clock
 from server.attendance.loading import fresh_report, pending_count
 from server.attendance.presence import Presence
-from server.attendance.serialize import session_json
+from server.attendance.schemas import AttendanceSession
 from server.attendance.service import sessions_between
 from server.db.enums import Role, SessionStatus
 from server.db.models import AlbumPerson, AlbumPhoto, Course, Job, LectureSession, RejectedMessage, User
@@ -69,12 +70,16 @@ def session_counts(db: Session, lecture: LectureSession, config: Mapping[str, An
     }
 
 
+def _session(lecture: LectureSession) -> dict[str, Any]:
+    return AttendanceSession.of(lecture).model_dump(mode="json")
+
+
 def session_card(
     db: Session, lecture: LectureSession, config: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     started = lecture.starts_at <= now
     return {
-        **session_json(lecture),
+        **_session(lecture),
         "state": "running" if started and now < lecture.ends_at else "ended" if started else "upcoming",
         "counts": session_counts(db, lecture, config) if started else None,
         "url": url_for("attendance.session_page", session_id=lecture.id),
@@ -112,8 +117,7 @@ def instructor_section(db: Session, user: User, config: Mapping[str, Any], now: 
         "today": [session_card(db, s, config, now) for s in today],
         "next": [session_card(db, s, config, now) for s in upcoming],
         "unconfirmed": [
-            {**session_json(s), "url": url_for("attendance.session_page", session_id=s.id)}
-            for s in unconfirmed
+            {**_session(s), "url": url_for("attendance.session_page", session_id=s.id)} for s in unconfirmed
         ],
     }
 
@@ -173,7 +177,7 @@ def album_section(db: Session, user: User) -> dict[str, Any]:
     ]
     return {
         "photos": states | {"total": sum(states.values())},
-        "recent": [{key: value for key, value in photo_json(p).items() if key in PHOTO_KEYS} for p in recent],
+        "recent": [PhotoShape.of(p).model_dump(mode="json", include=set(PHOTO_KEYS)) for p in recent],
         "people": [_person(db, p, counts.get(p.id, 0)) for p in people],
     }
 
@@ -182,7 +186,7 @@ PHOTO_KEYS = ("id", "filename", "status", "created_at", "face_count", "thumbnail
 
 
 def _person(db: Session, person: AlbumPerson, faces: int) -> dict[str, Any]:
-    body = person_json(person, faces, album_people.cover_face(db, person))
+    body = PersonShape.of(person, faces, album_people.cover_face(db, person)).model_dump(mode="json")
     return {key: body[key] for key in ("id", "name", "faces", "cover_url")} | {
         "url": url_for("album.person_page", person_id=person.id)
     }

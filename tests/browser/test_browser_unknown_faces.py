@@ -88,13 +88,13 @@ def test_unknown_faces_crop_suggestions_cluster_and_learning_in_chromium(browser
     scores = [float(s) for s in suggested.evaluate_all("els => els.map(e => e.dataset.score)")]
     assert scores == sorted(scores, reverse=True)
     # Both tracks of the same person are one cluster: the button says so.
-    assert "2 face(s) in 1 session(s)" in x1.locator(".cluster-info").inner_text()
+    assert "2 faces in 1 session" in x1.locator(".cluster-info").inner_text()
 
     # Assign the cluster to the top suggestion.
     select.select_option(label=first)
-    x1.get_by_role("button", name="Assign all 2 face(s)").click()
+    x1.get_by_role("button", name="Assign all 2 faces").click()
     expect(page.locator(".flash").first).to_contain_text(
-        "2 face(s) of this person assigned to Ada Lovelace in 1 session(s)"
+        "2 faces of this person assigned to Ada Lovelace in 1 session"
     )
     x2 = page.locator("li.face", has_text="track x2")
     expect(x2).to_contain_text("Assigned to Ada Lovelace")

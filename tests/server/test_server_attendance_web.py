@@ -151,7 +151,7 @@ def test_roll_call_form_is_one_request(client, db, world):
     )
     assert response.status_code == 303
     html = page(client, response.headers["Location"])
-    assert "Roll call saved: 2 student(s) changed." in html
+    assert "Roll call saved: 2 students changed." in html
     assert "badge s-absent manual" in row_of(html, w.s3) and "badge s-present manual" in row_of(html, w.s4)
     assert "badge s-late" in row_of(html, w.s2)  # ticked and late stays late
     assert count(db, AttendanceOverride) == 2 and count(db, AuditLog) == 1
@@ -182,7 +182,7 @@ def test_confirm_and_unknown_face_forms(client, db, world):
     )
     assert assign.status_code == 303
     html = page(client, assign.headers["Location"])
-    assert "Face assigned to Dan Ivers: 26 sighting(s) now count for them." in html
+    assert "Face assigned to Dan Ivers: 26 sightings now count for them." in html
     assert "badge s-left_early" in row_of(html, w.s4)
     dismiss = client.post(
         f"/attendance/unknown-faces/{faces[1]}", data={"csrf_token": token, "decision": "not_a_student"}
@@ -190,7 +190,7 @@ def test_confirm_and_unknown_face_forms(client, db, world):
     assert dismiss.status_code == 303
     html = page(client, f"/attendance/sessions/{w.session}")
     assert "0 to review" in html and "Assigned to <strong>Dan Ivers</strong>" in html
-    assert "assigned to Dan Ivers (2026004), 26 sighting(s) (after confirmation)" in html
+    assert "assigned to Dan Ivers (2026004), 26 sightings (after confirmation)" in html
 
     again = client.post(
         f"/attendance/unknown-faces/{faces[0]}", data={"csrf_token": token, "decision": "not_a_student"}

@@ -429,7 +429,10 @@ def test_hostile_search_and_learn_requests_are_4xx(client, db, world):
     assert 400 <= empty.status_code < 500
     assert client.post("/api/v1/unknown-faces/999999/learn", headers=w.h).status_code == 404
     assert client.post(f"/api/v1/sightings/{2**62}/learn", headers=w.h).status_code == 404
-    assert client.post("/api/v1/unknown-clusters/999999", json={}, headers=w.h).status_code == 404
+    # the body is read first (an empty one is a 400 naming 'decision'), then the id is looked up
+    assert client.post("/api/v1/unknown-clusters/999999", json={}, headers=w.h).status_code == 400
+    decision = {"decision": "not_a_student", "version": 1}
+    assert client.post("/api/v1/unknown-clusters/999999", json=decision, headers=w.h).status_code == 404
     assert count(db, LearnedFace) == 0
 
 
