@@ -8,10 +8,11 @@ that pattern says so with `Field(alias=...)`. Models are frozen: settings change
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from server.config import ConfigError
 
@@ -52,6 +53,16 @@ class AreaSettings(BaseModel):
     def as_config(self) -> dict[str, Any]:
         """The values under their config keys (what `app.config` holds after validation)."""
         return self.model_dump(by_alias=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_for_a_number(cls, value: object, info: ValidationInfo) -> object:
+        """pydantic's lax mode reads `true` as 1; a number setting set to true is a mistake."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if bool not in (annotation, *typing.get_args(annotation)):
+                raise ValueError("must be a number, not true or false")
+        return value
 
 
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN")  # keys whose values an error must not print

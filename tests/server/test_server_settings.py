@@ -211,6 +211,12 @@ def test_every_bad_key_is_named_at_once_and_secrets_are_not_printed(tmp_path):
     assert "MQTT_PASSWORD=<hidden>: must be a string" in message and "hunter2" not in message
 
 
+def test_true_is_not_a_number_and_false_still_keeps_data_for_ever():
+    with pytest.raises(ConfigError, match="DEEPFAKE_FRAMES=True: must be a number, not true or false"):
+        load_settings({"DEEPFAKE_FRAMES": True})  # pydantic alone would read it as 1
+    assert load_settings({"RETENTION_JOBS_DAYS": False}).retention.jobs_days is None
+
+
 def test_values_from_the_environment_are_typed_once(tmp_path, monkeypatch):
     monkeypatch.setenv("VISAGE_ALBUM_MAX_SIDE_PX", "1200")  # JSON-decoded to an int
     monkeypatch.setenv("VISAGE_ENROLMENT_THUMBNAILS", "false")
