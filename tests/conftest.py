@@ -117,6 +117,42 @@ def analyzer(registry):
     return FaceAnalyzer(registry).prepare()
 
 
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory, registry):
+    """One running `visage demo` (tests/demo_support.py) for the tests that read it over HTTP and MQTT.
+
+    Stopped with the Ctrl-C checks by tests/test_demo_restart.py, which then starts it again on the same
+    instance folder, or here at the end when that test did not run."""
+    from tests.demo_support import DemoRun
+
+    faces = data_path("lfw_deepfunneled_pairs", "images")
+    run = DemoRun.start(tmp_path_factory.mktemp("demo") / "instance", faces)
+    try:
+        yield run
+        if run.running:
+            run.stop()
+    finally:
+        run.kill()
+
+
+DEMO_ORDER = ("test_demo_system.py", "test_readme_examples.py", "test_demo_restart.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the shared demo run last and one after another, so its CPU load stays out of the
+    other tests and the process lives only as long as they need it; the restart test, which stops
+    it, comes last."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return DEMO_ORDER.index(name) if name in DEMO_ORDER else len(DEMO_ORDER)
+
+    demo = [item for item in items if "shared_demo" in getattr(item, "fixturenames", ())]
+    if demo:
+        chosen = set(demo)
+        items[:] = [item for item in items if item not in chosen] + sorted(demo, key=rank)
+
+
 def centred_face(faces: list, image):
     """Of the analysed faces of `image`, the one whose box centre is nearest the image centre (city-block
     distance): LFW crops are centred on their subject; other people may stand at the edges."""

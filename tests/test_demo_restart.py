@@ -2,15 +2,13 @@
 id, shows none of the old lecture's audit trail, sightings or corrections, and the roster keeps a
 student someone added; every replacement is audited.
 
-The seed-level test runs the demo's seed twice in-process; the slow one starts the whole command
-twice as a subprocess (tests/test_demo_system.py's `Demo`) and reads the second run over HTTP.
+The seed-level test runs the demo's seed twice in-process; the slow one corrects the shared demo run
+(`shared_demo`, tests/demo_support.py; the tests that read it run before this one), stops it with
+Ctrl-C, starts the command again on the same instance folder and reads the second run over HTTP.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -19,15 +17,13 @@ from sqlalchemy import select
 
 from server.attendance.loading import audit_trail
 from server.audit import record
-from server.broker import free_port
 from server.db import get_db
 from server.db.enums import AttendanceStatus
 from server.db.models import AttendanceOverride, AuditLog, Course, Device, LectureSession, Sighting, Student
 from server.demo.seed import ACCOUNTS, COURSE_CODE, seed_accounts, seed_school
 from server.school import students
-from tests.conftest import data_path
+from tests.demo_support import DemoRun, csrf, poll, sign_in
 from tests.test_demo_seed import classroom, make_app  # noqa: F401  (classroom is a fixture)
-from tests.test_demo_system import READY_S, Demo, csrf, poll, sign_in
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -47,14 +43,36 @@ def test_reseeding_replaces_the_lecture_audibly_and_keeps_the_roster(classroom, 
         students.remove_from_roster(session, admin, course, [dropped.student_number])
         device_id = session.scalars(select(Device.id)).one()
         for minute in range(0, 30, 2):
-            session.add(Sighting(event_id=f"old-{minute}", device_id=device_id, session_id=first.session_id,
-                                 student_id=dropped.id, track_id="1",
-                                 captured_at=START + timedelta(minutes=minute), score=0.9))
+            session.add(
+                Sighting(
+                    event_id=f"old-{minute}",
+                    device_id=device_id,
+                    session_id=first.session_id,
+                    student_id=dropped.id,
+                    track_id="1",
+                    captured_at=START + timedelta(minutes=minute),
+                    score=0.9,
+                )
+            )
         # A sighting of the first run that no session holds, in the second lecture's margin.
-        session.add(Sighting(event_id="stray", device_id=device_id, student_id=dropped.id, track_id="2",
-                             captured_at=START + timedelta(minutes=15), score=0.9))
-        session.add(AttendanceOverride(session_id=first.session_id, student_id=dropped.id,
-                                       status=AttendanceStatus.EXCUSED, reason="old"))
+        session.add(
+            Sighting(
+                event_id="stray",
+                device_id=device_id,
+                student_id=dropped.id,
+                track_id="2",
+                captured_at=START + timedelta(minutes=15),
+                score=0.9,
+            )
+        )
+        session.add(
+            AttendanceOverride(
+                session_id=first.session_id,
+                student_id=dropped.id,
+                status=AttendanceStatus.EXCUSED,
+                reason="old",
+            )
+        )
         record(session, admin, "attendance.confirm", "lecture_session", first.session_id)
         session.commit()
 
@@ -86,58 +104,48 @@ def test_reseeding_replaces_the_lecture_audibly_and_keeps_the_roster(classroom, 
 
 
 @pytest.mark.slow
-def test_the_demo_started_twice_shows_nothing_of_the_first_run(tmp_path, registry):
-    faces = data_path("lfw_deepfunneled_pairs", "images")
-    instance = tmp_path / "instance"
-
-    def start() -> tuple[Demo, str, dict[str, str], int]:
-        web, broker = free_port(), free_port()
-        demo = Demo(["--port", str(web), "--broker-port", str(broker), "--instance", str(instance),
-                     "--faces", str(faces), "--seats", "12"])
-        ready = demo.wait_for(r"Visage demo is running: (http://\S+)", READY_S)
-        text = "\n".join(demo.output)
-        logins = dict(re.findall(r"^\s+\w+\s+(\S+@\S+)\s+password: (\S+)$", text, re.M))
-        return demo, ready.group(1), logins, int(re.search(r"session (\d+)", text).group(1))
-
-    def stop(demo: Demo) -> None:
-        os.killpg(demo.process.pid, signal.SIGINT)
-        assert demo.process.wait(90) == 0, "\n".join(demo.output[-40:])
-
+def test_the_demo_started_twice_shows_nothing_of_the_first_run(shared_demo: DemoRun):
     admin_email, instructor_email = ACCOUNTS[0][0], ACCOUNTS[1][0]
-    demo, base, logins, first_id = start()
-    try:
-        instructor = sign_in(base, instructor_email, logins[instructor_email])
-        token = csrf(instructor, base)
-        courses = instructor.get(base + "api/v1/courses", timeout=30).json()
-        course = next(c for c in courses if c["code"] == COURSE_CODE)
-        first = instructor.get(f"{base}api/v1/sessions/{first_id}/attendance", timeout=30).json()
-        someone = first["students"][0]
-        corrected = instructor.post(
-            f"{base}api/v1/sessions/{first_id}/overrides",
-            json={"student_id": someone["student_id"], "status": "excused", "reason": "first run"},
-            headers={"X-CSRFToken": token},
-            timeout=30,
-        )
-        assert corrected.status_code == 201, corrected.text
-        admin = sign_in(base, admin_email, logins[admin_email])
-        created = admin.post(base + "api/v1/students", json={"student_number": "KEEP-1", "name": "Kept"},
-                             headers={"X-CSRFToken": csrf(admin, base)}, timeout=30)
-        assert created.status_code == 201, created.text
-        added = admin.post(f"{base}api/v1/courses/{course['id']}/roster",
-                           json={"student_numbers": ["KEEP-1"]}, headers={"X-CSRFToken": csrf(admin, base)},
-                           timeout=30)
-        assert added.status_code == 200, added.text
+    base, logins, first_id = shared_demo.base, shared_demo.logins, shared_demo.session_id
+    instructor = sign_in(base, instructor_email, logins[instructor_email])
+    token = csrf(instructor, base)
+    courses = instructor.get(base + "api/v1/courses", timeout=30).json()
+    course = next(c for c in courses if c["code"] == COURSE_CODE)
+    first = instructor.get(f"{base}api/v1/sessions/{first_id}/attendance", timeout=30).json()
+    someone = first["students"][0]
+    corrected = instructor.post(
+        f"{base}api/v1/sessions/{first_id}/overrides",
+        json={"student_id": someone["student_id"], "status": "excused", "reason": "first run"},
+        headers={"X-CSRFToken": token},
+        timeout=30,
+    )
+    assert corrected.status_code == 201, corrected.text
+    admin = sign_in(base, admin_email, logins[admin_email])
+    created = admin.post(
+        base + "api/v1/students",
+        json={"student_number": "KEEP-1", "name": "Kept"},
+        headers={"X-CSRFToken": csrf(admin, base)},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    added = admin.post(
+        f"{base}api/v1/courses/{course['id']}/roster",
+        json={"student_numbers": ["KEEP-1"]},
+        headers={"X-CSRFToken": csrf(admin, base)},
+        timeout=30,
+    )
+    assert added.status_code == 200, added.text
 
-        def recorded():
-            data = instructor.get(f"{base}api/v1/sessions/{first_id}/attendance", timeout=30).json()
-            return sum(s["evidence"]["sightings"] for s in data["students"]) or None
+    def recorded():
+        data = instructor.get(f"{base}api/v1/sessions/{first_id}/attendance", timeout=30).json()
+        return sum(s["evidence"]["sightings"] for s in data["students"]) or None
 
-        assert poll(recorded, 150), "the first run recorded no sighting"
-    finally:
-        stop(demo)
+    assert poll(recorded, 150), "the first run recorded no sighting"
+    shared_demo.stop()  # Ctrl-C: exit code 0, no process left (tests/test_demo_system.py's last check)
 
     restarted_at = datetime.now(timezone.utc).replace(microsecond=0)
-    demo, base, logins, second_id = start()
+    second = DemoRun.start(shared_demo.instance, shared_demo.faces)
+    base, logins, second_id = second.base, second.logins, second.session_id
     try:
         assert second_id > first_id
         instructor = sign_in(base, instructor_email, logins[instructor_email])
@@ -150,5 +158,6 @@ def test_the_demo_started_twice_shows_nothing_of_the_first_run(tmp_path, registr
         seen = [s["evidence"]["first_seen"] for s in data["students"] if s["evidence"]["first_seen"]]
         assert all(datetime.fromisoformat(t.replace("Z", "+00:00")) >= restarted_at for t in seen), seen
         assert "KEEP-1" in {s["student_number"] for s in data["students"]}  # the roster kept them
+        second.stop()
     finally:
-        stop(demo)
+        second.kill()

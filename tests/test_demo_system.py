@@ -1,113 +1,27 @@
 """`visage demo` as a newcomer runs it: one command, then HTTP and MQTT from outside, then Ctrl-C.
 
 The command runs as a subprocess in its own process group on free ports with a temporary instance
-folder; the test signs in like a browser (CSRF form), reads the demo lecture's attendance and the
-devices page's API, subscribes to the embedded broker (retained `online` status, telemetry), and
-finally sends SIGINT to the whole group, as a terminal's Ctrl-C does: exit code 0, no process of
-the group left. Album search by a key photo and the deepfake samples' scores are checked too.
+folder (`shared_demo`, tests/demo_support.py: one run shared with tests/test_readme_examples.py and
+tests/test_demo_restart.py); the test signs in like a browser (CSRF form), reads the demo lecture's
+attendance and the devices page's API, subscribes to the embedded broker (retained `online` status,
+telemetry); album search by a key photo and the deepfake samples' scores are checked too. Ctrl-C
+(SIGINT to the whole group, as a terminal sends it: exit code 0, no process of the group left) is
+checked by `DemoRun.stop`, when the restart test stops this run, or at the session's end.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import requests
 
-from server.broker import free_port
 from shared.messages import Status, Telemetry, topic
 from tests.conftest import data_path
+from tests.demo_support import DemoRun, csrf, poll, sign_in
 
-REPO = Path(__file__).resolve().parents[1]
-READY_S = 240.0  # composing the lecture (~40 s) and enrolling on two busy cores
 DEVICE = "demo-cam-101"
 STATUSES = {"present", "late", "left_early", "late_and_left_early", "absent", "excused"}
-
-
-class Demo:
-    """The `visage demo` subprocess and its output, read line by line in a thread."""
-
-    def __init__(self, args: list[str]) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("VISAGE_CONFIG", None)
-        env.pop("DATABASE_URL", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "visage.cli", "demo", *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: what a terminal's Ctrl-C reaches
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.output.append(line)
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1.0)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            found = re.search(pattern, line)
-            if found:
-                return found
-        raise AssertionError(f"no line matching {pattern!r}; output:\n" + "\n".join(self.output[-60:]))
-
-    def group_alive(self) -> bool:
-        try:
-            os.killpg(self.process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def kill(self) -> None:
-        if self.group_alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-
-def sign_in(base: str, email: str, password: str) -> requests.Session:
-    http = requests.Session()
-    page = http.get(base + "login", timeout=30)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
-    assert token, "no CSRF token on the sign-in page"
-    answer = http.post(
-        base + "login", data={"email": email, "password": password, "csrf_token": token.group(1)}, timeout=30
-    )
-    assert answer.ok and "/login" not in answer.url, f"sign-in of {email} failed"
-    assert http.get(base + "api/v1/me", timeout=30).json()["email"] == email
-    return http
-
-
-def poll(check, timeout: float, every: float = 3.0):
-    """`check()` until it returns something truthy; the last value otherwise (for the message)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def watch_device(port: int) -> tuple[mqtt.Client, dict[str, list[bytes]]]:
@@ -173,101 +87,63 @@ def check_deepfake(base: str, password: str) -> None:
         assert 0.0 <= row["probability"] <= 1.0
 
 
-def csrf(http: requests.Session, base: str) -> str:
-    page = http.get(base, timeout=30)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert token, "no CSRF token on the home page"
-    return token.group(1)
-
-
-def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path, registry):
-    faces = data_path("lfw_deepfunneled_pairs", "images")
-    web, broker = free_port(), free_port()
-    demo = Demo(
-        [
-            "--port",
-            str(web),
-            "--broker-port",
-            str(broker),
-            "--instance",
-            str(tmp_path / "instance"),
-            "--faces",
-            str(faces),
-            "--seats",
-            "12",  # half the default class: composes and plays faster, same code path
-        ]
-    )
-    started = time.monotonic()
+def test_demo_runs_the_whole_system(shared_demo: DemoRun):
+    demo, base, text = shared_demo.demo, shared_demo.base, shared_demo.text
+    session_id, broker, logins = shared_demo.session_id, shared_demo.broker, shared_demo.logins
 
     def mark(what: str) -> None:  # where the minutes go (shown with -s or on failure)
-        print(f"{time.monotonic() - started:6.1f} s  {what}")
+        print(f"{time.monotonic() - shared_demo.started:6.1f} s  {what}")
 
+    mark("ready")
+    assert {"instructor@school.example", "admin@school.example"} <= set(logins)
+    assert f"127.0.0.1:{broker}" in text  # the embedded broker took the port it was given
+
+    # MQTT: the device's retained status says online; telemetry arrives every few seconds.
+    client, seen = watch_device(broker)
     try:
-        ready = demo.wait_for(r"Visage demo is running: (http://\S+)", READY_S)
-        mark("ready")
-        base = ready.group(1)
-        text = "\n".join(demo.output)
-        logins = dict(re.findall(r"^\s+\w+\s+(\S+@\S+)\s+password: (\S+)$", text, re.M))
-        session_id = int(re.search(r"session (\d+)", text).group(1))
-        assert {"instructor@school.example", "admin@school.example"} <= set(logins)
-        assert f"127.0.0.1:{broker}" in text  # the embedded broker took the port it was given
-
-        # MQTT: the device's retained status says online; telemetry arrives every few seconds.
-        client, seen = watch_device(broker)
-        try:
-            assert poll(lambda: seen["status"], 30, 0.5), "no retained status on the embedded broker"
-            assert Status.decode(seen["status"][0], DEVICE).state == "online"
-            assert poll(lambda: seen["telemetry"], 30, 0.5), "no telemetry from the demo device"
-            telemetry = Telemetry.decode(seen["telemetry"][-1], DEVICE)
-            assert telemetry.device_id == DEVICE
-        finally:
-            client.loop_stop()
-            client.disconnect()
-
-        mark("MQTT status and telemetry")
-
-        # HTTP: the instructor sees sightings and statuses in the demo lecture.
-        instructor = sign_in(base, "instructor@school.example", logins["instructor@school.example"])
-
-        def attendance():
-            answer = instructor.get(f"{base}api/v1/sessions/{session_id}/attendance", timeout=30)
-            assert answer.status_code == 200, answer.text
-            data = answer.json()
-            return data if any(s["evidence"]["sightings"] > 0 for s in data["students"]) else None
-
-        report = poll(attendance, 150)
-        assert report, "no student was recognised in the demo lecture"
-        assert report["session"]["course"]["code"] == "DEMO101"
-        # Statuses settle when the whole simulated lecture has played; every student has one now.
-        assert all(s["status"] in STATUSES for s in report["students"]), report["counts"]
-        recognised = [s for s in report["students"] if s["evidence"]["sightings"] > 0]
-        assert all(s["evidence"]["best_score"] is not None for s in recognised)
-
-        # HTTP: the administrator's devices page data shows the camera online with telemetry.
-        admin = sign_in(base, "admin@school.example", logins["admin@school.example"])
-        devices = admin.get(base + "api/v1/devices/status", timeout=30).json()["devices"]
-        camera = next(d for d in devices if d["device_id"] == DEVICE)
-        assert camera["online"] is True, json.dumps(camera)
-        assert camera["telemetry_at"] is not None and camera["fps"] is not None, json.dumps(camera)
-        assert camera["gallery_version"] is not None  # the device runs with the course's gallery
-        assert instructor.get(base + "devices", timeout=30).status_code in (302, 403, 404)  # admins only
-
-        mark("attendance and devices")
-        # The optional parts, when installed in this tree (the demo then must have seeded them).
-        assert "Album:" in text, "the demo seeded no sample album"
-        check_album_search(base, logins["album@school.example"])
-        mark("album search")
-        assert "Deepfake:" in text, "the demo queued no deepfake sample"
-        check_deepfake(base, logins["album@school.example"])
-        mark("deepfake")
-
-        # Ctrl-C: SIGINT to the whole process group, as a terminal sends it.
-        os.killpg(demo.process.pid, signal.SIGINT)
-        assert demo.process.wait(90) == 0, "\n".join(demo.output[-40:])
-        demo.wait_for(r"visage demo: stopped\.", 5)
-        time.sleep(0.5)
-        assert not demo.group_alive(), "a process of the demo outlived it"
-        mark("stopped")
+        assert poll(lambda: seen["status"], 30, 0.5), "no retained status on the embedded broker"
+        assert Status.decode(seen["status"][0], DEVICE).state == "online"
+        assert poll(lambda: seen["telemetry"], 30, 0.5), "no telemetry from the demo device"
+        telemetry = Telemetry.decode(seen["telemetry"][-1], DEVICE)
+        assert telemetry.device_id == DEVICE
     finally:
-        if demo.process.poll() is None or demo.group_alive():
-            demo.kill()
+        client.loop_stop()
+        client.disconnect()
+
+    mark("MQTT status and telemetry")
+
+    # HTTP: the instructor sees sightings and statuses in the demo lecture.
+    instructor = sign_in(base, "instructor@school.example", logins["instructor@school.example"])
+
+    def attendance():
+        answer = instructor.get(f"{base}api/v1/sessions/{session_id}/attendance", timeout=30)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        return data if any(s["evidence"]["sightings"] > 0 for s in data["students"]) else None
+
+    report = poll(attendance, 150)
+    assert report, "no student was recognised in the demo lecture"
+    assert report["session"]["course"]["code"] == "DEMO101"
+    # Statuses settle when the whole simulated lecture has played; every student has one now.
+    assert all(s["status"] in STATUSES for s in report["students"]), report["counts"]
+    recognised = [s for s in report["students"] if s["evidence"]["sightings"] > 0]
+    assert all(s["evidence"]["best_score"] is not None for s in recognised)
+
+    # HTTP: the administrator's devices page data shows the camera online with telemetry.
+    admin = sign_in(base, "admin@school.example", logins["admin@school.example"])
+    devices = admin.get(base + "api/v1/devices/status", timeout=30).json()["devices"]
+    camera = next(d for d in devices if d["device_id"] == DEVICE)
+    assert camera["online"] is True, json.dumps(camera)
+    assert camera["telemetry_at"] is not None and camera["fps"] is not None, json.dumps(camera)
+    assert camera["gallery_version"] is not None  # the device runs with the course's gallery
+    assert instructor.get(base + "devices", timeout=30).status_code in (302, 403, 404)  # admins only
+
+    mark("attendance and devices")
+    # The optional parts, when installed in this tree (the demo then must have seeded them).
+    assert "Album:" in text, "the demo seeded no sample album"
+    check_album_search(base, logins["album@school.example"])
+    mark("album search")
+    assert "Deepfake:" in text, "the demo queued no deepfake sample"
+    check_deepfake(base, logins["album@school.example"])
+    mark("deepfake")
+    assert demo.process.poll() is None, "the demo stopped by itself:\n" + "\n".join(demo.output[-40:])

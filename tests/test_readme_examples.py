@@ -5,7 +5,8 @@ bash blocks of its "## The API" section, then every other bash line that calls t
 (`localhost:8000`: the album and deepfake examples), in the README's order, run one by one in one bash
 session from the repository root (variables such as $TOKEN carry from line to line). Only what belongs
 to the test's own demo is put in: its port for 8000 and its instance folder for `instance/demo`.
-One `visage demo` process (tests/test_demo_system.py's `Demo`) serves all of them.
+One `visage demo` process serves all of them: `shared_demo` (tests/demo_support.py), the run that
+tests/test_demo_system.py and tests/test_demo_restart.py read too.
 
 Each line must exit 0; each `curl` must answer a JSON object that is not an error; the token line must
 leave a token in $TOKEN; and the compare example's pairs must equal those of the `visage faces
@@ -17,15 +18,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from server.broker import free_port
-from tests.conftest import data_path
-from tests.test_demo_system import READY_S, Demo
+from tests.demo_support import DemoRun
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -75,7 +73,7 @@ def run_lines(lines: list[str], port: int, instance: Path) -> list[tuple[str, in
     script = []
     for line in lines:
         line = line.replace("localhost:8000", f"127.0.0.1:{port}").replace("instance/demo", str(instance))
-        script += [line, f"printf '\\n{MARK} %s %s\\n' \"$?\" \"${{TOKEN:0:4}}\""]
+        script += [line, f'printf \'\\n{MARK} %s %s\\n\' "$?" "${{TOKEN:0:4}}"']
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VISAGE_", "DATABASE_URL"))}
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
@@ -90,24 +88,8 @@ def run_lines(lines: list[str], port: int, instance: Path) -> list[tuple[str, in
 
 
 @pytest.mark.slow
-def test_the_readme_examples_run_against_the_demo(tmp_path, registry):
-    lines = readme_examples()
-    web, broker = free_port(), free_port()
-    instance = tmp_path / "instance"
-    demo = Demo(
-        ["--port", str(web), "--broker-port", str(broker), "--instance", str(instance),
-         "--faces", str(data_path("lfw_deepfunneled_pairs", "images")), "--seats", "12"]
-    )  # fmt: skip
-    try:
-        demo.wait_for(r"Visage demo is running: (http://\S+)", READY_S)
-        results = run_lines(lines, web, instance)
-    finally:
-        if demo.group_alive():
-            os.killpg(demo.process.pid, signal.SIGINT)
-            try:
-                demo.process.wait(60)
-            except subprocess.TimeoutExpired:
-                demo.kill()
+def test_the_readme_examples_run_against_the_demo(shared_demo: DemoRun):
+    results = run_lines(readme_examples(), shared_demo.web, shared_demo.instance)
 
     answers: dict[str, object] = {}
     for line, code, output, token in results:
