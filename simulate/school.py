@@ -104,11 +104,11 @@ def student_sightings(app: Flask, device_id: str) -> dict[int, list[datetime]]:
 
 def attendance(app: Flask, scenario: Scenario) -> tuple[dict[int, str], int]:
     """(student id -> session status, number of unknown-face groups) as the server reports them."""
-    from server.attendance.loading import fresh_report
+    from server.attendance.service import compute_session
 
     with app.app_context(), get_db(app).session() as db:
         lecture = db.get(LectureSession, scenario.lecture_id)
-        report = fresh_report(db, lecture, app.config)
+        report = compute_session(db, lecture, app.config)  # ingest placed the sightings
         statuses = {int(row.student_id): str(row.status) for row in report.result.students}
         return statuses, len(report.result.unknown_faces)
 

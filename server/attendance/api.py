@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server.api.endpoints import api_route
 from server.attendance import clock, export, review
 from server.attendance.access import course_or_404, review_or_404, session_or_404, sighting_or_404, student_of
-from server.attendance.loading import audit_trail, fresh_report, my_sessions, pending_count
+from server.attendance.loading import audit_trail, my_sessions, pending_count
 from server.attendance.schemas import (
     AttendanceOverrideRequest,
     AttendanceOverrideResult,
@@ -90,7 +90,7 @@ def get_session_attendance(session_id: int) -> SessionAttendance:
     Computed afresh on every call from the session's sightings (capture time) with the
     instructor's overrides applied; the review page polls it to refresh itself."""
     lecture = session_or_404(db_session, current_user, session_id)
-    report = fresh_report(db_session, lecture, current_app.config)
+    report = compute_session(db_session, lecture, current_app.config)
     return SessionAttendance.of(report, pending_count(db_session, lecture), utcnow())
 
 
@@ -184,7 +184,7 @@ def list_session_unknown_faces(session_id: int) -> list[UnknownFace]:
     best crop, its cluster (the same person across the course's sessions; decide it with POST
     /unknown-clusters/{id}) and the top 3 roster students by similarity (none chosen for you)."""
     lecture = session_or_404(db_session, current_user, session_id)
-    report = fresh_report(db_session, lecture, current_app.config)
+    report = compute_session(db_session, lecture, current_app.config)
     return unknown_faces(db_session, lecture, report)
 
 
@@ -238,7 +238,7 @@ def list_session_audit(session_id: int) -> list[AuditEntry]:
 )
 def export_session_csv(session_id: int) -> Response:
     lecture = session_or_404(db_session, current_user, session_id)
-    report = fresh_report(db_session, lecture, current_app.config)
+    report = compute_session(db_session, lecture, current_app.config)
     return _csv_response(export.to_csv([report]), export.filename(lecture.course.code, lecture.starts_at))
 
 
@@ -258,7 +258,7 @@ def export_course_csv(course_id: int) -> Response:
         .where(LectureSession.course_id == course.id, LectureSession.starts_at <= utcnow())
         .order_by(LectureSession.starts_at, LectureSession.id)
     ).all()
-    reports = [fresh_report(db_session, lecture, current_app.config) for lecture in lectures]
+    reports = [compute_session(db_session, lecture, current_app.config) for lecture in lectures]
     return _csv_response(export.to_csv(reports), export.filename(course.code))
 
 

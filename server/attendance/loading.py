@@ -1,10 +1,6 @@
-"""What every attendance page and endpoint does before it answers: bring the session up to date.
-
-`fresh_report` attaches the room's sightings that ingest left without a session, computes the
-attendance, lists unknown faces that have no review row yet, and places them in the course's
-clusters of unknown faces (`server.attendance.clusters`). Those writes are derived
-data (recomputing gives the same rows) and are committed at once, so a read that follows a
-write never sees a stale roster.
+"""What the attendance pages and endpoints read beside the computed report: a session's unknown
+faces, its audit trail, a student's own sessions. Reads only: the rows derived from sightings are
+written when sightings arrive or a session is scheduled (`server.attendance.refresh`).
 """
 
 from __future__ import annotations
@@ -13,33 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.attendance.clusters import cluster_session
-from server.attendance.review import ENTITY, sync_unknown_faces
+from server.attendance.review import ENTITY
 from server.attendance.schemas import StudentAttendance
-from server.attendance.service import SessionReport, attach_sightings, compute_session
+from server.attendance.service import compute_session
 from server.db.enums import ReviewDecision
 from server.db.models import AuditLog, Course, LectureSession, UnknownFaceReview, course_students
 from server.db.types import utcnow
-
-
-def fresh_report(db: Session, lecture: LectureSession, config: Mapping[str, Any]) -> SessionReport:
-    if attach_sightings(db, lecture, config):
-        db.commit()
-    report = compute_session(db, lecture, config)
-    try:
-        if sync_unknown_faces(db, lecture, report):
-            db.commit()
-    except IntegrityError:  # a concurrent request listed the same face first: its row will do
-        db.rollback()
-    try:
-        if cluster_session(db, lecture, config):
-            db.commit()  # one pass, all or nothing: never half a cluster
-    except IntegrityError:  # a concurrent request placed the same faces first: its clusters will do
-        db.rollback()
-    return report
 
 
 def reviews_of(db: Session, lecture: LectureSession) -> list[UnknownFaceReview]:
@@ -92,10 +69,8 @@ def my_sessions(
     ).all()
     out = []
     for lecture in lectures:
-        attach_sightings(db, lecture, config)
         report = compute_session(db, lecture, config, [student_id])
         row = StudentAttendance.of(report, report.result.student(student_id))
         row.thumbnail_url = None  # face crops are for the instructor's review only
         out.append((lecture, row))
-    db.commit()
     return out

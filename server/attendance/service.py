@@ -6,8 +6,9 @@
 
 Everything here reads; nothing is cached or stored, so a recompute is just a call, gives the
 same answer for the same rows (the engine is deterministic) and never depends on how often it
-ran before. The only write is `attach_sightings`, which gives a session the sightings its room
-recorded during it that ingest left without a session.
+ran before. The only write is `attach_sightings`, which gives a newly scheduled session the free
+sightings its room recorded in its window (by the schedule's rule, `server.school.schedule.lecture_at`);
+`server.attendance.refresh` calls it, never a read.
 
 Attendance is computed from `Sighting.captured_at` (the device's clock), never `received_at`.
 
@@ -31,6 +32,7 @@ from server.config import ConfigError
 from server.db.models import AttendanceOverride, Course, Device, LectureSession, Sighting, Student
 from server.db.models.school import course_students
 from server.db.types import utcnow
+from server.school.schedule import lecture_at, room_lectures
 from server.settings.attendance import AttendanceSettings
 
 
@@ -87,25 +89,17 @@ def plan_for(lecture: LectureSession, config: Mapping[str, Any]) -> engine.Sessi
 def attach_sightings(db: Session, lecture: LectureSession, config: Mapping[str, Any]) -> int:
     """Give `lecture` the sightings of its room's devices in its window that have no session yet.
 
-    The window is the session plus the policy's margin on each side (the engine uses margin
-    sightings to extend presence). A sighting during another session of the same room is that
-    session's; one in the margin between two sessions goes to the session it is nearer to
-    (the earlier one on a tie). Idempotent; returns how many rows it attached (not committed).
+    For a session just created or moved (ingest places every sighting it stores by the same rule,
+    `server.school.schedule.lecture_at`): a sighting goes to the session of its room nearest to
+    it within the policy's margin (the earlier one on a tie), so one during another session
+    stays free for that one. Idempotent; returns how many rows it attached (not committed).
     """
     if lecture.classroom_id is None:
         return 0
     margin = policy_from_config(config).window_margin
     lo, hi = lecture.starts_at - margin, lecture.ends_at + margin
     devices = select(Device.id).where(Device.classroom_id == lecture.classroom_id)
-    neighbours = db.execute(
-        select(LectureSession.id, LectureSession.starts_at, LectureSession.ends_at).where(
-            LectureSession.classroom_id == lecture.classroom_id,
-            LectureSession.id != lecture.id,
-            LectureSession.starts_at < hi + margin,
-            LectureSession.ends_at > lo - margin,
-        )
-    ).all()
-    mine = (lecture.starts_at, lecture.ends_at, lecture.id)
+    room = room_lectures(db, lecture.classroom_id, lo, hi, margin)
     candidates = db.execute(
         select(Sighting.id, Sighting.captured_at).where(
             Sighting.session_id.is_(None),
@@ -117,7 +111,7 @@ def attach_sightings(db: Session, lecture: LectureSession, config: Mapping[str, 
     ids = [
         row.id
         for row in candidates
-        if _belongs(row.captured_at, mine, [(n.starts_at, n.ends_at, n.id) for n in neighbours])
+        if getattr(lecture_at(room, row.captured_at, margin), "id", None) == lecture.id
     ]
     for chunk in range(0, len(ids), 500):
         db.execute(
@@ -126,22 +120,6 @@ def attach_sightings(db: Session, lecture: LectureSession, config: Mapping[str, 
             .values(session_id=lecture.id)
         )
     return len(ids)
-
-
-def _distance(t: datetime, start: datetime, end: datetime) -> timedelta:
-    if t < start:
-        return start - t
-    if t > end:
-        return t - end
-    return timedelta(0)
-
-
-def _belongs(
-    t: datetime, mine: tuple[datetime, datetime, int], others: list[tuple[datetime, datetime, int]]
-) -> bool:
-    """True when `t` is nearer to session `mine` than to any other (ties: earlier start, then id)."""
-    key = (_distance(t, mine[0], mine[1]), mine[0], mine[2])
-    return all(key < (_distance(t, start, end), start, sid) for start, end, sid in others)
 
 
 # ----------------------------------------------------------------------------- computing

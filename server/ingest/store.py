@@ -11,6 +11,10 @@ Decisions (see docs in the package and the issue):
   is dropped, not stored as an unknown face: storing it would keep a deleted student's face and
   miscount an unknown person. The rest of the batch is stored and one `unknown_student` rejection
   lists the dropped event ids.
+* Each stored sighting is placed in its lecture session by the schedule's one rule
+  (`server.school.schedule.lecture_at`, with the attendance window margin), and every session that
+  got sightings gets an `attendance.refresh` job (unknown faces, clusters: server.attendance.refresh),
+  so attendance pages only read.
 * Unknown devices (not in `devices`) are refused on every topic.
 * Clock skew = device send time minus arrival time. A message that waited in the broker while
   ingest was down looks like a slow device clock, so only skew *ahead* of the server is certain;
@@ -32,12 +36,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from server.attendance.refresh import request_refresh
 from server.db.models import (
     Device,
     DeviceHealth,
@@ -49,6 +54,7 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.devices.commands import apply_acks
+from server.school.schedule import lecture_at, room_lectures
 from server.settings.ingest import IngestSettings  # the INGEST_* settings, typed (docs/mqtt.md)
 from shared.messages import (
     MessageError,
@@ -89,8 +95,18 @@ class _Rejected(Exception):
         self.reason, self.detail, self.device = reason, detail, device
 
 
-def process_batch(session: Session, messages: Sequence[Incoming], settings: IngestSettings) -> list[Outcome]:
-    """Write `messages` (and the rejections among them) in `session`; the caller commits."""
+def process_batch(
+    session: Session,
+    messages: Sequence[Incoming],
+    settings: IngestSettings,
+    margin: timedelta = timedelta(0),
+) -> list[Outcome]:
+    """Write `messages` (and the rejections among them) in `session`; the caller commits.
+
+    Each sighting is placed in its lecture session by the schedule's rule (`lecture_at`), with
+    `margin` the attendance window margin (ATTENDANCE_WINDOW_MARGIN_MINUTES): a student seen just
+    before the start belongs to that session already. A session that got sightings gets an
+    `attendance.refresh` job (its unknown faces and their clusters), so no page has to write."""
     decoded: list[tuple[Incoming, str | None, str | None, Any, MessageError | None]] = []
     for message in messages:
         device, kind, parsed, error = _decode(message, settings)
@@ -129,7 +145,9 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
             state.last_seen_at = max(filter(None, (state.last_seen_at, message.received_at)))
             if isinstance(parsed, SightingBatch):
                 outcomes.append(
-                    _sightings(session, message, device, parsed, known_events, students, rows, lectures)
+                    _sightings(
+                        session, message, device, parsed, known_events, students, rows, lectures, margin
+                    )
                 )
                 _skew(state, parsed.sent_at, message.received_at, settings)
                 if parsed.gallery_version is not None:
@@ -151,6 +169,8 @@ def process_batch(session: Session, messages: Sequence[Incoming], settings: Inge
         # Core executemany: the driver sends multi-row INSERTs (the ORM would insert row by row
         # on MariaDB to fetch each new primary key, which ingest never needs).
         session.execute(insert(Sighting.__table__), rows)
+        # Their sessions' unknown faces and clusters follow in a job (one queued per session).
+        request_refresh(session, {row["session_id"] for row in rows if row["session_id"] is not None})
     return outcomes
 
 
@@ -255,6 +275,7 @@ def _sightings(
     students: set[int],
     rows: list[dict[str, Any]],
     lectures: dict[int, tuple[datetime, datetime, list[LectureSession]]],
+    margin: timedelta,
 ) -> Outcome:
     new, dropped = [], []
     for event in batch.events:
@@ -274,9 +295,14 @@ def _sightings(
     cached = lectures.get(device.id)
     if new and (cached is None or min(times) < cached[0] or max(times) > cached[1]):
         # The lectures loaded for the device's previous message usually cover this one too.
-        cached = lectures[device.id] = (min(times), max(times), _room_lectures(session, device, times))
+        room = (
+            []
+            if device.classroom_id is None
+            else room_lectures(session, device.classroom_id, min(times), max(times), margin)
+        )
+        cached = lectures[device.id] = (min(times), max(times), room)
     for event, content in new:
-        lecture = _lecture_at(cached[2], event.captured_at)
+        lecture = lecture_at(cached[2], event.captured_at, margin)
         rows.append(
             {
                 "event_id": event.event_id,
@@ -306,29 +332,6 @@ def _sightings(
         return Outcome(message, "rejected", "unknown_student")
     reason = "unknown_student" if dropped else None
     return Outcome(message, "stored" if new else "duplicate", reason, len(new))
-
-
-def _room_lectures(session: Session, device: Device, times: list[datetime]) -> list[LectureSession]:
-    """The lectures in the device's room overlapping these capture times: one query per device and
-    message instead of one per event (a device outside any lecture would otherwise cost a query
-    for every event it sends)."""
-    if device.classroom_id is None or not times:
-        return []
-    return list(
-        session.scalars(
-            select(LectureSession).where(
-                LectureSession.classroom_id == device.classroom_id,
-                LectureSession.starts_at <= max(times),
-                LectureSession.ends_at > min(times),
-            )
-        )
-    )
-
-
-def _lecture_at(lectures: list[LectureSession], at: datetime) -> LectureSession | None:
-    """What `current_session_for_device` answers for `at` (margin 0), from the preloaded lectures."""
-    running = [lecture for lecture in lectures if lecture.starts_at <= at < lecture.ends_at]
-    return min(running, key=lambda lecture: (lecture.starts_at, lecture.id), default=None)
 
 
 def _telemetry(

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 # Modules that register handlers with @job_handler; imported when the app starts (additive edits).
 JOB_MODULES: tuple[str, ...] = (
     "server.album.indexing",
+    "server.attendance.refresh",
     "server.deepfake.jobs",
     "server.retention",
     "server.reembed",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_login import current_user
 from sqlalchemy import or_, select
 
 from server.api.endpoints import api_route
 from server.api.io import query_int
+from server.attendance.refresh import session_scheduled
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Classroom, Device, Student
@@ -423,6 +424,7 @@ def create_sessions(course_id: int, body: LectureSessionCreate) -> tuple[Lecture
     """Schedule one lecture session or a weekly series in a classroom (all or nothing)."""
     course = access.course_for(db_session, current_user, course_id)
     created = schedule.create_sessions(db_session, current_user, course, body.sent())
+    session_scheduled(db_session, created, current_app.config)
     db_session.commit()
     return LectureSessionsCreated(sessions=[LectureSession.of(s) for s in created]), 201
 

@@ -1,5 +1,5 @@
 """The schedule: lecture sessions of a course in a classroom, one at a time or as a weekly series,
-and which session a device's classroom holds at a given instant.
+and the one rule for which session a sighting belongs to (`lecture_at`).
 
 A classroom holds one session at a time: a new session that overlaps another in the same room
 (any course) is refused with 409, and a weekly series is created whole or not at all. Sessions
@@ -9,10 +9,10 @@ are half-open intervals [starts_at, ends_at): one may start when the previous on
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -207,6 +207,69 @@ def sessions_between(
     return list(db.scalars(query.order_by(LectureSession.starts_at, LectureSession.id)))
 
 
+# ----------------------------------------------------------------------------- the one lecture rule
+
+
+class Lecture(Protocol):
+    """What the rule reads of a session (a `LectureSession` or a row with these columns)."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+L = TypeVar("L", bound=Lecture)
+
+
+def distance(lecture: Lecture, at: datetime) -> timedelta:
+    """How far `at` lies outside the session: 0 from its start to its end, else the time to the
+    nearer one."""
+    if at < lecture.starts_at:
+        return lecture.starts_at - at
+    if at > lecture.ends_at:
+        return at - lecture.ends_at
+    return timedelta(0)
+
+
+def in_window(lecture: Lecture, at: datetime, margin: timedelta = timedelta(0)) -> bool:
+    """Whether a sighting at `at` may belong to the session: without a margin, while it runs
+    (sessions are half-open, so the instant one ends belongs to the next); with one, from
+    `margin` before its start to `margin` after its end, both included (the engine's window)."""
+    if margin <= timedelta(0):
+        return lecture.starts_at <= at < lecture.ends_at
+    return lecture.starts_at - margin <= at <= lecture.ends_at + margin
+
+
+def lecture_at(lectures: Iterable[L], at: datetime, margin: timedelta = timedelta(0)) -> L | None:
+    """THE rule for which lecture session a sighting at `at` belongs to, given the sessions of the
+    room its device is in: among those whose window holds `at` (`in_window`), the nearest
+    (`distance`), then the one that started first, then the lowest id. None when there is none.
+
+    Ingest places each sighting with it when it stores it, a new or edited session takes the
+    room's sightings of its window with it (`server.attendance.service.attach_sightings`), and
+    `current_session_for_device` answers with it: one decision, made in one place."""
+    windows = [lecture for lecture in lectures if in_window(lecture, at, margin)]
+    return min(
+        windows, key=lambda lecture: (distance(lecture, at), lecture.starts_at, lecture.id), default=None
+    )
+
+
+def room_lectures(
+    db: Session, classroom_id: int, start: datetime, end: datetime, margin: timedelta = timedelta(0)
+) -> list[LectureSession]:
+    """The room's sessions whose window (with `margin`) may hold a time from `start` to `end`:
+    what `lecture_at` must see for sightings of that room in that span (one query for many)."""
+    return list(
+        db.scalars(
+            select(LectureSession).where(
+                LectureSession.classroom_id == classroom_id,
+                LectureSession.starts_at <= end + margin,
+                LectureSession.ends_at >= start - margin,
+            )
+        )
+    )
+
+
 def _device_room(db: Session, device_id: str) -> int | None:
     return db.scalar(select(Device.classroom_id).where(Device.device_id == device_id))
 
@@ -214,33 +277,17 @@ def _device_room(db: Session, device_id: str) -> int | None:
 def current_session_for_device(
     db: Session, device_id: str, at: datetime, *, margin: timedelta = timedelta(0)
 ) -> LectureSession | None:
-    """The lecture scheduled at `at` in the classroom of the device published as `device_id`.
+    """The lecture a sighting at `at` by the device published as `device_id` belongs to
+    (`lecture_at`; `margin` widens each session on both sides, see the engine's `window_margin`).
 
     None when the device is unknown, not installed in a classroom, or the room is free then.
-    `margin` widens each session on both sides (students seen a few minutes before the start
-    belong to it; see the engine's `window_margin`); when margins make two sessions candidates,
-    the one actually running at `at` wins, else the nearest. `at` must be timezone-aware.
+    `at` must be timezone-aware.
     """
     at = as_utc(at)
     room_id = _device_room(db, device_id)
     if room_id is None:
         return None
-    candidates = db.scalars(
-        select(LectureSession).where(
-            LectureSession.classroom_id == room_id,
-            LectureSession.starts_at <= at + margin,
-            LectureSession.ends_at > at - margin,
-        )
-    ).all()
-
-    def distance(lecture: LectureSession) -> timedelta:
-        if lecture.starts_at <= at < lecture.ends_at:
-            return timedelta(0)
-        return lecture.starts_at - at if at < lecture.starts_at else at - lecture.ends_at
-
-    return min(
-        candidates, key=lambda lecture: (distance(lecture), lecture.starts_at, lecture.id), default=None
-    )
+    return lecture_at(room_lectures(db, room_id, at, at, margin), at, margin)
 
 
 def next_session_for_device(db: Session, device_id: str, at: datetime) -> LectureSession | None:

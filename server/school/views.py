@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug import Response
 
 from server.api.io import int_text
+from server.attendance.refresh import session_scheduled
 from server.auth.decorators import role_required
 from server.db import db_session, utcnow
 from server.db.enums import Role
@@ -351,6 +352,7 @@ def session_create(course_id: int) -> PageResult:
 
     def change() -> Response:
         created = schedule.create_sessions(db_session, current_user, course, _session_body())
+        session_scheduled(db_session, created, current_app.config)
         flash(gettext("Session scheduled for %(when)s.", when=format_datetime(created[0].starts_at)), "info")
         return redirect(url_for("school.course_detail", course_id=course.id, _anchor="sessions"))
 
@@ -376,6 +378,7 @@ def session_series_create(course_id: int) -> PageResult:
             },
         }
         created = schedule.create_sessions(db_session, current_user, course, body)
+        session_scheduled(db_session, created, current_app.config)
         flash(
             ngettext("%(num)d weekly session scheduled.", "%(num)d weekly sessions scheduled.", len(created)),
             "info",

@@ -2,7 +2,7 @@
 polls it (GET /api/v1/dashboard) to keep the counts live without a reload.
 
 Nothing is recomputed differently here: session counts come from the attendance service
-(`fresh_report`, the same statuses, live "out" state and unknown faces as the review page), device
+(`compute_session`, the same statuses, live "out" state and unknown faces as the review page), device
 figures from `server.devices.service.overview`, album people from `server.album.people`.
 """
 
@@ -22,10 +22,10 @@ from server.album.schemas import AlbumPerson as PersonShape
 from server.album.schemas import AlbumPhoto as PhotoShape
 from server.api.io import iso
 from server.attendance import clock
-from server.attendance.loading import fresh_report, pending_count
+from server.attendance.loading import pending_count
 from server.attendance.presence import Presence
 from server.attendance.schemas import AttendanceSession
-from server.attendance.service import sessions_between
+from server.attendance.service import compute_session, sessions_between
 from server.db.enums import Role, SessionStatus
 from server.db.models import AlbumPerson, AlbumPhoto, Course, Job, LectureSession, RejectedMessage, User
 from server.db.models.jobs import JobStatus
@@ -56,7 +56,7 @@ def dashboard(db: Session, user: User, config: Mapping[str, Any], now: datetime)
 def session_counts(db: Session, lecture: LectureSession, config: Mapping[str, Any]) -> dict[str, int]:
     """present / late / left early / absent / out (now) / unknown (faces waiting for review), from
     the same report the review page shows. Only for a session that has started."""
-    report = fresh_report(db, lecture, config)
+    report = compute_session(db, lecture, config)
     statuses = [row.status.value for row in report.result.students]
     live = report.live or {}
     return {

@@ -7,7 +7,7 @@ hourly periods. The room's camera `cam-r101` recorded, every two minutes:
 student    seen                          expected (default policy)
 =========  ============================  =====================================================
 S1 Ada     09:00-11:00                   present, present / present (a thumbnail on one sighting)
-S2 Ben     09:25-11:00 (no session yet)  late, present / late   (attach_sightings must find them)
+S2 Ben     09:25-11:00 (no session yet)  late, present / late   (the session's refresh attaches them)
 S3 Cho     09:00-10:20                   present, absent / left_early
 S4 Dan     never                         absent, absent / absent
 =========  ============================  =====================================================
@@ -21,11 +21,15 @@ another instructor's course with its own session and student S5.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from typing import Any
 
 from PIL import Image
+from sqlalchemy import select
 
+from server.attendance.refresh import refresh_session
 from server.db.models import Classroom, Course, Device, LectureSession, Sighting, Student, User
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -51,6 +55,14 @@ def jpeg(colour: tuple[int, int, int]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (48, 48), colour).save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+def as_stored(db, config: Mapping[str, Any] | None = None) -> None:
+    """What happens to sightings the server stores (ingest's `attendance.refresh` job, or the
+    scheduling of a session): every session takes its room's free sightings and lists its unknown
+    faces. The seeds insert rows directly, so they call it themselves; pages only read."""
+    for lecture in db.scalars(select(LectureSession).order_by(LectureSession.id)).all():
+        refresh_session(db, lecture, config or {})
 
 
 def build_world(db, owner: User, other: User, student_user: User | None = None) -> SimpleNamespace:
@@ -118,6 +130,7 @@ def build_world(db, owner: User, other: User, student_user: User | None = None) 
     sight(s1, [at("09:00", START + timedelta(days=1))], "t9", session=None)  # the next day
     db.add_all(rows)
     db.commit()
+    as_stored(db)
     return SimpleNamespace(
         course=course.id,
         other_course=other_course.id,

@@ -192,8 +192,8 @@ def test_a_message_that_fails_in_the_database_is_refused_alone_not_retried_for_e
     name = device.device_id
     real = worker_module.process_batch
 
-    def overflowing(session, batch, settings):
-        outcomes = real(session, batch, settings)
+    def overflowing(session, batch, *args):
+        outcomes = real(session, batch, *args)
         if any(b"poisoned-" in message.payload for message in batch):
             session.flush()
             session.execute(update(DeviceHealth).values(gallery_version=BIG))

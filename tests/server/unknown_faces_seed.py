@@ -33,7 +33,7 @@ from server.db.models import Device, FaceTemplate, LectureSession, Sighting, Stu
 from server.faces import embeddings
 from shared.embed import embedder_id
 from tests.conftest import centred_face, data_path
-from tests.server.attendance_seed import START, at, series
+from tests.server.attendance_seed import START, as_stored, at, series
 
 PHOTOS = (
     "Colin_Powell_0001",
@@ -136,4 +136,5 @@ def add_unknown_faces(db, world: SimpleNamespace, faces: dict[str, Face]) -> Sim
         db, later.id, device.id, "y1", faces["Vladimir_Putin_0003"], "09:15", "09:25", day=later.starts_at
     )
     db.commit()
+    as_stored(db)  # what the server does with stored sightings: sessions list their unknown faces
     return SimpleNamespace(x1=x1.id, x2=x2.id, x3=x3.id, y1=y1.id, at=at)
