@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.browser.conftest import add_user, make_app, open_signed_in, serving
 from tests.server.live_seed import live_world, see_until
+
+# Pages show times in the deployment's zone (DISPLAY_TIMEZONE): a zone away from UTC, as in Korea.
+ZONE = ZoneInfo("Asia/Seoul")
 
 
 @pytest.fixture
@@ -24,7 +28,7 @@ def live(tmp_path) -> Iterator[SimpleNamespace]:
     """A session running now on a fresh SQLite database, served on a free localhost port."""
     from server.db import get_db, utcnow
 
-    app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1)
+    app = make_app(tmp_path, ATTENDANCE_REFRESH_SECONDS=1, DISPLAY_TIMEZONE=ZONE.key)
     database = get_db(app)
     now = utcnow().replace(microsecond=0)
     with database.session() as db:
@@ -50,7 +54,7 @@ def test_roster_shows_out_of_the_room_since_in_chromium(browser, live):
         return page.locator(f"#roster-rows tr[data-student='{student_id}'] td.now")
 
     # Rendered by the server: Cho's sightings stopped 5 minutes ago, Dan was never seen.
-    expect(now_cell(w.cho)).to_have_text(f"out of the room since {w.cho_last:%H:%M}")
+    expect(now_cell(w.cho)).to_have_text(f"out of the room since {w.cho_last.astimezone(ZONE):%H:%M}")
     expect(now_cell(w.dan)).to_have_text("not seen yet")
     expect(page.locator("th", has_text="Now")).to_be_visible()
 
@@ -59,8 +63,9 @@ def test_roster_shows_out_of_the_room_since_in_chromium(browser, live):
     last = live.now - timedelta(minutes=4)
     with live.database.session() as db:
         see_until(db, w, w.dan, last)
-    expect(now_cell(w.dan)).to_have_text(f"out of the room since {last:%H:%M}")
-    expect(now_cell(w.cho)).to_have_text(f"out of the room since {w.cho_last:%H:%M}")  # the script's rows
+    expect(now_cell(w.dan)).to_have_text(f"out of the room since {last.astimezone(ZONE):%H:%M}")
+    since = f"out of the room since {w.cho_last.astimezone(ZONE):%H:%M}"
+    expect(now_cell(w.cho)).to_have_text(since)  # the script's rows
     expect(page.locator(f"#roster-rows tr[data-student='{w.cho}'] td.now .live-out")).to_be_visible()
     page.screenshot(path="/tmp/visage-attendance-live.png", full_page=True)
     assert problems == [], f"the browser reported errors: {problems}"

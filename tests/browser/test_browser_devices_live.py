@@ -102,9 +102,10 @@ def test_device_pages_refresh_themselves(browser, tmp_path):
 
 
 def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_path):
-    """uPlot (fetched from npm by scripts/fetch_uplot.py) draws the telemetry with a UTC time axis, a y
-    axis labelled with its unit, one line per pipeline stage, and the values under the cursor; a
-    telemetry row stored while the page is open is added to the charts without a reload."""
+    """uPlot (fetched from npm by scripts/fetch_uplot.py) draws the telemetry with a time axis in the
+    deployment's zone, a y axis labelled with its unit, one line per pipeline stage, and the values
+    under the cursor; a telemetry row stored while the page is open is added to the charts without a
+    reload."""
     from pathlib import Path
 
     from playwright.sync_api import expect
@@ -159,7 +160,8 @@ def test_device_charts_have_axes_units_hover_values_and_grow_live(browser, tmp_p
             for stage in ("detect", "embed", "track"):
                 expect(stages.locator(".u-legend")).to_contain_text(stage)
             expect(stages.locator(".u-axis")).to_have_count(2)
-            assert "ms" in stages.inner_text() and "time (UTC)" in stages.inner_text()  # axis labels
+            # axis labels; the time is in the deployment's zone (DISPLAY_TIMEZONE, default Asia/Seoul)
+            assert "ms" in stages.inner_text() and "time (Asia/Seoul)" in stages.inner_text()
 
             over = stages.locator(".u-over")
             area = over.bounding_box()

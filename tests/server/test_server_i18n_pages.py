@@ -80,7 +80,8 @@ def test_device_pages_show_times_in_the_deployment_zone_without_utc(app, client,
     device = Device(device_id="cam-9", name="Camera 9")
     db.add(device)
     db.flush()
-    db.add(DeviceHealth(device_id=device.id, status="online", last_seen_at=datetime(2026, 3, 2, 0, 5, tzinfo=UTC)))
+    seen = datetime(2026, 3, 2, 0, 5, tzinfo=UTC)
+    db.add(DeviceHealth(device_id=device.id, status="online", last_seen_at=seen))
     db.commit()
     assert login(client, "root@school.example", PASSWORD).status_code == 302
     listing = client.get("/devices", headers=KO).get_data(as_text=True)
