@@ -24,10 +24,10 @@ from server.db.models import (
     UnknownClusterMember,
     UnknownFaceReview,
 )
-from tests.server.attendance_seed import build_world
+from tests.server.attendance_seed import as_stored, build_world
 from tests.server.conftest import PASSWORD
 from tests.server.test_server_enrolment_support import share_analyzer
-from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos, photo
+from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos, photo, unknown_track
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -172,11 +172,18 @@ def test_not_a_student_applies_to_the_cluster(client, db, world):
     assert count(db, Sighting, Sighting.track_id.in_(["x1", "x2"]), Sighting.student_id.is_not(None)) == 0
 
 
-def test_a_cluster_that_changed_meanwhile_is_a_409(client, db, world):
+def test_a_cluster_that_changed_meanwhile_is_a_409(client, db, world, faces):
     w = world
-    seen = listing(client, w, w.session)["x3"]["cluster"]  # the page shows 1 face of the stranger
-    assert seen["version"] == 1
-    listing(client, w, w.later_session)  # meanwhile the stranger's next-week track joins
+    seen = listing(client, w, w.session)["x3"]["cluster"]  # the page shows 2 faces of the stranger
+    assert seen["version"] == 2
+    # Meanwhile the stranger is seen again next week: stored, and placed by the session's refresh.
+    later = db.get(LectureSession, w.later_session)
+    unknown_track(
+        db, later.id, w.device, "y2", faces["Vladimir_Putin_0004"], "10:15", "10:25", day=later.starts_at
+    )
+    db.commit()
+    as_stored(db)
+    assert listing(client, w, w.later_session)["y2"]["cluster"]["id"] == seen["id"]
     before = state(db)
     response = client.post(
         f"/api/v1/unknown-clusters/{seen['id']}",
@@ -185,7 +192,7 @@ def test_a_cluster_that_changed_meanwhile_is_a_409(client, db, world):
     )
     assert response.status_code == 409
     assert (
-        "changed since the page was shown: the cluster now has 2 face(s), you saw 1"
+        "changed since the page was shown: the cluster now has 3 face(s), you saw 2"
         in response.get_json()["error"]
     )
     assert state(db) == before
