@@ -11,8 +11,10 @@ One concern per module:
     learning    a face identified in review becomes an enrolment photo
     face_search search unknown faces by a key photo;  export: CSV
     access      who may see and change which attendance
+    refresh     the rows derived from sightings (attach, unknown faces, clusters): written by ingest's
+                `attendance.refresh` job and when a session is scheduled, never on a read
     api, unknown_api, views   the front ends;  schemas: the API's JSON shapes (pydantic models)
 
 Sightings reach a session through ingest (`server.ingest`); which lecture a sighting belongs to is
-one rule in `server.school.schedule`. Details: docs/attendance.md.
+one rule, `server.school.schedule.lecture_at`. Details: docs/attendance.md.
 """
