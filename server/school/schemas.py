@@ -8,9 +8,10 @@ services then apply the rules that need the database (an instructor that exists,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
@@ -343,3 +344,113 @@ class ErasedCounts(ResponseModel):
 
 class StudentErased(ResponseModel):
     deleted: ErasedCounts
+
+
+# --- calibration (server/school/calibration_api.py) --------------------------------------------
+
+
+def _confirm(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("'confirm_below_global' must be true or false")
+    return value
+
+
+def _expected_threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("'threshold' must be a number")  # null too: the schema says a number
+    if not -10 <= value <= 10 or not math.isfinite(value):
+        raise ValueError("'threshold' must be between -10 and 10")
+    return float(value)
+
+
+class CalibrationAccept(RequestModel):
+    confirm_below_global: Annotated[
+        bool,
+        BeforeValidator(_confirm),
+        WithJsonSchema(
+            {"type": "boolean", "description": "Needed when the proposal is below the global default."}
+        ),
+    ] = False
+    threshold: Annotated[
+        float,
+        BeforeValidator(_expected_threshold),
+        WithJsonSchema(
+            {
+                "type": "number",
+                "minimum": -10,
+                "maximum": 10,
+                "description": "The proposed threshold the caller saw: 409 when the proposal changed since.",
+            }
+        ),
+    ] = None
+
+
+class ErrorRates(ResponseModel):
+    """False-accept rate over the impostor pairs and false-reject rate over the genuine pairs at a
+    threshold (empty when there are no genuine pairs)."""
+
+    far: float = Field(None, exclude_if=lambda value: value is None)
+    frr: float = Field(None, exclude_if=lambda value: value is None)
+
+
+Range = Annotated[list[float] | None, Field(min_length=2, max_length=2)]
+
+
+class CalibrationProposal(ResponseModel):
+    """The course's calibration from its accepted enrolment photos: genuine pairs are two photos of one
+    student, impostor pairs photos of two students. `refused` says why no threshold is proposed (too few
+    pairs); `below_global` means accepting needs `confirm_below_global`."""
+
+    model: str
+    metric: str
+    students: int
+    students_with_photos: int
+    faces: int
+    genuine_pairs: int
+    impostor_pairs: int
+    target_far: float
+    unknown_far: float
+    min_genuine_pairs: int
+    min_impostor_pairs: int
+    global_threshold: float
+    global_unknown_threshold: float
+    refused: str | None
+    genuine_range: Range
+    impostor_range: Range
+    accuracy_threshold: float | None
+    threshold: float | None
+    unknown_threshold: float | None
+    below_global: bool
+    at_proposed: ErrorRates
+    at_global: ErrorRates
+
+
+class AcceptedCalibration(ResponseModel):
+    """The thresholds an administrator accepted. `applies` is false when they were calibrated for
+    another embedder than the gallery's current one (the global default is used then)."""
+
+    model: str
+    applies: bool
+    threshold: float
+    unknown_threshold: float
+    target_far: float
+    genuine_pairs: int
+    impostor_pairs: int
+    global_threshold: float
+    accepted_by: str | None
+    accepted_at: Instant
+
+
+class ThresholdsInUse(ResponseModel):
+    """What the course's gallery carries to devices now."""
+
+    source: Literal["course", "global"]
+    threshold: float
+    unknown_threshold: float
+
+
+class CourseCalibration(ResponseModel):
+    course_id: int
+    proposal: CalibrationProposal
+    accepted: AcceptedCalibration | None = Field(description="Null: none accepted.")
+    in_use: ThresholdsInUse
