@@ -15,6 +15,8 @@ One concern per module:
     grouping    faces into people (pure function, by album-index);  people: storing it, user edits
     search      key photo -> faces -> the user's photos of that person
     service     uploads and deletions as the API and the pages share them
+    library     one page of a user's photo library (the API and the library page alike)
+    errors      what the services raise: the server's one ServiceError family (`server.errors`)
     api, views  the two front ends;  schemas: the API's JSON shapes (pydantic models)
 
 Privacy: photos, faces, embeddings, crops and people belong to one user; deleting a photo deletes its

@@ -12,6 +12,7 @@ One concern per module:
     schemas   the API's JSON shapes (pydantic models), also what the pages render
     jobs      the job handler: score, store the result and the top face crops, delete the upload
     charts    the per-frame timeline as inline SVG
+    texts     the pipeline's fixed English sentences in the reader's language
     api, views  the two front ends
 
 Privacy: the uploaded file is kept only until its job has run. A check keeps the result figures
