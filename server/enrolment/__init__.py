@@ -16,7 +16,10 @@ GALLERY_*) and the reasons for their defaults are server/settings/enrolment.py. 
     importer    the bulk import and its per-row, per-file report
     gallery     canonical gallery content, its sha256 and versions
     hooks       galleries follow roster changes made by `server.school` (its signal)
+    access      who may enrol whom (the school's visibility rules) and see which photos
+    errors      what the services raise: the server's one ServiceError family (`server.errors`)
     service     the operations the API and the pages share;  api, views: the two front ends
+    schemas     the API's JSON shapes (pydantic models)
 
 Privacy decisions (faces are biometric data; store only what is needed):
 * The uploaded photo is never stored, accepted or not; nor is any zip written to disk (zips are read
