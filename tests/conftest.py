@@ -138,6 +138,7 @@ def shared_demo(tmp_path_factory, registry):
 DEMO_ORDER = ("test_demo_system.py", "test_readme_examples.py", "test_demo_restart.py")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by parametrised fixtures
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the shared demo run last and one after another, so its CPU load stays out of the
     other tests and the process lives only as long as they need it; the restart test, which stops
