@@ -10,6 +10,7 @@ before any view runs, on every route at once, API and web pages alike (issue 14)
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import gettext
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map
 
@@ -34,7 +35,11 @@ class IdConverter(IntegerConverter):
     def to_python(self, value: str) -> int:
         digits = value.lstrip("-").lstrip("0") or "0"
         if len(digits) > len(str(self.max)) or int(digits) > self.max:  # the length first: no huge int()
-            raise NotFound(f"No such resource: ids in this address are whole numbers up to {self.max}.")
+            raise NotFound(
+                gettext(
+                    "No such resource: ids in this address are whole numbers up to %(max)s.", max=self.max
+                )
+            )
         return super().to_python(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, g
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -45,7 +46,7 @@ def revoke_token(token_id: int) -> ApiTokenShape:
     """Revoke one of the caller's tokens (at once: the next request with it gets 401)."""
     row = db_session.get(ApiToken, token_id)
     if row is None or row.user_id != current_user.id:
-        abort(404, f"you have no API token with id {token_id}")
+        abort(404, gettext("you have no API token with id %(id)s", id=token_id))
     tokens.revoke_audited(db_session, row, actor=current_user._get_current_object())
     db_session.commit()
     return ApiTokenShape.model_validate(row)

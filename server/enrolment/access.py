@@ -4,6 +4,7 @@ everything, an instructor their own courses and the students on those rosters; a
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from server.db.enums import FaceKind
@@ -19,5 +20,5 @@ def photo_for(session: Session, user: User, student_id: int, photo_id: int) -> t
     student = student_for(session, user, student_id)
     photo = session.get(FaceTemplate, photo_id)
     if photo is None or photo.student_id != student.id or photo.kind != FaceKind.PHOTO:
-        raise NotFound(f"student {student_id} has no photo with id {photo_id}")
+        raise NotFound(gettext("student %(id)s has no photo with id %(id2)s", id=student_id, id2=photo_id))
     return student, photo

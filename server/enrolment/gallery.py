@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import has_app_context
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -142,7 +143,7 @@ def build_gallery(
         threshold = configured_threshold if threshold is None else threshold
     locked = session.scalar(select(Course.id).where(Course.id == course_id).with_for_update())
     if locked is None:
-        raise NotFound(f"no course with id {course_id}")
+        raise NotFound(gettext("no course with id %(id)s", id=course_id))
     gallery = gallery_content(session, course_id, model, threshold)
     digest = canonical_sha256(gallery)
     current = latest(session, course_id)

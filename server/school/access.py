@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask_babel import gettext
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ def visible_courses(user: User) -> Select[tuple[Course]]:
 def course_for(db: Session, user: User, course_id: int) -> Course:
     course = db.get(Course, course_id)
     if course is None or not (is_admin(user) or course.instructor_id == user.id):
-        raise NotFound(f"no course with id {course_id}")
+        raise NotFound(gettext("no course with id %(id)s", id=course_id))
     return course
 
 
@@ -56,14 +57,14 @@ def visible_students(user: User) -> Select[tuple[Student]]:
 def student_for(db: Session, user: User, student_id: int) -> Student:
     student = db.scalars(visible_students(user).where(Student.id == student_id)).one_or_none()
     if student is None:
-        raise NotFound(f"no student with id {student_id}")
+        raise NotFound(gettext("no student with id %(id)s", id=student_id))
     return student
 
 
 def session_for(db: Session, user: User, session_id: int) -> LectureSession:
     lecture = db.get(LectureSession, session_id)
     if lecture is None or not (is_admin(user) or lecture.course.instructor_id == user.id):
-        raise NotFound(f"no lecture session with id {session_id}")
+        raise NotFound(gettext("no lecture session with id %(id)s", id=session_id))
     return lecture
 
 

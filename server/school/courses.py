@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,7 @@ def instructor(db: Session, value: Any) -> User | None:
         return None
     user = db.get(User, user_id)
     if user is None or not user.active or user.role not in (Role.INSTRUCTOR, Role.ADMIN):
-        raise Invalid(f"'instructor_id' {user_id} is not an active instructor account")
+        raise Invalid(gettext("'instructor_id' %(id)s is not an active instructor account", id=user_id))
     return user
 
 
@@ -90,8 +91,13 @@ def delete_course(db: Session, actor: User, course: Course) -> None:
     overrides = db.scalar(select(func.count()).where(AttendanceOverride.session_id.in_(sessions)))
     if sightings or overrides:
         raise Conflict(
-            f"course {course.code} has recorded attendance ({sightings} sightings, {overrides} "
-            "corrections): it is kept as the record and cannot be deleted"
+            gettext(
+                "course %(code)s has recorded attendance (%(sightings)s sightings, %(overrides)s"
+                " corrections): it is kept as the record and cannot be deleted",
+                code=course.code,
+                sightings=sightings,
+                overrides=overrides,
+            )
         )
     before = {
         **state(course),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from server.audit import record
@@ -22,11 +23,11 @@ def classroom(db: Session, value: Any, name: str = "classroom_id", required: boo
     room_id = optional_id(value, name)
     if room_id is None:
         if required:
-            raise Invalid(f"'{name}' is required: the id of a classroom")
+            raise Invalid(gettext("'%(name)s' is required: the id of a classroom", name=name))
         return None
     room = db.get(Classroom, room_id)
     if room is None:
-        raise Invalid(f"'{name}' {room_id} is not a classroom")
+        raise Invalid(gettext("'%(name)s' %(id)s is not a classroom", name=name, id=room_id))
     return room
 
 

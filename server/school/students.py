@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -58,7 +59,7 @@ def ensure_number_free(db: Session, number: str, student_id: int | None = None) 
     if student_id is not None:
         query = query.where(Student.id != student_id)
     if db.scalar(query) is not None:
-        raise Conflict(f"a student with number {number} already exists")
+        raise Conflict(gettext("a student with number %(number)s already exists", number=number))
 
 
 def linked_account(db: Session, value: Any, student_id: int | None = None) -> User | None:
@@ -68,10 +69,16 @@ def linked_account(db: Session, value: Any, student_id: int | None = None) -> Us
         return None
     user = db.get(User, user_id)
     if user is None or user.role != Role.STUDENT:
-        raise Invalid(f"'user_id' {user_id} is not a student account")
+        raise Invalid(gettext("'user_id' %(id)s is not a student account", id=user_id))
     other = db.scalar(select(Student).where(Student.user_id == user_id))
     if other is not None and other.id != student_id:
-        raise Conflict(f"account {user_id} is already linked to student {other.student_number}")
+        raise Conflict(
+            gettext(
+                "account %(id)s is already linked to student %(number)s",
+                id=user_id,
+                number=other.student_number,
+            )
+        )
     return user
 
 
@@ -194,7 +201,12 @@ def find_students(db: Session, numbers: Sequence[str], actor: User | None = None
     if unknown:
         shown = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
         raise Invalid(
-            f"{len(unknown)} unknown student number(s): {shown}; nothing was changed",
+            ngettext(
+                "%(num)d unknown student number: %(shown)s; nothing was changed",
+                "%(num)d unknown student numbers: %(shown)s; nothing was changed",
+                len(unknown),
+                shown=shown,
+            ),
             unknown_student_numbers=unknown,
         )
     return [found[number] for number in numbers]

@@ -17,6 +17,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from flask_babel import gettext
+
 from server.school.errors import Invalid
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -26,18 +28,29 @@ def instant(value: Any, name: str) -> datetime:
     """An ISO 8601 date-time with a UTC offset ('2026-03-02T09:00:00+09:00', '...Z'), as UTC."""
     if not isinstance(value, str) or not value.strip():
         raise Invalid(
-            f"'{name}' is required: an ISO 8601 date-time with offset, e.g. 2026-03-02T09:00:00+09:00"
+            gettext(
+                "'%(name)s' is required: an ISO 8601 date-time with offset, e.g. 2026-03-02T09:00:00+09:00",
+                name=name,
+            )
         )
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise Invalid(
-            f"'{name}' {value!r} is not an ISO 8601 date-time; write e.g. 2026-03-02T09:00:00+09:00"
+            gettext(
+                "'%(name)s' %(repr)s is not an ISO 8601 date-time; write e.g. 2026-03-02T09:00:00+09:00",
+                name=name,
+                repr=repr(value),
+            )
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise Invalid(
-            f"'{name}' {value!r} has no UTC offset, so its clock is unknown: add one, "
-            "e.g. 'Z' for UTC or '+09:00'"
+            gettext(
+                "'%(name)s' %(repr)s has no UTC offset, so its clock is unknown: add one, e.g. 'Z' for UTC"
+                " or '+09:00'",
+                name=name,
+                repr=repr(value),
+            )
         )
     return parsed.astimezone(timezone.utc)
 
@@ -48,7 +61,7 @@ def local_date(value: Any, name: str) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise Invalid(f"'{name}' must be a date written YYYY-MM-DD")
+    raise Invalid(gettext("'%(name)s' must be a date written YYYY-MM-DD", name=name))
 
 
 def clock_time(value: Any, name: str) -> time:
@@ -60,7 +73,7 @@ def clock_time(value: Any, name: str) -> time:
             parsed = None
         if parsed is not None and parsed.tzinfo is None:
             return parsed
-    raise Invalid(f"'{name}' must be a local time written HH:MM, e.g. 09:00")
+    raise Invalid(gettext("'%(name)s' must be a local time written HH:MM, e.g. 09:00", name=name))
 
 
 def zone(value: Any, name: str = "timezone") -> ZoneInfo:
@@ -70,7 +83,13 @@ def zone(value: Any, name: str = "timezone") -> ZoneInfo:
             return ZoneInfo(value.strip())
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    raise Invalid(f"'{name}' {value!r} is not a known IANA time zone; write e.g. Asia/Seoul or Europe/Berlin")
+    raise Invalid(
+        gettext(
+            "'%(name)s' %(repr)s is not a known IANA time zone; write e.g. Asia/Seoul or Europe/Berlin",
+            name=name,
+            repr=repr(value),
+        )
+    )
 
 
 @cache
@@ -88,7 +107,9 @@ def weekday(value: Any, name: str = "weekday") -> int:
         for index, day in enumerate(WEEKDAYS):
             if key in (day, day[:3]):
                 return index
-    raise Invalid(f"'{name}' must be a day name such as 'monday' or 'mon' (numbers are ambiguous)")
+    raise Invalid(
+        gettext("'%(name)s' must be a day name such as 'monday' or 'mon' (numbers are ambiguous)", name=name)
+    )
 
 
 def at_local(day: date, start: time, tz: ZoneInfo) -> datetime:
@@ -97,8 +118,13 @@ def at_local(day: date, start: time, tz: ZoneInfo) -> datetime:
     utc = local.astimezone(timezone.utc)
     if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise Invalid(
-            f"{start.strftime('%H:%M')} does not exist on {day.isoformat()} in {tz.key} "
-            "(the clocks skip it for daylight saving): choose another start time"
+            gettext(
+                "%(time)s does not exist on %(day)s in %(zone)s (the clocks skip it for daylight saving):"
+                " choose another start time",
+                time=start.strftime("%H:%M"),
+                day=day.isoformat(),
+                zone=tz.key,
+            )
         )
     return utc
 

@@ -86,7 +86,7 @@ def test_roster_is_managed_from_the_course_page(client, db, ada):
         f"{url}/roster/add", data={"student_numbers": "S2, NOPE\nalso-bad", "csrf_token": csrf}
     )
     assert unknown.status_code == 400
-    assert "2 unknown student number(s): NOPE, ALSO-BAD; nothing was changed" in text(unknown)
+    assert "2 unknown student numbers: NOPE, ALSO-BAD; nothing was changed" in text(unknown)
     assert "S2, NOPE" in text(unknown)  # what was typed is kept
     added = client.post(f"{url}/roster/add", data={"student_numbers": "s2 S1", "csrf_token": csrf})
     assert added.status_code == 302
