@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Flask
+from flask_babel import gettext
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -326,7 +327,8 @@ def choose_feature(session: Session, person: AlbumPerson, face: AlbumFace | None
     """Show `person` by `face` from now on (None: back to the sharpest face). The face must be one of
     the person's own: a feature photo of someone else would show the wrong person."""
     if face is not None and face.person_id != person.id:
-        raise AlbumError(f"face {face.id} is not one of this person's faces: move it here first")
+        message = gettext("face %(id)d is not one of this person's faces: move it here first", id=face.id)
+        raise AlbumError(message)
     session.execute(delete(AlbumFeatureFace).where(AlbumFeatureFace.person_id == person.id))
     if face is not None:
         forget_feature(session, [face.id])

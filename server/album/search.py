@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from flask import Flask
+from flask_babel import gettext
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -65,10 +66,15 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
     album = settings_of(app).album
     max_bytes = album.max_photo_bytes
     if not upload.data:
-        raise AlbumError(f"{upload.filename}: the key photo is empty (0 bytes)")
+        raise AlbumError(gettext("%(name)s: the key photo is empty (0 bytes)", name=upload.filename))
     if upload.full_size > max_bytes:
         raise AlbumError(
-            f"{upload.filename}: the key photo is {over_limit(upload.full_size, max_bytes)}", status=413
+            gettext(
+                "%(name)s: the key photo is %(size)s",
+                name=upload.filename,
+                size=over_limit(upload.full_size, max_bytes),
+            ),
+            status=413,
         )
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape(app))
@@ -79,7 +85,11 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
     analyzed = face_analyzer(app).get(small)
     if not analyzed:
         raise AlbumError(
-            f"{upload.filename}: no face found in the key photo: use a photo that shows the person", 422
+            gettext(
+                "%(name)s: no face found in the key photo: use a photo that shows the person",
+                name=upload.filename,
+            ),
+            422,
         )
     ranked = sorted(analyzed, key=lambda face: -face.face.size)
     faces = [
@@ -105,10 +115,15 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
 def from_photo(app: Flask, session: Session, owner: User, photo: AlbumPhoto) -> AlbumSearch:
     """A search keyed by one of the user's own indexed photos."""
     if photo.status != "indexed":
-        raise AlbumError(f"photo {photo.id} is not indexed yet: wait for its analysis to finish", status=409)
+        raise AlbumError(
+            gettext("photo %(id)d is not indexed yet: wait for its analysis to finish", id=photo.id),
+            status=409,
+        )
     rows = sorted(photo.faces, key=lambda face: -min(face.box_w, face.box_h))
     if not rows:
-        raise AlbumError(f"no face was found in photo {photo.id}: pick a photo that shows the person", 422)
+        raise AlbumError(
+            gettext("no face was found in photo %(id)d: pick a photo that shows the person", id=photo.id), 422
+        )
     faces = [
         {
             "box": [face.box_x, face.box_y, face.box_x + face.box_w, face.box_y + face.box_h],
@@ -148,7 +163,11 @@ def key_vector(session: Session, search: AlbumSearch, number: int) -> tuple[np.n
     """The chosen face's embedding, and its album face when the key is one of the user's photos."""
     if not 0 <= number < len(search.faces):
         raise AlbumError(
-            f"the key photo has {len(search.faces)} face(s): choose face 0 to {len(search.faces) - 1}"
+            gettext(
+                "the key photo has %(num)d face(s): choose face 0 to %(last)d",
+                num=len(search.faces),
+                last=len(search.faces) - 1,
+            )
         )
     chosen: dict[str, Any] = search.faces[number]
     if chosen.get("face_id") is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import gettext
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
@@ -71,7 +72,13 @@ def upload(
         raise AlbumError("no photo in the request: attach image files or a zip of photos")
     most = current_settings().album.max_files_per_upload
     if len(files) > most:
-        raise AlbumError(f"{len(files)} files in one request: send at most {most} at a time, or a zip")
+        raise AlbumError(
+            gettext(
+                "%(num)d files in one request: send at most %(most)d at a time, or a zip",
+                num=len(files),
+                most=most,
+            )
+        )
     skipped: list[Outcome] = []
     candidates = list(files)
     for item in archives:

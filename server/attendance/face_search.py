@@ -16,6 +16,7 @@ from datetime import datetime
 
 import numpy as np
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,10 +55,15 @@ class UnknownMatch:
 def key_face(upload: Upload, max_bytes: int) -> KeyFace:
     """The largest face of the key photo, embedded; ReviewError (4xx) when it is no usable photo."""
     if not upload.data:
-        raise ReviewError(f"{upload.filename}: the key photo is empty (0 bytes)")
+        raise ReviewError(gettext("%(name)s: the key photo is empty (0 bytes)", name=upload.filename))
     if upload.full_size > max_bytes:
         raise ReviewError(
-            f"{upload.filename}: the key photo is {over_limit(upload.full_size, max_bytes)}", 413
+            gettext(
+                "%(name)s: the key photo is %(size)s",
+                name=upload.filename,
+                size=over_limit(upload.full_size, max_bytes),
+            ),
+            413,
         )
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape())
@@ -68,7 +74,11 @@ def key_face(upload: Upload, max_bytes: int) -> KeyFace:
     faces = [f for f in faces if f.embedding is not None]
     if not faces:
         raise ReviewError(
-            f"{upload.filename}: no face found in the key photo: use a photo that shows the person", 422
+            gettext(
+                "%(name)s: no face found in the key photo: use a photo that shows the person",
+                name=upload.filename,
+            ),
+            422,
         )
     largest = max(faces, key=lambda f: f.face.size)
     vector = l2_normalize(np.asarray(largest.embedding, dtype=np.float32))

@@ -12,6 +12,7 @@ publishes again.
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -60,8 +61,12 @@ def learn_from_sighting(db: Session, sighting: Sighting, actor: User) -> Learned
         raise ReviewError("this sighting is of an unknown face: assign it first, then learn it", 409)
     if sighting.student_id not in set(roster_ids(db, lecture.course_id)):
         raise ReviewError(
-            f"student {sighting.student_id} is not on the roster of {lecture.course.code}: "
-            "a face is learned for the course's own students only"
+            gettext(
+                "student %(id)s is not on the roster of %(course)s: a face is learned for the course's own"
+                " students only",
+                id=sighting.student_id,
+                course=lecture.course.code,
+            )
         )
     if sighting.thumbnail is None:
         raise ReviewError("this sighting has no crop to learn from (the device sent none)", 409)
@@ -86,7 +91,14 @@ def learn(
         rejections_kept=current_settings().enrolment.rejections_kept,
     )[0]
     if not outcome.accepted or outcome.photo is None:
-        raise ReviewError(f"this face cannot be added to {student.name}'s enrolment: {outcome.reason}", 422)
+        raise ReviewError(
+            gettext(
+                "this face cannot be added to %(name)s's enrolment: %(reason)s",
+                name=student.name,
+                reason=outcome.reason,
+            ),
+            422,
+        )
     outcome.photo.purpose = PURPOSE
     learned = LearnedFace(
         template_id=outcome.photo.id,

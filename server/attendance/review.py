@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -58,20 +59,36 @@ ReviewError = ServiceError
 
 def parse_status(value: Any, field: str = "status") -> AttendanceStatus:
     if not isinstance(value, str) or value not in STATUS_VALUES:
-        raise ReviewError(f"'{field}' must be one of {', '.join(STATUS_VALUES)} (got {value!r})")
+        raise ReviewError(
+            gettext(
+                "'%(field)s' must be one of %(choices)s (got %(value)s)",
+                field=field,
+                choices=", ".join(STATUS_VALUES),
+                value=repr(value),
+            )
+        )
     return AttendanceStatus(value)
 
 
 def parse_reason(value: Any, *, required: bool, field: str = "reason") -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ReviewError(f"a '{field}' is required: say why the attendance is corrected")
+            raise ReviewError(
+                gettext("a '%(field)s' is required: say why the attendance is corrected", field=field)
+            )
         return None
     if not isinstance(value, str):
-        raise ReviewError(f"'{field}' must be text")
+        raise ReviewError(gettext("'%(field)s' must be text", field=field))
     text = value.strip()
     if len(text) > MAX_REASON:
-        raise ReviewError(f"'{field}' is too long ({len(text)} characters; at most {MAX_REASON})")
+        raise ReviewError(
+            gettext(
+                "'%(field)s' is too long (%(length)d characters; at most %(most)d)",
+                field=field,
+                length=len(text),
+                most=MAX_REASON,
+            )
+        )
     return text
 
 
@@ -79,20 +96,40 @@ def parse_decision(value: Any) -> str:
     """An unknown face's (or cluster's) decision: 'assigned' or 'not_a_student'."""
     choices = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
     if not isinstance(value, str) or value not in choices:
-        raise ReviewError(f"'decision' must be one of {', '.join(choices)} (got {value!r})")
+        raise ReviewError(
+            gettext(
+                "'decision' must be one of %(choices)s (got %(value)s)",
+                choices=", ".join(choices),
+                value=repr(value),
+            )
+        )
     return value
 
 
 def parse_id(value: Any, field: str) -> int:
     """A row id (INT key: 1 to 2^31-1; a bigger one would reach SQL and make the driver raise)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT_MAX:
-        raise ReviewError(f"'{field}' must be a positive integer id up to {INT_MAX} (got {str(value)[:30]})")
+        raise ReviewError(
+            gettext(
+                "'%(field)s' must be a positive integer id up to %(most)d (got %(value)s)",
+                field=field,
+                most=INT_MAX,
+                value=str(value)[:30],
+            )
+        )
     return value
 
 
 def _on_roster(db: Session, lecture: LectureSession, student_id: int, field: str) -> None:
     if student_id not in set(roster_ids(db, lecture.course_id)):
-        raise ReviewError(f"{field}: student {student_id} is not on the roster of {lecture.course.code}")
+        raise ReviewError(
+            gettext(
+                "%(field)s: student %(id)s is not on the roster of %(course)s",
+                field=field,
+                id=student_id,
+                course=lecture.course.code,
+            )
+        )
 
 
 def _students(db: Session, ids: list[int]) -> dict[int, Student]:
@@ -122,8 +159,12 @@ def override_status(
         isinstance(period, bool) or not isinstance(period, int) or not 0 <= period < count
     ):
         raise ReviewError(
-            f"'period' must be null (the whole session) or a period index from 0 to {count - 1}"
-            f" (got {period!r})"
+            gettext(
+                "'period' must be null (the whole session) or a period index from 0 to %(last)d"
+                " (got %(value)s)",
+                last=count - 1,
+                value=repr(period),
+            )
         )
     _on_roster(db, lecture, sid, "student_id")
 
@@ -416,13 +457,17 @@ def decide_unknown_face(
     why = parse_reason(reason, required=False)
     lecture = review.session
     if review.decision == ReviewDecision.ASSIGNED:
-        name = review.student.name if review.student else "a student"
+        name = review.student.name if review.student else gettext("a student")
         raise ReviewError(
-            f"this face is already assigned to {name}; correct that student's attendance with an override",
+            gettext(
+                "this face is already assigned to %(name)s;"
+                " correct that student's attendance with an override",
+                name=name,
+            ),
             409,
         )
     if review.decision.value == decision:
-        raise ReviewError("this face is already marked as not a student", 409)
+        raise ReviewError(gettext("this face is already marked as not a student"), 409)
     sid = None
     student = None
     if decision == ReviewDecision.ASSIGNED.value:
@@ -487,8 +532,12 @@ def parse_version(value: Any, cluster: UnknownCluster) -> None:
     value = parse_version_number(value)
     if value != cluster.size:
         raise ReviewError(
-            f"this person's faces changed since the page was shown: the cluster now has {cluster.size} "
-            f"face(s), you saw {value}; look at them again and decide",
+            gettext(
+                "this person's faces changed since the page was shown: the cluster now has %(size)d face(s),"
+                " you saw %(seen)d; look at them again and decide",
+                size=cluster.size,
+                seen=value,
+            ),
             409,
         )
 
@@ -521,15 +570,26 @@ def decide_cluster(
             )
         sid = parse_id(student_id, "student_id")
         if sid not in set(roster_ids(db, cluster.course_id)):
-            raise ReviewError(f"student_id: student {sid} is not on the roster of {cluster.course.code}")
+            raise ReviewError(
+                gettext(
+                    "%(field)s: student %(id)s is not on the roster of %(course)s",
+                    field="student_id",
+                    id=sid,
+                    course=cluster.course.code,
+                )
+            )
         student = db.get(Student, sid)
     elif student_id is not None and student_id != "":
         raise ReviewError("'student_id' is only for the decision 'assigned'")
     parse_version(version, cluster)
     if cluster.decision == ReviewDecision.ASSIGNED and (student is None or student.id != cluster.student_id):
-        name = cluster.student.name if cluster.student else "a student"
+        name = cluster.student.name if cluster.student else gettext("a student")
         raise ReviewError(
-            f"this person is already assigned to {name}; correct attendance with an override instead", 409
+            gettext(
+                "this person is already assigned to %(name)s; correct attendance with an override instead",
+                name=name,
+            ),
+            409,
         )
     undecided = {ReviewDecision.PENDING} | ({ReviewDecision.NOT_A_STUDENT} if student is not None else set())
     targets = [
@@ -538,7 +598,12 @@ def decide_cluster(
         if m.review.decision in undecided
     ]
     if not targets:
-        raise ReviewError(f"every face of this person is already decided ({cluster.decision.value})", 409)
+        raise ReviewError(
+            gettext(
+                "every face of this person is already decided (%(decision)s)", decision=cluster.decision.value
+            ),
+            409,
+        )
 
     now = utcnow()
     relabelled_total = 0
