@@ -11,12 +11,21 @@ from server.api.endpoints import api_route
 from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
+from server.db.models import Device
 from server.devices import service
 from server.devices.schemas import DeviceStatusList, DeviceTelemetry, RejectedMessageList
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
 MAX_REJECTED = 500
+
+
+def device_or_404(device_id: str) -> Device:
+    """The registered device with this id (as it publishes under), or a 404 naming it."""
+    device = service.find(db_session, device_id)
+    if device is None:
+        abort(404, f"no device '{device_id}'")
+    return device
 
 
 def _since() -> datetime | None:
@@ -60,9 +69,7 @@ def devices_status() -> DeviceStatusList:
 )
 def device_telemetry(device_id: str) -> DeviceTelemetry:
     """One device's telemetry history, oldest first (device clock), optionally since an instant."""
-    device = service.find(db_session, device_id)
-    if device is None:
-        abort(404, f"no device '{device_id}'")
+    device = device_or_404(device_id)
     rows = service.history(db_session, device, _since())
     points = [service.telemetry_json(r) for r in rows]
     return DeviceTelemetry.model_validate({"device_id": device.device_id, "telemetry": points})

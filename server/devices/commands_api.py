@@ -12,20 +12,12 @@ from flask_login import current_user
 from server.api.endpoints import api_route
 from server.db import db_session
 from server.db.enums import Role
-from server.db.models import Device
-from server.devices import service
+from server.devices.api import device_or_404
 from server.devices.commands import CommandRejected, as_json, queue, recent
 from server.devices.schemas import DeviceCommand, DeviceCommandList, DeviceCommandRequest
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
-
-
-def _device(device_id: str) -> Device:
-    device = service.find(db_session, device_id)
-    if device is None:
-        abort(404, f"no device '{device_id}'")
-    return device
 
 
 @api_route(
@@ -44,7 +36,7 @@ def send_device_command(device_id: str, body: DeviceCommandRequest) -> tuple[Dev
     Validated like the device validates it (known name, valid arguments: 400 otherwise); the ingest
     worker publishes it on the device's commands topic (QoS 1) within a second. Poll the list below
     for the device's answer."""
-    device = _device(device_id)
+    device = device_or_404(device_id)
     try:
         command = queue(db_session, device, body.name, body.args, current_user)
     except CommandRejected as exc:
@@ -61,6 +53,6 @@ def send_device_command(device_id: str, body: DeviceCommandRequest) -> tuple[Dev
 )
 def list_device_commands(device_id: str) -> DeviceCommandList:
     """The device's latest commands, newest first, with their status and the device's answer."""
-    device = _device(device_id)
+    device = device_or_404(device_id)
     commands = [as_json(c) for c in recent(db_session, device)]
     return DeviceCommandList.model_validate({"device_id": device.device_id, "commands": commands})

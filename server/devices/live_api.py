@@ -3,12 +3,10 @@ live refresh (server.devices.live)."""
 
 from __future__ import annotations
 
-from flask import abort
-
 from server.api.endpoints import api_route
 from server.db import db_session
 from server.db.enums import Role
-from server.devices import service
+from server.devices.api import device_or_404
 from server.devices.live import device_live
 from server.devices.schemas import DeviceLive
 
@@ -20,7 +18,5 @@ def get_device_live(device_id: str) -> DeviceLive:
     """One device's status, newest telemetry, acknowledged crop mode and latest commands.
 
     What the device page polls to stay current without a reload."""
-    device = service.find(db_session, device_id)
-    if device is None:
-        abort(404, f"no device '{device_id}'")
+    device = device_or_404(device_id)
     return DeviceLive.model_validate(device_live(db_session, device))

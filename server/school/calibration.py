@@ -60,8 +60,15 @@ def min_impostor_pairs(far: float) -> int:
 
 
 @dataclass
-class Proposal:
-    """A course's calibration: the pairs it rests on, the thresholds, and the rates at them."""
+class CalibrationProposal:
+    """The course's calibration from its accepted enrolment photos: genuine pairs are two photos of one
+    student, impostor pairs photos of two students. `refused` says why no threshold is proposed (too
+    few pairs); `below_global` means accepting needs `confirm_below_global`. `at_proposed` and
+    `at_global`: the false-accept rate over the impostor pairs and the false-reject rate over the
+    genuine pairs at that threshold (`far`, `frr`; empty without genuine pairs)."""
+
+    # The API's `CalibrationProposal` component as it is (server/school/schemas.py): this docstring is
+    # its description there.
 
     model: str
     metric: str
@@ -107,14 +114,14 @@ def propose(
     students: int | None = None,
     target_far: float = TARGET_FAR,
     unknown_far: float = UNKNOWN_FAR,
-) -> Proposal:
+) -> CalibrationProposal:
     """The calibration of these faces (`owners[i]` is face i's student) against the global default."""
     spec = require_embedder(model)
     metric: Metric = spec["metric"]
     owners = np.asarray(owners)
     scores, same = pair_scores(owners, np.asarray(vectors, np.float32), metric)
     genuine, impostor = int(same.sum()), int((~same).sum())
-    proposal = Proposal(
+    proposal = CalibrationProposal(
         model=model,
         metric=metric,
         students=len(set(owners.tolist())) if students is None else students,
@@ -202,7 +209,7 @@ def course_faces(session: Session, course_id: int, model: str) -> tuple[np.ndarr
     return np.asarray(owners, dtype=np.int64), np.stack(vectors), len(roster)
 
 
-def course_proposal(session: Session, course: Course) -> Proposal:
+def course_proposal(session: Session, course: Course) -> CalibrationProposal:
     """The course's calibration now, under the gallery's configured embedder."""
     model = gallery.configured()[0]
     owners, vectors, roster = course_faces(session, course.id, model)

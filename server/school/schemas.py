@@ -23,6 +23,7 @@ from server.db.models import Device as DeviceRow
 from server.db.models import LectureSession as LectureSessionRow
 from server.db.models import Student as StudentRow
 from server.school import fields, times
+from server.school.calibration import CalibrationProposal
 from server.school.errors import Invalid
 from server.school.fields import DeviceId, NullableId, StudentNumber, Text
 from server.school.schedule import period_count
@@ -34,6 +35,7 @@ OFFSET_DATETIME: dict[str, Any] = {
     "description": "ISO 8601 with a UTC offset (naive times are refused).",
 }
 MINUTES: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 24 * 60}
+DATE = WithJsonSchema({"type": "string", "format": "date"})
 
 
 def _named(check: Callable[[Any, str], Any], name: str, keep: bool = False) -> BeforeValidator:
@@ -155,16 +157,8 @@ class Weekly(RequestModel):
         WithJsonSchema({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]", "example": "09:00"}),
     ]
     duration_minutes: Annotated[int, _minutes("weekly.duration_minutes"), WithJsonSchema(MINUTES)]
-    first_date: Annotated[
-        str,
-        _named(times.local_date, "weekly.first_date", keep=True),
-        WithJsonSchema({"type": "string", "format": "date"}),
-    ]
-    last_date: Annotated[
-        str,
-        _named(times.local_date, "weekly.last_date", keep=True),
-        WithJsonSchema({"type": "string", "format": "date"}),
-    ]
+    first_date: Annotated[str, _named(times.local_date, "weekly.first_date", keep=True), DATE]
+    last_date: Annotated[str, _named(times.local_date, "weekly.last_date", keep=True), DATE]
     timezone: Annotated[
         str,
         _named(times.zone, "weekly.timezone", keep=True),
@@ -383,46 +377,6 @@ class CalibrationAccept(RequestModel):
             }
         ),
     ] = None
-
-
-class ErrorRates(ResponseModel):
-    """False-accept rate over the impostor pairs and false-reject rate over the genuine pairs at a
-    threshold (empty when there are no genuine pairs)."""
-
-    far: float = Field(None, exclude_if=lambda value: value is None)
-    frr: float = Field(None, exclude_if=lambda value: value is None)
-
-
-Range = Annotated[list[float] | None, Field(min_length=2, max_length=2)]
-
-
-class CalibrationProposal(ResponseModel):
-    """The course's calibration from its accepted enrolment photos: genuine pairs are two photos of one
-    student, impostor pairs photos of two students. `refused` says why no threshold is proposed (too few
-    pairs); `below_global` means accepting needs `confirm_below_global`."""
-
-    model: str
-    metric: str
-    students: int
-    students_with_photos: int
-    faces: int
-    genuine_pairs: int
-    impostor_pairs: int
-    target_far: float
-    unknown_far: float
-    min_genuine_pairs: int
-    min_impostor_pairs: int
-    global_threshold: float
-    global_unknown_threshold: float
-    refused: str | None
-    genuine_range: Range
-    impostor_range: Range
-    accuracy_threshold: float | None
-    threshold: float | None
-    unknown_threshold: float | None
-    below_global: bool
-    at_proposed: ErrorRates
-    at_global: ErrorRates
 
 
 class AcceptedCalibration(ResponseModel):
