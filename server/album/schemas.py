@@ -7,10 +7,11 @@ services then apply what needs the database (a person of yours, a face of this p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from flask import url_for
-from pydantic import MISSING, BeforeValidator, Field, WithJsonSchema
+from pydantic import MISSING, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from server.album import people
 from server.album.errors import AlbumError
@@ -25,8 +26,6 @@ from server.db.models import AlbumSearch as SearchRow
 from server.db.types import INT_MAX
 from server.school import fields
 from server.school.fields import NullableId
-
-ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
 
 
 def _person_name(value: Any) -> str | None:
@@ -53,10 +52,10 @@ def _id_list(value: Any) -> list[int]:
     return value
 
 
-def _field_said(check: Any) -> BeforeValidator:
+def _field_said(check: Callable[[Any], Any]) -> BeforeValidator:
     """`check`'s sentence prefixed with the field's name (`'person_ids' must be ...`)."""
 
-    def validate(value: Any, info: Any) -> Any:
+    def validate(value: Any, info: ValidationInfo) -> Any:
         try:
             return check(value)
         except ValueError as error:
@@ -67,7 +66,9 @@ def _field_said(check: Any) -> BeforeValidator:
 
 PersonName = Annotated[str | None, BeforeValidator(_person_name), WithJsonSchema(people.NAME_SCHEMA)]
 IdList = Annotated[
-    list[int], _field_said(_id_list), WithJsonSchema({"type": "array", "items": ID_SCHEMA, "minItems": 1})
+    list[int],
+    _field_said(_id_list),
+    WithJsonSchema({"type": "array", "items": fields.ID_SCHEMA}),
 ]
 Box = Annotated[
     list[float], Field(description="[x, y, width, height] in display pixels.", min_length=4, max_length=4)

@@ -25,9 +25,9 @@ from server.db.models import AuditLog, LectureSession, Student, UnknownFaceRevie
 from server.db.models import LearnedFace as LearnedFaceRow
 from server.db.types import INT_MAX
 from server.errors import ServiceError
+from server.school import fields
 from server.school.schemas import CourseRef
 
-ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
 DECISIONS = (ReviewDecision.ASSIGNED.value, ReviewDecision.NOT_A_STUDENT.value)
 
 
@@ -43,7 +43,7 @@ def _said(parse: Callable[[Any, str], Any]) -> BeforeValidator:
     return BeforeValidator(validate)
 
 
-StudentId = Annotated[int, _said(review.parse_id), WithJsonSchema(ID_SCHEMA)]
+StudentId = Annotated[int, _said(review.parse_id), WithJsonSchema(fields.ID_SCHEMA)]
 Reason = Annotated[
     str,
     _said(lambda value, name: review.parse_reason(value, required=True, field=name)),
@@ -389,7 +389,6 @@ class LearnedFace(ResponseModel):
                 else None
             ),
         )
-
 
 
 class UnlearnedFace(ResponseModel):
