@@ -6,25 +6,35 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from server.album.errors import NotFound
 from server.db.models import Album, AlbumFace, AlbumPerson, AlbumPhoto, AlbumSearch, User
 from server.db.types import INT_MAX
+from server.i18n import N_
 
 Row = TypeVar("Row", Album, AlbumPhoto, AlbumFace, AlbumPerson, AlbumSearch)
 
-WHAT = {Album: "album", AlbumPhoto: "photo", AlbumFace: "face", AlbumPerson: "person", AlbumSearch: "search"}
+# One whole sentence per kind of row (marked for the catalogue, translated when raised): a noun put
+# into a shared sentence would not take the right Korean particle.
+NOT_YOURS = {
+    Album: N_("you have no album with id %(id)s"),
+    AlbumPhoto: N_("you have no photo with id %(id)s"),
+    AlbumFace: N_("you have no face with id %(id)s"),
+    AlbumPerson: N_("you have no person with id %(id)s"),
+    AlbumSearch: N_("you have no search with id %(id)s"),
+}
 
 
 def owned(session: Session, user: User, model: type[Row], row_id: int) -> Row:
     """The row if `user` owns it; NotFound otherwise (also for an id no INT key can hold, which
     would reach SQL from a form or body and make the driver raise)."""
     if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= INT_MAX:
-        raise NotFound(f"you have no {WHAT[model]} with id {str(row_id)[:30]}")
+        raise NotFound(gettext(NOT_YOURS[model], id=str(row_id)[:30]))
     row = session.get(model, row_id)
     if row is None or row.owner_id != user.id:
-        raise NotFound(f"you have no {WHAT[model]} with id {row_id}")
+        raise NotFound(gettext(NOT_YOURS[model], id=row_id))
     return row
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, abort, request
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -249,7 +250,7 @@ def get_album_face_crop(face_id: int) -> Response:
     """The aligned crop of one of your faces (a small JPEG)."""
     face = access.face_for(db_session, current_user, face_id)
     if not face.crop_key:
-        abort(404, f"face {face_id} has no crop")
+        abort(404, gettext("face %(id)s has no crop", id=face_id))
     return stored_file(face.crop_key, "image/jpeg")
 
 
@@ -357,7 +358,7 @@ def unique_album_name(name: str, album_id: int | None = None) -> None:
         )
     )
     if clash is not None:
-        raise AlbumError(f"you already have an album named {name!r}", status=409)
+        raise AlbumError(gettext("you already have an album named %(name)s", name=repr(name)), status=409)
 
 
 @api_route(

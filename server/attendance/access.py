@@ -7,6 +7,7 @@ that does not exist, on the web and in the API alike: ids reveal nothing about o
 from __future__ import annotations
 
 from flask import abort
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,28 +33,28 @@ def manages(user: User, course: Course) -> bool:
 def session_or_404(db: Session, user: User, session_id: int) -> LectureSession:
     lecture = db.get(LectureSession, session_id)
     if lecture is None or not manages(user, lecture.course):
-        abort(404, f"There is no lecture session {session_id} among your courses.")
+        abort(404, gettext("There is no lecture session %(id)s among your courses.", id=session_id))
     return lecture
 
 
 def course_or_404(db: Session, user: User, course_id: int) -> Course:
     course = db.get(Course, course_id)
     if course is None or not manages(user, course):
-        abort(404, f"There is no course {course_id} among your courses.")
+        abort(404, gettext("There is no course %(id)s among your courses.", id=course_id))
     return course
 
 
 def review_or_404(db: Session, user: User, review_id: int) -> UnknownFaceReview:
     review = db.get(UnknownFaceReview, review_id)
     if review is None or not manages(user, review.session.course):
-        abort(404, f"There is no unknown face {review_id} in your sessions.")
+        abort(404, gettext("There is no unknown face %(id)s in your sessions.", id=review_id))
     return review
 
 
 def cluster_or_404(db: Session, user: User, cluster_id: int) -> UnknownCluster:
     cluster = db.get(UnknownCluster, cluster_id)
     if cluster is None or not manages(user, cluster.course):
-        abort(404, f"There is no unknown person {cluster_id} in your courses.")
+        abort(404, gettext("There is no unknown person %(id)s in your courses.", id=cluster_id))
     return cluster
 
 
@@ -63,7 +64,7 @@ def learned_or_404(db: Session, user: User, learned_id: int) -> LearnedFace:
     if learned is None or not any(
         manages(user, course) for course in courses_of_student(db, learned.student_id)
     ):
-        abort(404, f"There is no learned face {learned_id} among your students.")
+        abort(404, gettext("There is no learned face %(id)s among your students.", id=learned_id))
     return learned
 
 
@@ -81,7 +82,7 @@ def sighting_or_404(db: Session, user: User, sighting_id: int) -> Sighting:
     """A sighting of one of the user's sessions (a sighting outside any session is nobody's to review)."""
     sighting = db.get(Sighting, sighting_id)
     if sighting is None or sighting.session is None or not manages(user, sighting.session.course):
-        abort(404, f"There is no sighting {sighting_id} in your sessions.")
+        abort(404, gettext("There is no sighting %(id)s in your sessions.", id=sighting_id))
     return sighting
 
 

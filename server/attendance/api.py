@@ -9,6 +9,7 @@ written, and each is audited (see `server.attendance.review`).
 from __future__ import annotations
 
 from flask import Response, abort, current_app, request
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -273,7 +274,9 @@ def export_course_csv(course_id: int) -> Response:
 def get_sighting_thumbnail(sighting_id: int) -> Response:
     sighting = sighting_or_404(db_session, current_user, sighting_id)
     if sighting.thumbnail is None:
-        abort(404, f"Sighting {sighting_id} has no thumbnail (devices send none by default).")
+        abort(
+            404, gettext("Sighting %(id)s has no thumbnail (devices send none by default).", id=sighting_id)
+        )
     response = Response(sighting.thumbnail, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

@@ -5,6 +5,7 @@ user (administrators included) gets 404 for its id."""
 from __future__ import annotations
 
 from flask import Response, abort
+from flask_babel import gettext
 from flask_login import current_user
 
 from server.api.endpoints import FILES, api_route
@@ -56,7 +57,12 @@ def create_deepfake_checks() -> tuple[DeepfakeSubmission, int] | Response:
         abort(400, "Send at least one file in the multipart field 'file'.")
     most = current_settings().deepfake.max_files_per_upload
     if len(uploads) > most:
-        abort(400, f"{len(uploads)} files in one request: send at most {most} at a time.")
+        abort(
+            400,
+            gettext(
+                "%(num)d files in one request: send at most %(most)d at a time.", num=len(uploads), most=most
+            ),
+        )
     checks, refused = service.submit_checks(db_session, current_user.id, uploads)
     if not checks:
         db_session.rollback()
@@ -121,7 +127,13 @@ def cancel_deepfake_check(check_id: int) -> DeepfakeCheck:
     check = service.owned_check(db_session, current_user.id, check_id)
     if not service.cancel_check(db_session, check):
         db_session.rollback()
-        abort(409, f"Check {check_id} has already ended; only a queued or running check can be cancelled.")
+        abort(
+            409,
+            gettext(
+                "Check %(id)s has already ended; only a queued or running check can be cancelled.",
+                id=check_id,
+            ),
+        )
     db_session.commit()
     return DeepfakeCheck.of(db_session, check)
 
@@ -155,7 +167,7 @@ def deepfake_face_image(check_id: int, ordinal: int) -> Response:
     check = service.owned_check(db_session, current_user.id, check_id)
     face = next((f for f in check.faces if f.ordinal == ordinal), None)
     if not isinstance(face, DeepfakeFace):
-        abort(404, f"Check {check_id} has no face {ordinal}.")
+        abort(404, gettext("Check %(id)s has no face %(number)s.", id=check_id, number=ordinal))
     response = Response(face.jpeg, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

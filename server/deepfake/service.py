@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from flask import abort, current_app
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -113,7 +114,7 @@ def owned_check(session: Session, owner_id: int, check_id: int) -> DeepfakeCheck
     """The user's own check, or 404 (another user's ids look exactly like unknown ones)."""
     check = session.get(DeepfakeCheck, check_id)
     if check is None or check.owner_id != owner_id:
-        abort(404, f"No deepfake check {check_id}.")
+        abort(404, gettext("No deepfake check %(id)s.", id=check_id))
     return check
 
 
