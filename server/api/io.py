@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, overload
 
 from flask import Response, abort, request
+from flask_babel import gettext
 
 from server.db.types import BIGINT_MAX
 from server.errors import json_error
@@ -32,12 +33,22 @@ def json_body() -> dict[str, Any]:
     try:
         body = load_json(request.get_data(cache=True), limit=MAX_JSON_BODY_BYTES)
     except MessageError as exc:
-        abort(413 if exc.reason == "oversized" else 400, f"the request body is not usable JSON: {exc}")
+        abort(
+            413 if exc.reason == "oversized" else 400,
+            gettext("the request body is not usable JSON: %(exc)s", exc=exc),
+        )
     if not isinstance(body, dict):
         abort(400, "the request body must be a JSON object")
     where = _beyond_64_bits(body)
     if where is not None:
-        abort(400, f"'{where}' is out of range: integers in a request are at most {BIGINT_MAX} in size")
+        abort(
+            400,
+            gettext(
+                "'%(where)s' is out of range: integers in a request are at most %(max)s in size",
+                where=where,
+                max=BIGINT_MAX,
+            ),
+        )
     return body
 
 
@@ -80,7 +91,12 @@ def query_int(name: str, default: int | None, low: int, high: int) -> int | None
         return default
     value = int_text(raw)
     if value is None or not low <= value <= high:
-        abort(400, f"'{name}' must be a whole number from {low} to {high}")
+        abort(
+            400,
+            gettext(
+                "'%(name)s' must be a whole number from %(low)s to %(high)s", name=name, low=low, high=high
+            ),
+        )
     return value
 
 

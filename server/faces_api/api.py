@@ -9,6 +9,7 @@ stored: the pictures live only for the request.
 from __future__ import annotations
 
 from flask import abort, current_app, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from server.album import access
@@ -81,9 +82,15 @@ def references(body: FaceCompareRequest | None) -> list[tuple[Upload | None, int
         raw_id = request.form.get(f"{side}_photo_id", "")
         photo_id = int_text(raw_id)
         if raw_id.strip() and photo_id is None:
-            abort(400, f"'{side}_photo_id' must be the id of one of your album photos")
+            abort(400, gettext("'%(side)s_photo_id' must be the id of one of your album photos", side=side))
         if len(uploads) + (photo_id is not None) != 1:
-            abort(400, f"send exactly one {side} image: a file in the field `{side}` or `{side}_photo_id`")
+            abort(
+                400,
+                gettext(
+                    "send exactly one %(side)s image: a file in the field `%(side)s` or `%(side)s_photo_id`",
+                    side=side,
+                ),
+            )
         found.append((uploads[0] if uploads else None, photo_id))
     return found
 
@@ -96,13 +103,26 @@ def picture(side: str, upload: Upload | None, photo_id: int | None) -> Picture:
         try:
             data = storage().get(photo.storage_key)
         except StorageError:
-            abort(404, f"the file of photo {photo_id} is missing from storage")
+            abort(404, gettext("the file of photo %(id)s is missing from storage", id=photo_id))
         upload = Upload(photo.filename, data)
     max_bytes = current_settings().enrolment.max_photo_bytes
     if not upload.data:
-        abort(400, f"{upload.filename}: the {side} image is empty (0 bytes)")
+        abort(
+            400,
+            gettext(
+                "%(filename)s: the %(side)s image is empty (0 bytes)", filename=upload.filename, side=side
+            ),
+        )
     if upload.full_size > max_bytes:
-        abort(413, f"{upload.filename}: the {side} image is {over_limit(upload.full_size, max_bytes)}")
+        abort(
+            413,
+            gettext(
+                "%(filename)s: the %(side)s image is %(limit)s",
+                filename=upload.filename,
+                side=side,
+                limit=over_limit(upload.full_size, max_bytes),
+            ),
+        )
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape(current_app))
     except MediaError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from flask_babel import gettext
 
 from server.errors import Unprocessable
 from shared.analysis import AnalyzedFace, FaceAnalyzer
@@ -36,7 +37,10 @@ def compare(analyzer: FaceAnalyzer, source: Picture, target: Picture) -> dict[st
     source_faces = analyzer.get(source.image)
     if not source_faces:
         raise Unprocessable(
-            f"{source.name}: no face found in the source image, so there is nothing to compare"
+            gettext(
+                "%(name)s: no face found in the source image, so there is nothing to compare",
+                name=source.name,
+            )
         )
     target_faces = analyzer.get(target.image)
     spec = require_embedder(analyzer.embedder_name)

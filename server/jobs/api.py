@@ -7,6 +7,7 @@ is always the caller's own."""
 from __future__ import annotations
 
 from flask import abort, request
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -37,7 +38,7 @@ def _visible_job(job_id: int) -> Job:
     """The job if the caller owns it or is an administrator; 404 otherwise (as for unknown ids)."""
     job = db_session.get(Job, job_id)
     if job is None or (job.owner_id != current_user.id and not current_user.has_role(Role.ADMIN)):
-        abort(404, f"no job {job_id}")
+        abort(404, gettext("no job %(id)s", id=job_id))
     return job
 
 
@@ -49,11 +50,11 @@ def cancel_job(job_id: int) -> JobShape:
     already ended or its kind cannot be cancelled (album indexing, for one, finishes by itself)."""
     job = _visible_job(job_id)
     if not is_cancellable(job.kind):
-        abort(409, f"jobs of kind {job.kind} cannot be cancelled")
+        abort(409, gettext("jobs of kind %(kind)s cannot be cancelled", kind=job.kind))
     if not store.cancel_job(db_session, job):
         db_session.rollback()
         db_session.refresh(job)
-        abort(409, f"job {job_id} has already ended ({job.status.value})")
+        abort(409, gettext("job %(id)s has already ended (%(value)s)", id=job_id, value=job.status.value))
     db_session.commit()
     return JobShape.of(job)
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
+from flask_babel import gettext
 from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 
 from server.db.types import INT_MAX
@@ -64,7 +65,13 @@ def reject_unknown(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
     unknown = sorted(key for key in body if key not in allowed)
     if unknown:
         names = ", ".join(repr(key) for key in unknown)
-        raise Invalid(f"unknown field(s) {names}: this request takes {', '.join(sorted(allowed))}")
+        raise Invalid(
+            gettext(
+                "unknown field(s) %(names)s: this request takes %(join)s",
+                names=names,
+                join=", ".join(sorted(allowed)),
+            )
+        )
 
 
 def text(
@@ -73,14 +80,20 @@ def text(
     """A required one-line string of at most `max_length` characters, stripped of `SPACE` (and
     matching `pattern`); `text_schema(max_length)` says the same."""
     if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"'{name}' is required: give a non-empty text")
+        raise Invalid(gettext("'%(name)s' is required: give a non-empty text", name=name))
     if len(value) > max_length:
-        raise Invalid(f"'{name}' is too long: at most {max_length} characters")
+        raise Invalid(
+            gettext("'%(name)s' is too long: at most %(length)s characters", name=name, length=max_length)
+        )
     value = value.strip(SPACE)
     if _CONTROL.search(value):
-        raise Invalid(f"'{name}' must not contain control characters (tabs, line breaks)")
+        raise Invalid(
+            gettext("'%(name)s' must not contain control characters (tabs, line breaks)", name=name)
+        )
     if pattern is not None and not pattern.fullmatch(value):
-        raise Invalid(f"'{name}' {value!r} is not valid: {hint}")
+        raise Invalid(
+            gettext("'%(name)s' %(repr)s is not valid: %(hint)s", name=name, repr=repr(value), hint=hint)
+        )
     return value
 
 
@@ -95,7 +108,7 @@ def device_id(value: Any, name: str = "device_id") -> str:
 def integer(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer (JSON number without fraction; booleans are not integers here)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"'{name}' must be an integer")
+        raise Invalid(gettext("'%(name)s' must be an integer", name=name))
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         low = "" if minimum is None else f" from {minimum}"
         high = "" if maximum is None else f" to {maximum}"
@@ -111,11 +124,18 @@ def optional_id(value: Any, name: str) -> int | None:
 def string_list(value: Any, name: str, max_items: int) -> list[str]:
     """A JSON list of strings (1 to `max_items`), duplicates dropped, order kept."""
     if not isinstance(value, list) or not value:
-        raise Invalid(f"'{name}' must be a non-empty list of strings")
+        raise Invalid(gettext("'%(name)s' must be a non-empty list of strings", name=name))
     if len(value) > max_items:
-        raise Invalid(f"'{name}' has {len(value)} items: send at most {max_items} per request")
+        raise Invalid(
+            gettext(
+                "'%(name)s' has %(count)s items: send at most %(items)s per request",
+                name=name,
+                count=len(value),
+                items=max_items,
+            )
+        )
     if not all(isinstance(item, str) for item in value):
-        raise Invalid(f"'{name}' must contain strings only")
+        raise Invalid(gettext("'%(name)s' must contain strings only", name=name))
     return list(dict.fromkeys(item.strip() for item in value if item.strip()))
 
 

@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from flask_babel import gettext
+
 from server.errors import Invalid, TooLarge
 from server.uploads.policy import mebibytes, over_limit
 
@@ -103,7 +105,9 @@ class PhotoArchive:
                 continue
             entries.append(classify(name, info, max_member_bytes))
         if total > max_total:
-            raise TooLarge(f"the zip holds {over_limit(total, max_total)} once inflated: split it")
+            raise TooLarge(
+                gettext("the zip holds %(limit)s once inflated: split it", limit=over_limit(total, max_total))
+            )
         if total > RATIO_FLOOR and total > max_ratio * len(data):
             raise ArchiveError(
                 f"the zip's members inflate {total} bytes from {len(data)}: refused as a zip bomb"

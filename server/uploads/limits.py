@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, abort, request
+from flask_babel import gettext
 
 from server.settings import current_settings, locate
 from server.uploads.policy import over_limit
@@ -42,6 +43,9 @@ def enforce_upload_limit(endpoint: str | None, _values: dict[str, Any] | None) -
     if request.content_length is not None and request.content_length > ceiling:
         abort(
             413,
-            f"The upload is {over_limit(request.content_length, ceiling)} for {what}: "
-            "send fewer or smaller files.",
+            gettext(
+                "The upload is %(limit)s for %(what)s: send fewer or smaller files.",
+                limit=over_limit(request.content_length, ceiling),
+                what=what,
+            ),
         )
