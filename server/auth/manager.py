@@ -27,6 +27,7 @@ from server.db import db_session
 from server.db.models import User
 from server.devices.tokens import is_device_token
 from server.errors import is_api_request, json_error
+from server.i18n import N_
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -72,7 +73,8 @@ def load_token_user(req: Request) -> User | None:
 def unauthorized() -> Response:
     """Anonymous caller on a protected view: 401 JSON for the API, the sign-in page for browsers."""
     if is_api_request():
-        return unauthorized_json("authentication required: send 'Authorization: Bearer <token>' or sign in")
+        message = N_("authentication required: send 'Authorization: Bearer <token>' or sign in")
+        return unauthorized_json(message)
     flash(gettext("Please sign in to see this page."), "info")
     target = request.full_path if request.query_string else request.path
     return redirect(url_for("auth.login", next=target))
@@ -94,7 +96,7 @@ def check_request() -> Response | None:
         return None  # a device's token authenticates no user: the device endpoints check it themselves
     if token is not None:
         if not current_user.is_authenticated:
-            return unauthorized_json("invalid, expired or revoked API token", invalid_token=True)
+            return unauthorized_json(N_("invalid, expired or revoked API token"), invalid_token=True)
         return None
     if not current_app.config.get("WTF_CSRF_ENABLED", True) or request.endpoint is None:
         return None
