@@ -27,6 +27,7 @@ from server.attendance.service import (
     SessionReport,
     compute_session,
     out_after_from_config,
+    plan_for,
     sessions_between,
     settings_from_config,
 )
@@ -105,6 +106,8 @@ def sessions() -> str | tuple[str, int]:
         previous_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         lectures=lectures,
+        # each session's real periods ("1 period of 50 min"), not the course's period setting
+        periods={lecture.id: plan_for(lecture, config).periods for lecture in lectures},
         courses=db_session.scalars(courses_query).all(),
         zone=clock.zone(config).key,
         error=error,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from server.db.models import Device, DeviceHealth
 from tests.server.attendance_seed import build_world
@@ -103,3 +103,17 @@ def test_deepfake_texts_still_read_as_the_pipelines_english(app):
     with app.test_request_context("/", headers=KO):
         assert texts.verdict_label("likely_fake") == "조작 가능성 높음"
         assert all(str(text) != original for original, text in texts.NOTES.items())
+
+
+def test_day_list_shows_each_sessions_real_periods(client, db, make_user, login):
+    """The day list's Periods column: the session's own periods (a 50-minute lecture with hourly
+    periods is "1 period of 50 min"), in each language."""
+    from server.db.models import LectureSession
+
+    w = signed_in_world(client, db, make_user, login)
+    lecture = db.get(LectureSession, w.session)
+    lecture.ends_at = lecture.starts_at + timedelta(minutes=50)
+    db.commit()
+    day = f"/attendance?date={lecture.starts_at:%Y-%m-%d}"
+    assert "1 period of 50 min" in client.get(day).get_data(as_text=True)
+    assert "교시" in client.get(day, headers=KO).get_data(as_text=True)
