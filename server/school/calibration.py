@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -143,16 +144,23 @@ def propose(
     if genuine:
         proposal.at_global = _rates(scores, same, proposal.global_threshold)
     if genuine < MIN_GENUINE_PAIRS:
-        proposal.refused = (
-            f"only {genuine} same-student pair(s) (students with two or more photos); calibration needs "
-            f"at least {MIN_GENUINE_PAIRS}: enrol more photos per student"
+        proposal.refused = ngettext(
+            "only %(num)d same-student pair (students with two or more photos); calibration needs"
+            " at least %(needed)s: enrol more photos per student",
+            "only %(num)d same-student pairs (students with two or more photos); calibration needs"
+            " at least %(needed)s: enrol more photos per student",
+            genuine,
+            needed=MIN_GENUINE_PAIRS,
         )
         return proposal
     if impostor < proposal.min_impostor_pairs:
-        proposal.refused = (
-            f"only {impostor:,} different-student pairs; showing a false-accept rate of {target_far:g} "
-            f"needs at least {proposal.min_impostor_pairs:,} (with no false accept among N pairs the rate "
-            f"is only known to be below 3/N): enrol more students or more photos"
+        proposal.refused = gettext(
+            "only %(pairs)s different-student pairs; showing a false-accept rate of %(far)s needs at least"
+            " %(needed)s (with no false accept among N pairs the rate is only known to be below 3/N): enrol"
+            " more students or more photos",
+            pairs=f"{impostor:,}",
+            far=f"{target_far:g}",
+            needed=f"{proposal.min_impostor_pairs:,}",
         )
         return proposal
     result = calibrate(scores, same, metric, fars=(target_far, unknown_far))
@@ -281,16 +289,28 @@ def accept(
     _require_admin(actor)
     proposal = course_proposal(session, course)
     if proposal.refused or proposal.threshold is None or proposal.unknown_threshold is None:
-        raise Conflict(f"no calibration to accept for {course.code}: {proposal.refused}")
+        raise Conflict(
+            gettext(
+                "no calibration to accept for %(code)s: %(reason)s", code=course.code, reason=proposal.refused
+            )
+        )
     if expected_threshold is not None and abs(expected_threshold - proposal.threshold) > 5e-5:
         raise Conflict(
-            f"the calibration changed since it was shown ({expected_threshold:g} then, "
-            f"{proposal.threshold:g} now): look at it again before accepting"
+            gettext(
+                "the calibration changed since it was shown (%(then)s then, %(now)s now): look at it again"
+                " before accepting",
+                then=f"{expected_threshold:g}",
+                now=f"{proposal.threshold:g}",
+            )
         )
     if proposal.below_global and not confirm_below_global:
         raise Invalid(
-            f"the calibrated threshold {proposal.threshold:g} is below the global default "
-            f"{proposal.global_threshold:g}: confirm explicitly that this course may use the lower one"
+            gettext(
+                "the calibrated threshold %(threshold)s is below the global default %(default)s: confirm"
+                " explicitly that this course may use the lower one",
+                threshold=f"{proposal.threshold:g}",
+                default=f"{proposal.global_threshold:g}",
+            )
         )
     row = accepted(session, course.id)
     before = _snapshot(row)
@@ -335,7 +355,11 @@ def revert(session: Session, actor: User, course: Course) -> int:
     _require_admin(actor)
     row = accepted(session, course.id)
     if row is None:
-        raise Conflict(f"{course.code} already uses the global threshold: there is nothing to revert")
+        raise Conflict(
+            gettext(
+                "%(code)s already uses the global threshold: there is nothing to revert", code=course.code
+            )
+        )
     before = _snapshot(row)
     session.delete(row)
     session.flush()

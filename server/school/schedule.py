@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -71,9 +72,22 @@ def weekly_slots(spec: Any) -> list[Slot]:
         raise Invalid("'weekly.last_date' must not be before 'weekly.first_date'")
     dates = weekly_dates(day, first, last)
     if not dates:
-        raise Invalid(f"there is no {spec['weekday']} from {first.isoformat()} to {last.isoformat()}")
+        raise Invalid(
+            gettext(
+                "there is no %(weekday)s from %(first)s to %(last)s",
+                weekday=spec["weekday"],
+                first=first.isoformat(),
+                last=last.isoformat(),
+            )
+        )
     if len(dates) > MAX_SERIES:
-        raise Invalid(f"the series would have {len(dates)} sessions: at most {MAX_SERIES} at once")
+        raise Invalid(
+            gettext(
+                "the series would have %(count)s sessions: at most %(max)s at once",
+                count=len(dates),
+                max=MAX_SERIES,
+            )
+        )
     slots = []
     for date in dates:
         starts_at = at_local(date, start, tz)
@@ -107,11 +121,18 @@ def check_room_free(db: Session, actor: User, room: Classroom, slots: Sequence[S
                 clashes.append(clash)
     if clashes:
         first = clashes[0]
-        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        by = f" by {first['course_code']}" if "course_code" in first else ""
+        more = gettext(" (and %(count)s more)", count=len(clashes) - 1) if len(clashes) > 1 else ""
+        by = gettext(" by %(code)s", code=first["course_code"]) if "course_code" in first else ""
         raise Conflict(
-            f"classroom {room.name} is already booked{by} from {_span(first['starts_at'])} to "
-            f"{_span(first['ends_at'])}{more}; nothing was scheduled",
+            gettext(
+                "classroom %(room)s is already booked%(by)s from %(start)s to %(end)s%(more)s; nothing was"
+                " scheduled",
+                room=room.name,
+                by=by,
+                start=_span(first["starts_at"]),
+                end=_span(first["ends_at"]),
+                more=more,
+            ),
             conflicts=[
                 {**clash, "starts_at": _iso(clash["starts_at"]), "ends_at": _iso(clash["ends_at"])}
                 for clash in clashes
@@ -185,7 +206,11 @@ def delete_session(db: Session, actor: User, lecture: LectureSession) -> None:
     sightings = sighting_count(db, lecture)
     if sightings:
         raise Conflict(
-            f"this session has {sightings} recorded sightings: its attendance is kept, not deleted"
+            ngettext(
+                "this session has %(num)d recorded sighting: its attendance is kept, not deleted",
+                "this session has %(num)d recorded sightings: its attendance is kept, not deleted",
+                sightings,
+            )
         )
     if db.scalar(select(func.count()).where(AttendanceOverride.session_id == lecture.id)):
         raise Conflict("this session has attendance corrections: its attendance is kept, not deleted")

@@ -374,7 +374,7 @@ def test_listing_by_time_window_and_deleting_only_without_evidence(client, db, s
     )
     db.commit()
     kept = client.delete(f"/api/v1/sessions/{created[0]['id']}", headers=setup["ada"])
-    assert kept.status_code == 409 and "1 recorded sightings" in kept.get_json()["error"]
+    assert kept.status_code == 409 and "1 recorded sighting:" in kept.get_json()["error"]
     assert client.delete(f"/api/v1/sessions/{created[1]['id']}", headers=setup["ada"]).status_code == 204
     assert client.get(f"/api/v1/sessions/{created[1]['id']}", headers=setup["ada"]).status_code == 404
     assert session_count(db) == 3
