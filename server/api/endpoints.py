@@ -64,7 +64,7 @@ from flask import request as flask_request
 from pydantic import BaseModel
 
 import shared
-from server.api.shapes import Mode, dump, is_shape, json_schema, read_body
+from server.api.shapes import Mode, dump, is_shape, json_schema, query_parameters, read_body, read_query
 from server.auth.decorators import role_required
 from server.db.enums import Role
 from server.db.types import BIGINT_MAX, INT_MAX
@@ -212,6 +212,13 @@ class ApiRegistry:
             self.schema(name, component)
         return schema
 
+    def query(self, model: type[BaseModel]) -> list[Schema]:
+        """The query parameters a `QueryModel` documents; registers the components they refer to."""
+        parameters, components = query_parameters(model)
+        for name, component in components.items():
+            self.schema(name, component)
+        return parameters
+
     def add(self, operation: Operation) -> None:
         for known in self.operations:
             if known.operation_id == operation.operation_id:
@@ -287,7 +294,7 @@ def api_route(
     status: int = 200,
     errors: Sequence[int] = (),
     tags: Sequence[str] = (),
-    query: Sequence[Schema] = (),
+    query: Sequence[Schema] | type[BaseModel] = (),
     operation_id: str | None = None,
     security: Sequence[str] = (),
     form: Schema | None = None,
@@ -315,7 +322,7 @@ def api_route(
             status=status,
             errors=tuple(errors),
             tags=tuple(tags),
-            query=tuple(query),
+            query=tuple(registry.query(query) if is_shape(query) else query),
             security=tuple(security),
             form=form,
         )
@@ -325,6 +332,7 @@ def api_route(
             request if is_shape(request) else None,
             response if is_shape(response) else None,
             form=form is not None,
+            query=query if is_shape(query) else None,
         )
         # `security`: the view checks its own credential (e.g. server.devices.tokens.device_required).
         guarded = shaped if public or security else role_required(*operation.roles)(shaped)
@@ -334,15 +342,20 @@ def api_route(
     return decorator
 
 
-def _shaped(view: Callable[..., Any], request: Any, response: Any, form: bool = False) -> Callable[..., Any]:
-    """`view` with its body read as the `request` model (passed as `body=`) and its success answer
-    checked and serialised through the `response` type; errors and `Response` objects pass as they are.
-    A route that takes a multipart `form=` too gets `body=None` unless the request is JSON."""
-    if request is None and response is None:
+def _shaped(
+    view: Callable[..., Any], request: Any, response: Any, form: bool = False, query: Any = None
+) -> Callable[..., Any]:
+    """`view` with its body read as the `request` model (passed as `body=`), its query parameters as
+    the `query` model (passed as `query=`), and its success answer checked and serialised through the
+    `response` type; errors and `Response` objects pass as they are. A route that takes a multipart
+    `form=` too gets `body=None` unless the request is JSON."""
+    if request is None and response is None and query is None:
         return view
 
     @wraps(view)
     def shaped(*args: Any, **kwargs: Any) -> Any:
+        if query is not None:
+            kwargs["query"] = read_query(query)
         if request is not None:
             kwargs["body"] = None if form and not flask_request.is_json else read_body(request)
         result = view(*args, **kwargs)

@@ -23,10 +23,18 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from flask import abort, request
-from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic.json_schema import GenerateJsonSchema
 
-from server.api.io import iso, json_body
+from server.api.io import int_text, iso, json_body
 
 Schema = dict[str, Any]
 Mode = Literal["validation", "serialization"]
@@ -43,6 +51,27 @@ class RequestModel(BaseModel):
         """The fields the client sent, as JSON data: what a service taking a dict reads (the web
         forms call the same services), absent fields left out so that a PATCH changes only them."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class QueryModel(BaseModel):
+    """Query parameters: text read as the field's type (`?limit=5` is an integer), an empty value
+    taken as absent (the default), parameters the model does not name ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def QueryInt(name: str, low: int, high: int) -> Any:
+    """A query integer from `low` to `high`, refused with `server.api.io.query_int`'s sentence."""
+
+    def check(value: Any) -> int:
+        number = int_text(value) if isinstance(value, str) else None
+        if number is None or not low <= number <= high:
+            raise ValueError(f"'{name}' must be a whole number from {low} to {high}")
+        return number
+
+    return Annotated[
+        int, BeforeValidator(check), WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})
+    ]
 
 
 class ResponseModel(BaseModel):
@@ -75,9 +104,9 @@ class _Generate(GenerateJsonSchema):
 
 
 def is_shape(value: object) -> bool:
-    """Whether `request=`/`response=` got a pydantic type (a model or e.g. `list[Model]`) rather
-    than a hand-written schema dict (still accepted while the areas are converted)."""
-    return value is not None and not isinstance(value, dict)
+    """Whether `request=`/`response=`/`query=` got a pydantic type (a model or e.g. `list[Model]`)
+    rather than hand-written schema dicts (still accepted while the areas are converted)."""
+    return value is not None and not isinstance(value, dict | list | tuple)
 
 
 @cache
@@ -103,6 +132,31 @@ def read_body(model: type[BaseModel]) -> BaseModel:
         return model.model_validate_json(request.get_data(cache=True))
     except ValidationError as error:
         abort(400, error_text(error, model))
+
+
+def read_query(model: type[BaseModel]) -> BaseModel:
+    """The request's query parameters as `model` (empty values absent), or a 400 naming the one."""
+    names = [field.alias or name for name, field in model.model_fields.items()]
+    sent = {name: request.args[name] for name in names if request.args.get(name, "").strip()}
+    try:
+        return model.model_validate(sent)
+    except ValidationError as error:
+        abort(400, error_text(error, model))
+
+
+def query_parameters(model: type[BaseModel]) -> tuple[list[Schema], dict[str, Schema]]:
+    """The documented query parameters of `model` (each property with its description) and the
+    components they refer to (an enum, say); the model itself is no component."""
+    _ref, components = json_schema(model, "validation")
+    own = components.pop(model.__name__)
+    parameters = []
+    for name, field in own.get("properties", {}).items():
+        schema = {key: value for key, value in field.items() if key != "description"}
+        parameter = {"name": name, "schema": schema}
+        if "description" in field:
+            parameter["description"] = field["description"]
+        parameters.append(parameter)
+    return parameters, components
 
 
 def dump(shape: Any, value: Any) -> Any:

@@ -8,16 +8,14 @@ from datetime import datetime
 from flask import abort, request
 
 from server.api.endpoints import api_route
-from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Device
 from server.devices import service
-from server.devices.schemas import DeviceStatusList, DeviceTelemetry, RejectedMessageList
+from server.devices.schemas import DeviceStatusList, DeviceTelemetry, RejectedMessageList, RejectedQuery
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
-MAX_REJECTED = 500
 
 
 def device_or_404(device_id: str) -> Device:
@@ -39,10 +37,6 @@ def _since() -> datetime | None:
     if value.tzinfo is None:
         abort(400, "since must carry a time zone offset (e.g. Z)")
     return value
-
-
-def _limit() -> int:
-    return query_int("limit", 50, 1, MAX_REJECTED)
 
 
 @api_route(
@@ -80,16 +74,10 @@ def device_telemetry(device_id: str) -> DeviceTelemetry:
     roles=ADMIN,
     response=RejectedMessageList,
     errors=[400],
-    query=[
-        {"name": "device", "schema": {"type": "string"}, "description": "Device id named by the topic."},
-        {
-            "name": "limit",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_REJECTED, "default": 50},
-        },
-    ],
+    query=RejectedQuery,
     tags=TAGS,
 )
-def rejected_messages() -> RejectedMessageList:
+def rejected_messages(query: RejectedQuery) -> RejectedMessageList:
     """Messages ingest refused, newest first, with the reason and detail."""
-    rows = service.rejected(db_session, request.args.get("device") or None, _limit())
+    rows = service.rejected(db_session, query.device or None, query.limit)
     return RejectedMessageList.model_validate({"rejected": [service.rejected_json(r) for r in rows]})

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from server.api.shapes import Instant, RequestModel, ResponseModel
+from server.api.shapes import Instant, QueryInt, QueryModel, RequestModel, ResponseModel
 from shared.messages import COMMANDS, MessageError, check_command
 
 
@@ -87,6 +87,14 @@ class RejectedMessage(ResponseModel):
     detail: str
     received_at: Instant
     payload_size: int
+
+
+MAX_REJECTED = 500
+
+
+class RejectedQuery(QueryModel):
+    device: str = Field(None, description="Device id named by the topic.")
+    limit: QueryInt("limit", 1, MAX_REJECTED) = 50
 
 
 class RejectedMessageList(ResponseModel):

@@ -6,23 +6,21 @@ is always the caller's own."""
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
 from server.api.endpoints import api_route
-from server.api.io import query_int
 from server.db import db_session
 from server.db.enums import Role
-from server.db.models.jobs import Job, JobStatus
+from server.db.models.jobs import Job
 from server.jobs import store
 from server.jobs.handlers import is_cancellable
 from server.jobs.schemas import Job as JobShape
-from server.jobs.schemas import JobList
+from server.jobs.schemas import JobList, JobQuery
 
 TAGS = ["jobs"]
-MAX_LIST = 200
 
 
 @api_route("/jobs/<bigid:job_id>", roles=[], response=JobShape, errors=[404], tags=TAGS)
@@ -64,23 +62,15 @@ def cancel_job(job_id: int) -> JobShape:
     roles=[],
     response=JobList,
     errors=[400],
-    query=[
-        {"name": "status", "schema": {"type": "string", "enum": [s.value for s in JobStatus]}},
-        {"name": "kind", "schema": {"type": "string"}},
-        {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 50}},
-    ],
+    query=JobQuery,
     tags=TAGS,
 )
-def list_jobs() -> JobList:
+def list_jobs(query: JobQuery) -> JobList:
     """The caller's own jobs, newest first, optionally of one status or kind."""
     statement = select(Job).where(Job.owner_id == current_user.id)
-    status = request.args.get("status")
-    if status:
-        if status not in {s.value for s in JobStatus}:
-            abort(400, f"status must be one of {', '.join(s.value for s in JobStatus)}")
-        statement = statement.where(Job.status == JobStatus(status))
-    if request.args.get("kind"):
-        statement = statement.where(Job.kind == request.args["kind"])
-    limit = query_int("limit", 50, 1, MAX_LIST)
-    rows = db_session.scalars(statement.order_by(Job.id.desc()).limit(limit))
+    if query.status is not None:
+        statement = statement.where(Job.status == query.status)
+    if query.kind:
+        statement = statement.where(Job.kind == query.kind)
+    rows = db_session.scalars(statement.order_by(Job.id.desc()).limit(query.limit))
     return JobList(jobs=[JobShape.of(job) for job in rows])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from server.api.shapes import Instant, ResponseModel
+from flask_babel import gettext
+from pydantic import BeforeValidator
+
+from server.api.shapes import Instant, QueryInt, QueryModel, ResponseModel
 from server.db.models.jobs import Job as JobRow
 from server.db.models.jobs import JobStatus
 
@@ -55,3 +58,20 @@ class Job(ResponseModel):
 
 class JobList(ResponseModel):
     jobs: list[Job]
+
+
+MAX_LIST = 200
+
+
+def _status(value: Any) -> JobStatus:
+    if value not in {status.value for status in JobStatus}:
+        raise ValueError(
+            gettext("status must be one of %(join)s", join=", ".join(s.value for s in JobStatus))
+        )
+    return JobStatus(value)
+
+
+class JobQuery(QueryModel):
+    status: Annotated[JobStatus, BeforeValidator(_status)] = None
+    kind: str = None
+    limit: QueryInt("limit", 1, MAX_LIST) = 50

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask_login import current_user
 from sqlalchemy import or_, select
 
 from server.api.endpoints import api_route
-from server.api.io import query_int
 from server.attendance.refresh import session_scheduled
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Classroom, Device, Student
-from server.db.types import INT_MAX
 from server.school import access, courses, rooms, schedule, students
 from server.school.errors import Invalid, NotFound
 from server.school.schemas import (
-    OFFSET_DATETIME,
+    Classroom as ClassroomShape,
+)
+from server.school.schemas import (
     ClassroomRequest,
     CourseCreate,
     CourseRef,
@@ -36,18 +36,16 @@ from server.school.schemas import (
     RosterAdded,
     RosterRemoved,
     RosterRequest,
+    SessionQuery,
     StudentCreate,
     StudentDetail,
     StudentErased,
+    StudentQuery,
     StudentUpdate,
-)
-from server.school.schemas import (
-    Classroom as ClassroomShape,
 )
 from server.school.schemas import Course as CourseShape
 from server.school.schemas import Device as DeviceShape
 from server.school.schemas import Student as StudentShape
-from server.school.times import instant
 
 INSTRUCTOR = [Role.INSTRUCTOR]
 ADMIN = [Role.ADMIN]
@@ -182,13 +180,6 @@ def remove_from_roster(course_id: int, body: RosterRequest) -> RosterRemoved:
 # --- students ----------------------------------------------------------------------------------
 
 
-def _page_args() -> tuple[str, int, int]:
-    query = request.args.get("q", "").strip()[:100]
-    limit = query_int("limit", 100, 1, 1000)
-    offset = query_int("offset", 0, 0, INT_MAX)  # 10^20 was a LIMIT MariaDB cannot parse: 500
-    return query, limit, offset
-
-
 def search(query: str) -> Any:
     """Student number prefix or name substring, regardless of case."""
     like = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -204,19 +195,15 @@ def search(query: str) -> Any:
     roles=INSTRUCTOR,
     response=list[StudentShape],
     tags=["school"],
-    query=(
-        {"name": "q", "schema": {"type": "string"}, "description": "Number prefix or part of the name."},
-        {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-        {"name": "offset", "schema": {"type": "integer", "minimum": 0, "maximum": INT_MAX, "default": 0}},
-    ),
+    query=StudentQuery,
 )
-def list_students() -> list[StudentShape]:
+def list_students(query: StudentQuery) -> list[StudentShape]:
     """Students by number: all for administrators, those on their rosters for instructors."""
-    query, limit, offset = _page_args()
     statement = access.visible_students(current_user)
-    if query:
-        statement = statement.where(search(query))
-    rows = list(db_session.scalars(statement.limit(limit).offset(offset)))
+    text = query.q.strip()[:100]
+    if text:
+        statement = statement.where(search(text))
+    rows = list(db_session.scalars(statement.limit(query.limit).offset(query.offset)))
     faces = students.face_counts(db_session, [s.id for s in rows])
     return [StudentShape.of(s, faces.get(s.id, 0)) for s in rows]
 
@@ -395,16 +382,12 @@ def update_device(device_pk: int, body: DeviceUpdate) -> DeviceShape:
     response=list[LectureSession],
     errors=[404],
     tags=["school"],
-    query=(
-        {"name": "from", "schema": OFFSET_DATETIME, "description": "Sessions ending after this instant."},
-        {"name": "to", "schema": OFFSET_DATETIME, "description": "Sessions starting before this instant."},
-    ),
+    query=SessionQuery,
 )
-def list_sessions(course_id: int) -> list[LectureSession]:
+def list_sessions(course_id: int, query: SessionQuery) -> list[LectureSession]:
     """A course's lecture sessions that overlap [from, to), by start time."""
     course = access.course_for(db_session, current_user, course_id)
-    start = instant(request.args["from"], "from") if request.args.get("from") else None  # empty: absent
-    end = instant(request.args["to"], "to") if request.args.get("to") else None
+    start, end = query.since, query.until
     if start is not None and end is not None and end <= start:
         raise Invalid("'to' must be after 'from'")
     return [LectureSession.of(s) for s in schedule.sessions_between(db_session, course, start, end)]

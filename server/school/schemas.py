@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from server.api.shapes import Instant, RequestModel, ResponseModel
+from server.api.shapes import Instant, QueryInt, QueryModel, RequestModel, ResponseModel
 from server.db.enums import SessionStatus
 from server.db.models import Classroom as ClassroomRow
 from server.db.models import Course as CourseRow
@@ -196,6 +196,24 @@ class LectureSessionCreate(RequestModel):
                 "give either 'starts_at' and 'ends_at' (one session) or 'weekly' (a series), not both"
             )
         return data
+
+
+# --- query parameters --------------------------------------------------------------------------
+
+
+class StudentQuery(QueryModel):
+    q: str = Field("", description="Number prefix or part of the name.")
+    limit: QueryInt("limit", 1, 1000) = 100
+    offset: QueryInt("offset", 0, fields.INT_MAX) = 0  # 10^20 was a LIMIT MariaDB cannot parse: 500
+
+
+class SessionQuery(QueryModel):
+    since: Annotated[datetime, _named(times.instant, "from"), WithJsonSchema(OFFSET_DATETIME)] = Field(
+        None, alias="from", description="Sessions ending after this instant."
+    )
+    until: Annotated[datetime, _named(times.instant, "to"), WithJsonSchema(OFFSET_DATETIME)] = Field(
+        None, alias="to", description="Sessions starting before this instant."
+    )
 
 
 # --- responses ---------------------------------------------------------------------------------
