@@ -25,7 +25,8 @@ Adding an endpoint (say in `server/attendance/api.py`), its shapes as pydantic m
 
 `request=` reads the JSON body through the model and passes it as `body` (a bad body is a 400
 naming the field, before the view runs); `response=` (a model, or e.g. `list[Session]`) checks and
-serialises what the view returns on success; both become components of the document. Hand-written
+serialises what the view returns on success; `query=` (a `QueryModel`) reads the query parameters
+and passes them as `query`; all become components of the document. Hand-written
 schema dicts (`registry.schema(name, {...})`) are still accepted while areas are converted.
 
 Then add `"server.attendance.api"` to `ENDPOINT_MODULES` in `server/api/__init__.py`. That is all:
