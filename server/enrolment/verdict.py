@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from server.faces.images import face_thumbnail, shrink
+from server.i18n import N_
 from server.uploads.policy import over_limit
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.media import MediaError, ShapeLimits, decode_image
 from shared.quality import QualityThresholds, assess
 
 STRICT = QualityThresholds.strict()
-ALREADY_ENROLLED = "this photo is already enrolled for this student"
+ALREADY_ENROLLED = N_("this photo is already enrolled for this student")
 BACKGROUND_FACE_RATIO = 0.5
 """A face smaller than this fraction of the largest face is background, not a second person."""
 
@@ -76,7 +77,7 @@ def analyze_photo(
     faces = analyzer.get(image, embed=False)
     people = count_people(faces)
     if not people:
-        return PhotoVerdict.rejected(filename, data, "no face found", faces=0)
+        return PhotoVerdict.rejected(filename, data, N_("no face found"), faces=0)
     if len(people) > 1:
         return PhotoVerdict.rejected(
             filename, data, f"{len(people)} faces found: use a photo of one person", faces=len(people)
