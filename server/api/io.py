@@ -107,10 +107,6 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-DATETIME: dict[str, Any] = {"type": "string", "format": "date-time"}
-NULLABLE_DATETIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
-
-
 def error_response(status: int, message: str, **details: Any) -> Response:
     """`{"error": message, **details}` with `status`."""
     response = json_error(status, message)

@@ -3,16 +3,20 @@ every device, one device's telemetry history and the messages ingest refused."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from flask import abort, request
+from flask import abort
 
 from server.api.endpoints import api_route
 from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Device
 from server.devices import service
-from server.devices.schemas import DeviceStatusList, DeviceTelemetry, RejectedMessageList, RejectedQuery
+from server.devices.schemas import (
+    DeviceStatusList,
+    DeviceTelemetry,
+    RejectedMessageList,
+    RejectedQuery,
+    TelemetryQuery,
+)
 
 ADMIN = [Role.ADMIN]
 TAGS = ["devices"]
@@ -24,19 +28,6 @@ def device_or_404(device_id: str) -> Device:
     if device is None:
         abort(404, f"no device '{device_id}'")
     return device
-
-
-def _since() -> datetime | None:
-    text = request.args.get("since")
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        abort(400, "since must be an ISO 8601 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
-    if value.tzinfo is None:
-        abort(400, "since must carry a time zone offset (e.g. Z)")
-    return value
 
 
 @api_route(
@@ -58,13 +49,13 @@ def devices_status() -> DeviceStatusList:
     roles=ADMIN,
     response=DeviceTelemetry,
     errors=[400, 404],
-    query=[{"name": "since", "schema": {"type": "string", "format": "date-time"}}],
+    query=TelemetryQuery,
     tags=TAGS,
 )
-def device_telemetry(device_id: str) -> DeviceTelemetry:
+def device_telemetry(device_id: str, query: TelemetryQuery) -> DeviceTelemetry:
     """One device's telemetry history, oldest first (device clock), optionally since an instant."""
     device = device_or_404(device_id)
-    rows = service.history(db_session, device, _since())
+    rows = service.history(db_session, device, query.since)
     points = [service.telemetry_json(r) for r in rows]
     return DeviceTelemetry.model_validate({"device_id": device.device_id, "telemetry": points})
 

@@ -4,6 +4,7 @@ stored (`server.devices.service`); the models say which keys an answer has and o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
@@ -87,6 +88,24 @@ class RejectedMessage(ResponseModel):
     detail: str
     received_at: Instant
     payload_size: int
+
+
+def _since(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise ValueError(
+            "since must be an ISO 8601 date-time with an offset, e.g. 2026-01-31T09:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError("since must carry a time zone offset (e.g. Z)")
+    return moment
+
+
+class TelemetryQuery(QueryModel):
+    since: Annotated[
+        datetime, BeforeValidator(_since), WithJsonSchema({"type": "string", "format": "date-time"})
+    ] = None
 
 
 MAX_REJECTED = 500
