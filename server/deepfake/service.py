@@ -46,11 +46,13 @@ def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
     """The media kind of an upload, or why it is refused before anything is stored."""
     limit = current_settings().deepfake.max_file_bytes
     if not upload.data:
-        return None, Refusal(upload.filename, f"{upload.filename}: the file is empty (0 bytes).", 400)
+        empty = gettext("%(name)s: the file is empty (0 bytes).", name=upload.filename)
+        return None, Refusal(upload.filename, empty, 400)
     if upload.full_size > limit:
-        return None, Refusal(
-            upload.filename, f"{upload.filename}: {over_limit(upload.full_size, limit)} for one file.", 413
+        too_large = gettext(
+            "%(name)s: %(size)s for one file.", name=upload.filename, size=over_limit(upload.full_size, limit)
         )
+        return None, Refusal(upload.filename, too_large, 413)
     try:
         kind = sniff_bytes(upload.data[:64], upload.filename)
     except MediaError as error:
