@@ -4,6 +4,7 @@ every device, one device's telemetry history and the messages ingest refused."""
 from __future__ import annotations
 
 from flask import abort
+from flask_babel import gettext
 
 from server.api.endpoints import api_route
 from server.db import db_session
@@ -26,7 +27,7 @@ def device_or_404(device_id: str) -> Device:
     """The registered device with this id (as it publishes under), or a 404 naming it."""
     device = service.find(db_session, device_id)
     if device is None:
-        abort(404, f"no device '{device_id}'")
+        abort(404, gettext("no device '%(id)s'", id=device_id))
     return device
 
 
