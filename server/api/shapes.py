@@ -23,6 +23,7 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from flask import abort, request
+from flask_babel import gettext
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -66,7 +67,8 @@ def QueryInt(name: str, low: int, high: int) -> Any:
     def check(value: Any) -> int:
         number = int_text(value) if isinstance(value, str) else None
         if number is None or not low <= number <= high:
-            raise ValueError(f"'{name}' must be a whole number from {low} to {high}")
+            message = "'%(name)s' must be a whole number from %(low)s to %(high)s"  # as query_int says
+            raise ValueError(gettext(message, name=name, low=low, high=high))
         return number
 
     return Annotated[
@@ -172,7 +174,8 @@ def error_text(error: ValidationError, model: type[BaseModel]) -> str:
     unknown = [_where(p["loc"]) for p in problems if p["type"] == "extra_forbidden"]
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
-        return f"unknown field(s) {names}: this request takes {', '.join(sorted(model.model_fields))}"
+        takes = ", ".join(sorted(model.model_fields))
+        return gettext("unknown field(s) %(names)s: this request takes %(join)s", names=names, join=takes)
     first = problems[0]
     where = _where(first["loc"])
     if first["type"] == "missing":

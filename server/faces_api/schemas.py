@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from flask_babel import gettext
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from server.api.shapes import RequestModel, ResponseModel
@@ -51,7 +52,9 @@ def _photo_id(value: Any, info: Any) -> int:
     try:
         return fields.integer(value, name, 1, INT_MAX)
     except fields.Invalid:
-        raise ValueError(f"'{name}' must be the id of one of your album photos (JSON: no files)") from None
+        side = name.removesuffix("_photo_id")
+        message = gettext("'%(side)s_photo_id' must be the id of one of your album photos", side=side)
+        raise ValueError(message) from None
 
 
 PhotoId = Annotated[

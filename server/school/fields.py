@@ -17,7 +17,7 @@ stripping (as JSON Schema's `maxLength` counts).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from flask_babel import gettext
@@ -57,21 +57,6 @@ DEVICE_ID_SCHEMA = _pattern_schema(DEVICE_ID, 64)
 ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
 """A row id (INT key), as `optional_id` takes it."""
 NULLABLE_ID_SCHEMA: dict[str, Any] = {**ID_SCHEMA, "type": ["integer", "null"]}
-
-
-def reject_unknown(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    """Refuse fields this request does not take (a misspelt field would otherwise be silently ignored)."""
-    allowed = set(allowed)
-    unknown = sorted(key for key in body if key not in allowed)
-    if unknown:
-        names = ", ".join(repr(key) for key in unknown)
-        raise Invalid(
-            gettext(
-                "unknown field(s) %(names)s: this request takes %(join)s",
-                names=names,
-                join=", ".join(sorted(allowed)),
-            )
-        )
 
 
 def text(

@@ -12,11 +12,8 @@ from sqlalchemy.orm import Session
 from server.audit import record
 from server.db.models import Classroom, Device, User
 from server.school.errors import Invalid
-from server.school.fields import device_id, optional_id, reject_unknown, text
+from server.school.fields import device_id, optional_id, text
 from server.school.unique import ensure_unique
-
-CLASSROOM_FIELDS = ("name",)
-DEVICE_FIELDS = ("device_id", "name", "classroom_id")
 
 
 def classroom(db: Session, value: Any, name: str = "classroom_id", required: bool = True) -> Classroom | None:
@@ -36,7 +33,6 @@ def _ensure_room_name_free(db: Session, name: str, room_id: int | None = None) -
 
 
 def create_classroom(db: Session, actor: User, body: Mapping[str, Any]) -> Classroom:
-    reject_unknown(body, CLASSROOM_FIELDS)
     name = text(body.get("name"), "name", 100)
     _ensure_room_name_free(db, name)
     room = Classroom(name=name)
@@ -47,7 +43,6 @@ def create_classroom(db: Session, actor: User, body: Mapping[str, Any]) -> Class
 
 
 def update_classroom(db: Session, actor: User, room: Classroom, body: Mapping[str, Any]) -> Classroom:
-    reject_unknown(body, CLASSROOM_FIELDS)
     if "name" in body:
         name = text(body["name"], "name", 100)
         if name != room.name:
@@ -71,7 +66,6 @@ def device_state(device: Device) -> dict[str, Any]:
 
 def create_device(db: Session, actor: User, body: Mapping[str, Any]) -> Device:
     """Register a device by the id it publishes under; `name` defaults to that id."""
-    reject_unknown(body, DEVICE_FIELDS)
     ident = device_id(body.get("device_id"))
     name = text(body["name"], "name", 100) if body.get("name") not in (None, "") else ident
     room = classroom(db, body.get("classroom_id"), required=False)
@@ -86,7 +80,6 @@ def create_device(db: Session, actor: User, body: Mapping[str, Any]) -> Device:
 def update_device(db: Session, actor: User, device: Device, body: Mapping[str, Any]) -> Device:
     """Rename a device or move it to another classroom (null: not installed anywhere). Its id is
     its identity on MQTT and does not change: register a new device instead."""
-    reject_unknown(body, DEVICE_FIELDS)
     before = device_state(device)
     if "device_id" in body and body["device_id"] != device.device_id:
         raise Invalid(

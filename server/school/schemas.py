@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from flask_babel import gettext
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from server.api.shapes import Instant, QueryInt, QueryModel, RequestModel, ResponseModel
@@ -140,7 +141,9 @@ class DeviceUpdate(RequestModel):
     def _identity_stays(cls, data: Any) -> Any:
         if isinstance(data, dict) and "device_id" in data:
             raise ValueError(
-                "'device_id' cannot change (it is the device's identity on MQTT): register a new device"
+                gettext(
+                    "'device_id' cannot change (it is the device's identity on MQTT): register a new device"
+                )
             )
         return data
 
@@ -168,7 +171,7 @@ class Weekly(RequestModel):
 
 def _required_id(value: Any, name: str) -> int:
     if value is None:
-        raise Invalid(f"'{name}' is required: the id of a classroom")
+        raise Invalid(gettext("'%(name)s' is required: the id of a classroom", name=name))
     return fields.integer(value, name, 1, fields.INT_MAX)
 
 
@@ -193,7 +196,9 @@ class LectureSessionCreate(RequestModel):
     def _one_or_a_series(cls, data: Any) -> Any:
         if isinstance(data, dict) and "weekly" in data and ("starts_at" in data or "ends_at" in data):
             raise ValueError(
-                "give either 'starts_at' and 'ends_at' (one session) or 'weekly' (a series), not both"
+                gettext(
+                    "give either 'starts_at' and 'ends_at' (one session) or 'weekly' (a series), not both"
+                )
             )
         return data
 
