@@ -61,7 +61,7 @@ def read_catalog(path: Path, locale: str | None = None) -> Catalog:
 def write_catalog(catalog: Catalog, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
-        write_po(handle, catalog, width=100, sort_output=True, include_previous=False)
+        write_po(handle, catalog, width=0, sort_output=True, include_previous=False)  # no wrap, as extract
 
 
 def pybabel(*args: str) -> None:
