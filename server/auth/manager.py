@@ -28,6 +28,7 @@ from server.db.models import User
 from server.devices.tokens import is_device_token
 from server.errors import is_api_request, json_error
 from server.i18n import N_
+from server.settings import current_settings
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -64,7 +65,7 @@ def load_token_user(req: Request) -> User | None:
     row = find_token(db_session, token)
     if row is None:
         return None
-    touch(db_session, row, timedelta(seconds=int(current_app.config["TOKEN_TOUCH_SECONDS"])))
+    touch(db_session, row, timedelta(seconds=current_settings().server.token_touch_seconds))
     g.api_token = row
     return row.user
 
