@@ -28,7 +28,7 @@ from server.db.models import Album, AlbumPhoto, User
 from server.storage import Storage, StorageError
 from server.uploads.archive import MemberError, PhotoArchive
 from server.uploads.files import Upload, display_name
-from server.uploads.policy import over_limit
+from server.uploads.policy import over_limit_english
 from shared.media import MediaError, ShapeLimits, decode_image
 
 FORMATS = {
@@ -148,7 +148,9 @@ def add_photo(
     if not upload.data:
         return Outcome(name, "rejected", "the file is empty (0 bytes)")
     if upload.full_size > max_bytes:
-        return Outcome(name, "rejected", f"the file is {over_limit(upload.full_size, max_bytes)} for a photo")
+        return Outcome(
+            name, "rejected", f"the file is {over_limit_english(upload.full_size, max_bytes)} for a photo"
+        )
     if digest in known:
         return Outcome(name, "duplicate", "you already have this photo", known[digest])
     try:

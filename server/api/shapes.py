@@ -36,6 +36,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema
 
 from server.api.io import int_text, iso, json_body
+from server.api.pydantic_texts import problem_text
 
 Schema = dict[str, Any]
 Mode = Literal["validation", "serialization"]
@@ -179,12 +180,11 @@ def error_text(error: ValidationError, model: type[BaseModel]) -> str:
     first = problems[0]
     where = _where(first["loc"])
     if first["type"] == "missing":
-        return f"'{where}' is required"
+        return gettext("'%(name)s' is required", name=where)
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, ValueError) and str(cause):
         return str(cause)  # a field validator's own sentence, which names the field
-    message = first["msg"]
-    message = message[:1].lower() + message[1:]
+    message = problem_text(first)  # pydantic's, in the request's language (server/api/pydantic_texts.py)
     return f"'{where}': {message}" if where else message
 
 

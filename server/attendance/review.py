@@ -238,18 +238,31 @@ def roll_call(
     roster = set(roster_ids(db, lecture.course_id))
     if len(entries) > len(roster):
         raise ReviewError(
-            f"the roll call has {len(entries)} entries but the roster only {len(roster)} students"
+            gettext(
+                "the roll call has %(entries)s entries but the roster only %(students)s students",
+                entries=len(entries),
+                students=len(roster),
+            )
         )
     parsed: dict[int, AttendanceStatus] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ReviewError(f"entries[{i}] must be an object with 'student_id' and 'status'")
+            raise ReviewError(gettext("entries[%(i)s] must be an object with 'student_id' and 'status'", i=i))
         sid = parse_id(entry.get("student_id"), f"entries[{i}].student_id")
         status = parse_status(entry.get("status"), f"entries[{i}].status")
         if sid not in roster:
-            raise ReviewError(f"entries[{i}]: student {sid} is not on the roster of {lecture.course.code}")
+            raise ReviewError(
+                gettext(
+                    "entries[%(i)s]: student %(id)s is not on the roster of %(code)s",
+                    i=i,
+                    id=sid,
+                    code=lecture.course.code,
+                )
+            )
         if sid in parsed:
-            raise ReviewError(f"entries[{i}]: student {sid} appears twice in the roll call")
+            raise ReviewError(
+                gettext("entries[%(i)s]: student %(id)s appears twice in the roll call", i=i, id=sid)
+            )
         parsed[sid] = status
     why = parse_reason(reason, required=False) or ROLL_CALL_REASON
 

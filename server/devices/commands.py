@@ -23,6 +23,7 @@ from server.audit import record
 from server.db.models import Device, User
 from server.db.models.commands import DeviceCommand
 from server.db.types import utcnow
+from server.i18n import N_
 from shared.messages import Command, CommandAck, MessageError, check_command, topic
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,9 @@ def issue(
 ) -> DeviceCommand:
     """Validate with the contract's own rules and queue a command (the caller commits)."""
     if not isinstance(name, str):
-        raise CommandRejected("name must be a command name")
+        raise CommandRejected(N_("name must be a command name"))
     if args is not None and not isinstance(args, Mapping):
-        raise CommandRejected("args must be an object")
+        raise CommandRejected(N_("args must be an object"))
     try:
         checked = check_command(name, dict(args or {}))
     except MessageError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, abort, current_app, g, request, send_file
+from flask_babel import gettext
 
 from server.api.endpoints import api_route
 from server.devices.models_bundle import BundleUnavailable, ServedBundle, current_bundle
@@ -28,7 +29,7 @@ def _bundle() -> ServedBundle:
     try:
         return current_bundle(current_app)
     except BundleUnavailable as exc:
-        abort(503, f"no model bundle to offer: {exc}")
+        abort(503, gettext("no model bundle to offer: %(reason)s", reason=exc))
 
 
 @api_route(
@@ -68,13 +69,23 @@ def device_model_file(name: str) -> Any:
     bundle = _bundle()
     entry = bundle.files.get(name)
     if entry is None:
-        abort(404, f"model bundle {bundle.version} has no file '{name[:80]}'")
+        abort(
+            404,
+            gettext(
+                "model bundle %(version)s has no file '%(name)s'", version=bundle.version, name=name[:80]
+            ),
+        )
     path = bundle.directory / entry["name"]
     try:
         if path.stat().st_size != entry["bytes"]:
-            abort(503, f"{entry['name']} is changing on the server; fetch the manifest again")
+            abort(
+                503,
+                gettext("%(name)s is changing on the server; fetch the manifest again", name=entry["name"]),
+            )
     except FileNotFoundError:
-        abort(503, f"{entry['name']} disappeared from the server; fetch the manifest again")
+        abort(
+            503, gettext("%(name)s disappeared from the server; fetch the manifest again", name=entry["name"])
+        )
     response = send_file(
         path,
         mimetype="application/octet-stream",

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from server.api.shapes import Instant, QueryInt, QueryModel, RequestModel, ResponseModel
+from server.i18n import N_
 from shared.messages import COMMANDS, MessageError, check_command
 
 
@@ -95,10 +96,10 @@ def _since(value: Any) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         raise ValueError(
-            "since must be an ISO 8601 date-time with an offset, e.g. 2026-01-31T09:00:00Z"
+            N_("since must be an ISO 8601 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
         ) from None
     if moment.tzinfo is None:
-        raise ValueError("since must carry a time zone offset (e.g. Z)")
+        raise ValueError(N_("since must carry a time zone offset (e.g. Z)"))
     return moment
 
 
@@ -144,13 +145,13 @@ class DeviceCommandList(ResponseModel):
 
 def _command_name(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueError("name must be a command name")
+        raise ValueError(N_("name must be a command name"))
     return value
 
 
 def _args(value: Any) -> Any:
     if value is not None and not isinstance(value, dict):
-        raise ValueError("args must be an object")
+        raise ValueError(N_("args must be an object"))
     return value
 
 

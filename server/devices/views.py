@@ -57,7 +57,7 @@ def post_command(device_id: str) -> Response | tuple[str, int]:
         command = commands.queue(db_session, device, name, _form_args(name), current_user)
     except commands.CommandRejected as exc:
         db_session.rollback()
-        return _detail_page(device, error=str(exc)), 400
+        return _detail_page(device, error=gettext(str(exc))), 400  # a marked sentence, translated
     flash(
         gettext(
             "Command %(name)s queued for %(device)s; its answer appears below.",

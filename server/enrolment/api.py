@@ -4,6 +4,7 @@ gallery. Uploads are multipart/form-data (documented in each operation's descrip
 from __future__ import annotations
 
 from flask import Response, abort, jsonify, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from server.api.endpoints import FILE, FILES, api_route
@@ -130,7 +131,7 @@ def get_photo_thumbnail(student_id: int, photo_id: int) -> Response:
     """The small JPEG of the aligned face kept for an accepted photo (404 when thumbnails are off)."""
     _student, photo = access.photo_for(db_session, current_user, student_id, photo_id)
     if photo.thumbnail is None:
-        abort(404, f"photo {photo_id} has no thumbnail")
+        abort(404, gettext("photo %(id)s has no thumbnail", id=photo_id))
     response = Response(photo.thumbnail, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -87,7 +88,13 @@ def upload_photos(session: Session, student: Student, uploads: list[Upload], act
         raise EnrolmentError("no photo in the request: attach one or more image files")
     most = current_settings().enrolment.max_files_per_upload
     if len(uploads) > most:
-        raise EnrolmentError(f"{len(uploads)} files in one request: send at most {most} photos at a time")
+        raise EnrolmentError(
+            gettext(
+                "%(count)s files in one request: send at most %(most)s photos at a time",
+                count=len(uploads),
+                most=most,
+            )
+        )
     verdicts = screen(session, student.id, uploads)
     outcomes = photos.enrol(
         session,

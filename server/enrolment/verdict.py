@@ -19,7 +19,7 @@ import numpy as np
 
 from server.faces.images import face_thumbnail, shrink
 from server.i18n import N_
-from server.uploads.policy import over_limit
+from server.uploads.policy import over_limit_english
 from shared.analysis import AnalyzedFace, FaceAnalyzer
 from shared.media import MediaError, ShapeLimits, decode_image
 from shared.quality import QualityThresholds, assess
@@ -68,7 +68,9 @@ def analyze_photo(
     `size`: the file's whole size when `data` was cut short at the cap (the refusal names it)."""
     size = len(data) if size is None else size
     if size > max_bytes:
-        return PhotoVerdict.rejected(filename, data, f"the file is {over_limit(size, max_bytes)} for a photo")
+        return PhotoVerdict.rejected(
+            filename, data, f"the file is {over_limit_english(size, max_bytes)} for a photo"
+        )
     try:
         image = decode_image(data, name=filename, shape=shape)
     except MediaError as exc:

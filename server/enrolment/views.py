@@ -22,6 +22,7 @@ from server.db.enums import FaceKind, Role
 from server.db.models import Course, FaceTemplate, course_students
 from server.enrolment import access, gallery, photos, service
 from server.enrolment.errors import EnrolmentError
+from server.enrolment.reasons import reason_text
 from server.school.errors import SchoolError
 from server.settings import current_settings
 from server.uploads.files import files_in_request
@@ -160,6 +161,7 @@ def student_page(student_id: int) -> str:
         student=student,
         photos=photos.photos_of(db_session, student.id),
         rejections=photos.recent_rejections(db_session, student.id),
+        reason_text=reason_text,
         courses=[
             course
             for course in student.courses
@@ -188,7 +190,7 @@ def student_upload(student_id: int) -> PageResult:
     if result.accepted:
         flash(ngettext("%(num)d photo accepted.", "%(num)d photos accepted.", len(result.accepted)), "info")
     for outcome in result.rejected:
-        reason = gettext(outcome.reason)
+        reason = reason_text(outcome.reason)
         flash(gettext("%(file)s refused: %(reason)s.", file=outcome.filename, reason=reason), "error")
     return redirect(url_for("enrolment.student_photos", student_id=student.id), 303)
 

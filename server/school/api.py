@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -322,7 +323,7 @@ def update_classroom(classroom_id: int, body: ClassroomRequest) -> ClassroomShap
     """Rename a classroom."""
     room = db_session.get(Classroom, classroom_id)
     if room is None:
-        raise NotFound(f"no classroom with id {classroom_id}")
+        raise NotFound(gettext("no classroom with id %(id)s", id=classroom_id))
     rooms.update_classroom(db_session, current_user, room, body.sent())
     db_session.commit()
     return ClassroomShape.of(room)
@@ -366,7 +367,7 @@ def update_device(device_pk: int, body: DeviceUpdate) -> DeviceShape:
     The path takes the device's numeric `id` (not its `device_id`)."""
     device = db_session.get(Device, device_pk)
     if device is None:
-        raise NotFound(f"no device with id {device_pk}")
+        raise NotFound(gettext("no device with id %(id)s", id=device_pk))
     rooms.update_device(db_session, current_user, device, body.sent())
     db_session.commit()
     return DeviceShape.of(device)

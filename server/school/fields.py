@@ -95,9 +95,15 @@ def integer(value: Any, name: str, minimum: int | None = None, maximum: int | No
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid(gettext("'%(name)s' must be an integer", name=name))
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        low = "" if minimum is None else f" from {minimum}"
-        high = "" if maximum is None else f" to {maximum}"
-        raise Invalid(f"'{name}' must be an integer{low}{high}")
+        if minimum is not None and maximum is not None:
+            message = gettext(
+                "'%(name)s' must be an integer from %(low)s to %(high)s", name=name, low=minimum, high=maximum
+            )
+        elif minimum is not None:
+            message = gettext("'%(name)s' must be an integer from %(low)s", name=name, low=minimum)
+        else:
+            message = gettext("'%(name)s' must be an integer to %(high)s", name=name, high=maximum)
+        raise Invalid(message)
     return value
 
 

@@ -23,6 +23,7 @@ from server.db.models import Course as CourseRow
 from server.db.models import Device as DeviceRow
 from server.db.models import LectureSession as LectureSessionRow
 from server.db.models import Student as StudentRow
+from server.i18n import N_
 from server.school import fields, times
 from server.school.calibration import CalibrationProposal
 from server.school.errors import Invalid
@@ -368,7 +369,7 @@ class StudentErased(ResponseModel):
 
 def _confirm(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError("'confirm_below_global' must be true or false")
+        raise ValueError(N_("'confirm_below_global' must be true or false"))
     return value
 
 

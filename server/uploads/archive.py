@@ -36,7 +36,7 @@ from pathlib import PurePosixPath
 from flask_babel import gettext
 
 from server.errors import Invalid, TooLarge
-from server.uploads.policy import mebibytes, over_limit
+from server.uploads.policy import mebibytes, over_limit, over_limit_english
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz"})
@@ -179,6 +179,6 @@ def classify(name: str, info: zipfile.ZipInfo, max_member_bytes: int) -> Entry:
         return Entry(
             name,
             info,
-            error=f"the file is {over_limit(info.file_size, max_member_bytes)} for a photo",
+            error=f"the file is {over_limit_english(info.file_size, max_member_bytes)} for a photo",
         )
     return Entry(name, info)

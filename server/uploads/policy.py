@@ -14,7 +14,9 @@ a message never reads "30.0 MB, more than the 30.0 MB limit".
 from __future__ import annotations
 
 from flask import Flask, current_app
+from flask_babel import gettext
 
+from server.i18n import N_
 from server.settings import settings_of
 from shared.media import ShapeLimits
 
@@ -42,8 +44,24 @@ def size_and_limit(size: int, limit: int) -> tuple[str, str]:
 
 def over_limit(size: int, limit: int) -> str:
     """'31.0 MiB, more than the 30.0 MiB limit' or, for sizes that differ by a few bytes,
-    '2,048 bytes, more than the 2,000-byte limit' (the caller adds what the limit is for)."""
+    '2,048 bytes, more than the 2,000-byte limit' (the caller adds what the limit is for), in the
+    request's language: it goes inside the caller's translated sentence."""
+    template, values = _over_limit(size, limit)
+    return gettext(template, **values)
+
+
+def over_limit_english(size: int, limit: int) -> str:
+    """`over_limit` always in English, for a reason that is kept (an enrolment refusal, an album
+    photo's outcome) and translated where it is shown (server/enrolment/reasons.py)."""
+    template, values = _over_limit(size, limit)
+    return template % values
+
+
+def _over_limit(size: int, limit: int) -> tuple[str, dict[str, str]]:
     size_text, limit_text = size_and_limit(size, limit)
     if limit_text.endswith(" bytes"):
-        return f"{size_text}, more than the {limit:,}-byte limit"
-    return f"{size_text}, more than the {limit_text} limit"
+        return N_("%(size)s bytes, more than the %(limit)s-byte limit"), {
+            "size": f"{size:,}",
+            "limit": f"{limit:,}",
+        }
+    return N_("%(size)s, more than the %(limit)s limit"), {"size": size_text, "limit": limit_text}

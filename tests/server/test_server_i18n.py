@@ -326,6 +326,22 @@ def test_api_errors_speak_korean_when_asked_and_english_otherwise(client, db, ma
     assert plain.status_code == refused.status_code and not HANGUL.search(plain.get_json()["error"])
 
 
+def test_pydantic_refusals_and_values_in_messages_speak_korean(client, db, make_user, make_token):
+    """A body pydantic refuses, and a message with a value in it (no f-string: gettext with %(id)s)."""
+    bearer = {"Authorization": f"Bearer {make_token(make_user('admin', email='ko-admin@example.org'))}"}
+    body = {"title": "Intro"}  # no code
+    korean = client.post("/api/v1/courses", json=body, headers={**bearer, "Accept-Language": "ko"})
+    assert korean.status_code == 400 and korean.get_json()["error"] == "'code'은(는) 필수입니다"
+    english = client.post("/api/v1/courses", json=body, headers=bearer)
+    assert english.get_json()["error"] == "'code' is required"
+    missing = client.patch(
+        "/api/v1/classrooms/999999", json={"name": "x"}, headers={**bearer, "Accept-Language": "ko"}
+    )
+    assert missing.status_code == 404 and missing.get_json()["error"] == "ID가 999999인 강의실이 없습니다"
+    plain = client.patch("/api/v1/classrooms/999999", json={"name": "x"}, headers=bearer)
+    assert plain.get_json()["error"] == "no classroom with id 999999"
+
+
 def test_sign_in_errors_of_the_api_are_translated_too(client):
     """Constants marked with N_ (server/errors.py, server/auth/manager.py) are translated when sent."""
     anonymous = client.get("/api/v1/me", headers={"Accept-Language": "ko"})

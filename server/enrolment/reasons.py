@@ -1,0 +1,58 @@
+"""A refused photo's reason in the reader's language.
+
+The reason is kept in English (the refusals table, the API's `reason`), and part of it is written
+by shared/quality.py, which knows no Flask: "face too small (31 px < 80 px); blurred (sharpness
+12 < 60)". This module repeats those sentences (and the server's own ones that carry a value) as
+catalogue templates, reads the values back out of the English, and answers the template's
+translation. A part no template reads is looked up as it is (a sentence marked with N_, such as
+"no face found"), else shown as stored. tests/server/test_server_i18n_reasons.py checks that the
+copies still read exactly as shared/quality.py writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from flask_babel import gettext
+
+from server.i18n import N_
+
+SEPARATOR = "; "  # how server/enrolment/verdict.py joins the quality gate's reasons
+
+# shared/quality.py assess(), then server/enrolment/verdict.py, in %(name)s form.
+TEMPLATES = (
+    N_("face too small (%(face)s px < %(least)s px)"),
+    N_("low detector confidence (%(score)s < %(least)s)"),
+    N_("blurred (sharpness %(sharpness)s < %(least)s)"),
+    N_("face turned sideways (yaw %(degrees)s degrees)"),
+    N_("face tilted up or down (pitch %(degrees)s degrees)"),
+    N_("head tilted (roll %(degrees)s degrees)"),
+    N_("%(count)s faces found: use a photo of one person"),
+    N_("the file is %(size)s bytes, more than the %(limit)s-byte limit for a photo"),
+    N_("the file is %(size)s, more than the %(limit)s limit for a photo"),
+)
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    """The template as a regular expression whose named groups take its values back."""
+    parts = re.split(r"%\((\w+)\)s", template)
+    text = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(text + r"\Z")
+
+
+def reason_part(part: str) -> str:
+    """One stored English sentence in the request's language."""
+    for template in TEMPLATES:
+        found = _pattern(template).match(part)
+        if found:
+            return gettext(template, **found.groupdict())
+    return gettext(part) if part else part
+
+
+def reason_text(reason: str | None) -> str:
+    """A stored reason (one sentence or several joined by "; ") in the request's language."""
+    if not reason:
+        return ""
+    return SEPARATOR.join(reason_part(part) for part in reason.split(SEPARATOR))
