@@ -18,7 +18,7 @@ from flask import Response, abort, request
 from flask_babel import gettext
 
 from server.db.types import BIGINT_MAX
-from server.errors import json_error
+from server.errors import json_error, translated
 from shared.messages import MessageError, load_json
 
 MAX_JSON_BODY_BYTES = 4 * 1024 * 1024  # API bodies are ids, names and lists of them: kilobytes
@@ -108,8 +108,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def error_response(status: int, message: str, **details: Any) -> Response:
-    """`{"error": message, **details}` with `status`."""
+    """`{"error": message, **details}` with `status`, the message in the request's language."""
     response = json_error(status, message)
     if details:
-        response.set_data(json.dumps({"error": message, **details}))
+        response.set_data(json.dumps({"error": translated(message), **details}))
     return response

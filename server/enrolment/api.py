@@ -13,6 +13,7 @@ from server.db import db_session
 from server.db.enums import Role
 from server.enrolment import access, photos, service
 from server.enrolment.errors import EnrolmentError
+from server.enrolment.reasons import reason_text
 from server.enrolment.schemas import (
     CourseEnrolment,
     CourseGallery,
@@ -93,8 +94,11 @@ def upload_student_photos(student_id: int) -> tuple[PhotoUploadResult, int] | Re
     )
     db_session.commit()
     if not result.accepted:
-        reasons = "; ".join(f"{outcome.filename}: {outcome.reason}" for outcome in result.rejected)
-        return error_response(422, f"no photo was accepted ({reasons})", **body.model_dump(mode="json"))
+        reasons = "; ".join(
+            f"{outcome.filename}: {reason_text(outcome.reason)}" for outcome in result.rejected
+        )
+        message = gettext("no photo was accepted (%(reasons)s)", reasons=reasons)
+        return error_response(422, message, **body.model_dump(mode="json"))
     return body, 201
 
 

@@ -155,12 +155,21 @@ def test_group_photo_no_face_and_corrupt_files_are_refused_with_reasons(client, 
     assert "corrupt or truncated" in reasons["broken.jpg"]
     assert "not an image" in reasons["notes.jpg"]
     assert "no photo was accepted" in body["error"]
+    assert "group.jpg: 6 faces found: use a photo of one person" in body["error"]
 
     assert count(db, FaceTemplate, FaceTemplate.student_id == school.ann) == 0
     assert count(db, CourseGallery) == 0  # nothing changed, nothing published
     listing = client.get(f"/api/v1/students/{school.ann}/photos", headers=bearer(school.ada_token)).get_json()
     assert {item["filename"]: item["reason"] for item in listing["rejected"]} == reasons
     assert count(db, EnrolmentRejection, EnrolmentRejection.student_id == school.ann) == 4
+
+    korean = client.post(
+        f"/api/v1/students/{school.ann}/photos",
+        data=files("photos", ("curtain.jpg", no_face_photo())),
+        headers={**bearer(school.ada_token), "Accept-Language": "ko"},
+    ).get_json()
+    assert korean["rejected"][0]["reason"] == "no face found"  # the machine-readable reason stays English
+    assert korean["error"] == "승인된 사진이 없습니다 (curtain.jpg: 얼굴을 찾지 못했습니다)"
 
 
 def test_student_photo_page_upload_shows_accepted_and_refused_then_delete(client, db, school, login):
