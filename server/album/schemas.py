@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from flask import url_for
+from flask_babel import gettext
 from pydantic import MISSING, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from server.album import people
@@ -24,6 +25,7 @@ from server.db.models import AlbumPerson as PersonRow
 from server.db.models import AlbumPhoto as PhotoRow
 from server.db.models import AlbumSearch as SearchRow
 from server.db.types import INT_MAX
+from server.i18n import N_
 from server.school import fields
 from server.school.fields import NullableId
 
@@ -46,9 +48,9 @@ def _album_name(value: Any) -> str:
 
 def _id_list(value: Any) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ValueError("must be a list of integer ids")
+        raise ValueError(N_("must be a list of integer ids"))
     if not all(1 <= v <= INT_MAX for v in value):
-        raise ValueError(f"must be a list of integer ids from 1 to {INT_MAX}")
+        raise ValueError(gettext("must be a list of integer ids from 1 to %(most)s", most=INT_MAX))
     return value
 
 
@@ -59,7 +61,9 @@ def _field_said(check: Callable[[Any], Any]) -> BeforeValidator:
         try:
             return check(value)
         except ValueError as error:
-            raise ValueError(f"'{info.field_name}' {error}") from None
+            raise ValueError(
+                gettext("'%(name)s' %(problem)s", name=info.field_name, problem=gettext(str(error)))
+            ) from None
 
     return BeforeValidator(validate)
 

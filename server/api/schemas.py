@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from flask_babel import gettext
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from server.api.shapes import Instant, RequestModel, ResponseModel
@@ -52,7 +53,9 @@ def _token_name(value: Any) -> str:
     try:
         return fields.text(value, "name", 100)
     except Invalid as error:
-        raise ValueError(f"{error.message}: say in one line what the token is for") from None
+        raise ValueError(
+            gettext("%(problem)s: say in one line what the token is for", problem=error.message)
+        ) from None
 
 
 def _days(value: Any) -> int | None:

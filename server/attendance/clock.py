@@ -12,6 +12,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+
 from server.attendance.service import AttendanceConfigError
 from server.i18n import I18nConfigError, display_zone
 
@@ -35,7 +37,9 @@ def parse_day(value: str | None, config: Mapping[str, Any]) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"'date' must be a day as YYYY-MM-DD (got {value!r})") from None
+        raise ValueError(
+            gettext("'date' must be a day as YYYY-MM-DD (got %(value)s)", value=repr(value))
+        ) from None
 
 
 def day_bounds(day: date, config: Mapping[str, Any]) -> tuple[datetime, datetime]:

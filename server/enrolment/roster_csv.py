@@ -14,7 +14,10 @@ import io
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from server.enrolment.errors import EnrolmentError
+from server.i18n import N_
 from server.school.fields import STUDENT_NUMBER
 
 REQUIRED = ("student_number", "name")
@@ -54,34 +57,53 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
     header_line = next((line for line in lines if line.strip()), None)
     if header_line is None:
         raise CsvError(
-            "the students CSV is empty: its first line must be the header student_number,name[,email]"
+            N_("the students CSV is empty: its first line must be the header student_number,name[,email]")
         )
     delimiter = max(",;\t", key=header_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         rows = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
-        raise CsvError(f"the students CSV is malformed at line {reader.line_num}: {exc}") from None
+        raise CsvError(
+            gettext(
+                "the students CSV is malformed at line %(line)s: %(error)s", line=reader.line_num, error=exc
+            )
+        ) from None
     rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
     if not rows:  # e.g. ",,," : lines that hold only delimiters
         raise CsvError(
-            "the students CSV holds no values: its first line must be the header student_number,name[,email]"
+            N_(
+                "the students CSV holds no values: its first line must be the header"
+                " student_number,name[,email]"
+            )
         )
     header_number, header = rows[0]
     columns = [normalise_column(cell) for cell in header]
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise CsvError(
-            f"the students CSV header (line {header_number}) lacks the column(s) {', '.join(missing)}: "
-            "its first line must name the columns student_number,name and optionally email",
+            gettext(
+                "the students CSV header (line %(line)s) lacks the column(s) %(names)s: its first line must"
+                " name the columns student_number,name and optionally email",
+                line=header_number,
+                names=", ".join(missing),
+            ),
             problems=[f"missing column {name}" for name in missing],
         )
     twice = sorted({name for name in columns if name and columns.count(name) > 1})
     if twice:
-        raise CsvError(f"the students CSV header names the column(s) {', '.join(twice)} more than once")
+        raise CsvError(
+            gettext(
+                "the students CSV header names the column(s) %(names)s more than once", names=", ".join(twice)
+            )
+        )
     if len(rows) - 1 > max_rows:
         raise CsvError(
-            f"the students CSV has {len(rows) - 1} rows, more than the {max_rows} allowed: split it"
+            gettext(
+                "the students CSV has %(rows)s rows, more than the %(most)s allowed: split it",
+                rows=len(rows) - 1,
+                most=max_rows,
+            )
         )
     index = {name: columns.index(name) for name in (*REQUIRED, *OPTIONAL) if name in columns}
     students: list[CsvStudent] = []

@@ -200,3 +200,37 @@ def test_the_quality_reasons_are_shareds_english_and_speak_korean(babel_app):
     # each quality reason is read by exactly one template
     for reason in reasons:
         assert sum(bool(_pattern(t).match(reason)) for t in REASON_TEMPLATES) == 1, reason
+
+
+def test_sentences_with_values_of_the_album_attendance_and_roster_speak_korean(babel_app):
+    from server.album.schemas import AlbumMerge
+    from server.attendance.clock import parse_day
+    from server.enrolment.roster_csv import CsvError, parse_students_csv
+
+    def said(language: str | None) -> list[str]:
+        headers = {"Accept-Language": language} if language else {}
+        with babel_app.test_request_context(headers=headers):
+            out = []
+            with pytest.raises(ValidationError) as caught:
+                AlbumMerge.model_validate_json('{"person_ids": ["a"]}')
+            out.append(error_text(caught.value, AlbumMerge))
+            with pytest.raises(ValueError) as bad_day:
+                parse_day("tomorrow", {})
+            out.append(str(bad_day.value))
+            with pytest.raises(CsvError) as bad_csv:
+                parse_students_csv(b"name,email\nAda,a@x.org\n", 10)
+            out.append(bad_csv.value.message)
+            return out
+
+    assert said(None) == [
+        "'person_ids' must be a list of integer ids",
+        "'date' must be a day as YYYY-MM-DD (got 'tomorrow')",
+        "the students CSV header (line 1) lacks the column(s) student_number: its first line must name the"
+        " columns student_number,name and optionally email",
+    ]
+    assert said("ko") == [
+        "'person_ids'은(는) 정수 ID 목록이어야 합니다",
+        "'date'는 YYYY-MM-DD 형식의 날짜여야 합니다 (받은 값: 'tomorrow')",
+        "학생 CSV 머리글(1번째 줄)에 student_number 열이 없습니다: 첫 줄에 student_number,name 열과 필요하면"
+        " email 열을 적어야 합니다",
+    ]
