@@ -50,6 +50,7 @@ from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
+from server.enrolment.reasons import reason_text
 from server.settings import current_settings
 from server.storage import StorageMissing, storage
 from server.uploads.files import files_in_request
@@ -179,8 +180,9 @@ def upload_album_photos() -> tuple[AlbumUploadResult, int] | Response:
         job=AlbumJobRef.of(result.job),
     )
     if not body.stored and not body.duplicates:
-        reasons = "; ".join(f"{o.filename}: {o.reason}" for o in result.outcomes if o.reason)
-        return error_response(422, f"no photo was stored ({reasons})", **body.model_dump(mode="json"))
+        reasons = "; ".join(f"{o.filename}: {reason_text(o.reason)}" for o in result.outcomes if o.reason)
+        message = gettext("no photo was stored (%(reasons)s)", reasons=reasons)
+        return error_response(422, message, **body.model_dump(mode="json"))
     return body, 201
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import Album, AlbumPhoto, User
+from server.i18n import N_
 from server.storage import Storage, StorageError
 from server.uploads.archive import MemberError, PhotoArchive
 from server.uploads.files import Upload, display_name
@@ -152,7 +153,7 @@ def add_photo(
             name, "rejected", f"the file is {over_limit_english(upload.full_size, max_bytes)} for a photo"
         )
     if digest in known:
-        return Outcome(name, "duplicate", "you already have this photo", known[digest])
+        return Outcome(name, "duplicate", N_("you already have this photo"), known[digest])
     try:
         image = decode_image(upload.data, name=name, shape=shape)
     except MediaError as exc:

@@ -33,6 +33,7 @@ from server.faces.embeddings import as_json, from_bytes
 from server.faces.images import shrink
 from server.settings import settings_of
 from server.uploads.files import Upload
+from server.uploads.media_texts import media_text
 from server.uploads.policy import over_limit, upload_shape
 from shared.embed import require_embedder
 from shared.media import MediaError, decode_image
@@ -79,7 +80,7 @@ def from_upload(app: Flask, session: Session, owner: User, upload: Upload) -> Al
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape(app))
     except MediaError as exc:
-        raise AlbumError(str(exc).rstrip("."), status=422) from None
+        raise AlbumError(media_text(str(exc).rstrip("."), upload.filename), status=422) from None
     small = shrink(image, album.max_side_px)
     scale = image.shape[1] / small.shape[1]
     analyzed = face_analyzer(app).get(small)

@@ -28,6 +28,7 @@ from server.faces.analyzer import face_analyzer
 from server.faces.images import shrink
 from server.settings import current_settings
 from server.uploads.files import Upload
+from server.uploads.media_texts import media_text
 from server.uploads.policy import over_limit, upload_shape
 from shared.embed import embedder_id
 from shared.media import MediaError, decode_image
@@ -68,7 +69,7 @@ def key_face(upload: Upload, max_bytes: int) -> KeyFace:
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape())
     except MediaError as exc:
-        raise ReviewError(str(exc).rstrip("."), 422) from None
+        raise ReviewError(media_text(str(exc).rstrip("."), upload.filename), 422) from None
     analyzer = face_analyzer()
     faces = analyzer.get(shrink(image, current_settings().enrolment.max_side_px))
     faces = [f for f in faces if f.embedding is not None]

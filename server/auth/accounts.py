@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AccountError(ValueError):
-    """Input an operator or user must fix; the message is one sentence saying what to do."""
+    """Input an operator or user must fix; the message is one sentence saying what to do, in the
+    request's language (English at the command line, where no request names one)."""
 
 
 def normalize_email(email: str) -> str:
@@ -31,14 +33,20 @@ def parse_role(role: str) -> Role:
         return Role(role.strip().lower())
     except ValueError:
         choices = ", ".join(r.value for r in Role)
-        raise AccountError(f"unknown role {role!r}: choose one of {choices}") from None
+        raise AccountError(
+            gettext("unknown role %(role)s: choose one of %(choices)s", role=repr(role), choices=choices)
+        ) from None
 
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            gettext("the password is too short: use at least %(least)s characters", least=MIN_PASSWORD_LENGTH)
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"the password is too long: use at most {MAX_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            gettext("the password is too long: use at most %(most)s characters", most=MAX_PASSWORD_LENGTH)
+        )
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -58,14 +66,14 @@ def create_user(
     email = normalize_email(email)
     display_name = display_name.strip()
     if not EMAIL_PATTERN.match(email) or len(email) > 254:
-        raise AccountError(f"{email!r} is not an email address")
+        raise AccountError(gettext("%(email)s is not an email address", email=repr(email)))
     if not display_name or len(display_name) > 200:
-        raise AccountError("the display name must be 1 to 200 characters")
+        raise AccountError(gettext("the display name must be 1 to 200 characters"))
     role = role if isinstance(role, Role) else parse_role(role)
     if password is not None:
         check_password(password)
     if find_user(session, email) is not None:
-        raise AccountError(f"a user with email {email} already exists")
+        raise AccountError(gettext("a user with email %(email)s already exists", email=email))
     user = User(
         email=email,
         display_name=display_name,
@@ -77,7 +85,7 @@ def create_user(
         session.commit()
     except IntegrityError:  # created by someone else between the check and the insert
         session.rollback()
-        raise AccountError(f"a user with email {email} already exists") from None
+        raise AccountError(gettext("a user with email %(email)s already exists", email=email)) from None
     return user
 
 

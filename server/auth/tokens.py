@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug import Request
@@ -39,7 +40,9 @@ def issue_token(
     which the caller shows once: it cannot be recovered later."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise ValueError("a token needs a name of 1 to 100 characters (what it is for, e.g. 'gallery sync')")
+        raise ValueError(
+            gettext("a token needs a name of 1 to 100 characters (what it is for, e.g. 'gallery sync')")
+        )
     token = generate_token()
     row = ApiToken(
         user=user,
@@ -63,7 +66,9 @@ def create(
         or not isinstance(expires_in_days, int)
         or not 1 <= expires_in_days <= MAX_EXPIRES_DAYS
     ):
-        raise ValueError(f"the expiry must be a whole number of days from 1 to {MAX_EXPIRES_DAYS}")
+        raise ValueError(
+            gettext("the expiry must be a whole number of days from 1 to %(most)s", most=MAX_EXPIRES_DAYS)
+        )
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     row, token = issue_token(session, owner, name, expires_at)
     session.flush()  # the id, for the audit entry

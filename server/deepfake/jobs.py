@@ -25,6 +25,7 @@ from server.db.models.deepfake import CheckStatus, DeepfakeCheck, DeepfakeFace
 from server.db.types import utcnow
 from server.deepfake.engine import pipeline
 from server.deepfake.service import JOB_KIND, job_cancelled
+from server.i18n import N_
 from server.jobs import JobCancelled, JobContext, job_handler
 from server.storage import StorageMissing, storage
 from shared.deepfake.pipeline import CheckResult
@@ -78,7 +79,7 @@ def score_check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | No
         _fail(
             ctx,
             check_id,
-            "The server could not score this file (an internal error, logged for the operator).",
+            N_("The server could not score this file (an internal error, logged for the operator)."),
         )
         _forget_upload(ctx, check_id, key)
         raise

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from server.api.shapes import Instant, ResponseModel
 from server.db.models.deepfake import DeepfakeCheck as CheckRow
 from server.db.models.jobs import Job
-from server.deepfake.service import Refusal, status_of
+from server.deepfake.service import Refusal, error_text, status_of
 from shared.deepfake.pipeline import NOTE, VERDICTS
 
 Verdict = Literal["likely_real", "uncertain", "likely_fake", "no_face"]
@@ -78,7 +78,7 @@ class DeepfakeCheck(ResponseModel):
             size_bytes=check.size_bytes,
             sha256=check.sha256,
             status=status,
-            error=error,
+            error=error_text(error, check.filename),
             job_id=check.job_id,
             progress=DeepfakeProgress(
                 done=job.progress_done if job else 0,

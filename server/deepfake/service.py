@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from server.db.models.deepfake import CheckStatus, DeepfakeCheck
 from server.db.models.jobs import Job, JobStatus
 from server.db.types import utcnow
+from server.i18n import N_
 from server.jobs import store as job_store
 from server.jobs import submit_job
 from server.settings import current_settings
 from server.storage import storage
 from server.uploads.files import Upload
+from server.uploads.media_texts import media_text
 from server.uploads.policy import over_limit, upload_shape
 from shared.deepfake.video import sniff_bytes
 from shared.media import MediaError, image_header
@@ -56,12 +58,12 @@ def judge(upload: Upload) -> tuple[str | None, Refusal | None]:
     try:
         kind = sniff_bytes(upload.data[:64], upload.filename)
     except MediaError as error:
-        return None, Refusal(upload.filename, str(error), 415)
+        return None, Refusal(upload.filename, media_text(str(error), upload.filename), 415)
     if kind == "image":
         try:  # the header only: the pixels are decoded by the job
             image_header(upload.data, upload.filename, upload_shape())
         except MediaError as error:
-            return None, Refusal(upload.filename, str(error), 422)
+            return None, Refusal(upload.filename, media_text(str(error), upload.filename), 422)
     return kind, None
 
 
@@ -169,13 +171,23 @@ def _mark_cancelled(session: Session, check: DeepfakeCheck, delete_upload: bool)
         storage(current_app._get_current_object()).delete(key)  # type: ignore[attr-defined]
 
 
+def error_text(error: str | None, filename: str) -> str | None:
+    """A failed check's error, kept in English (the job wrote it, shared/ decoding the file wrote
+    most of it), in the request's language: shared/'s refusals through server/uploads/media_texts.py,
+    the server's own marked sentences through the catalogue, anything else as stored."""
+    if not error:
+        return error
+    text = media_text(error, filename)
+    return gettext(error) if text == error else text
+
+
 def status_of(check: DeepfakeCheck, job: Job | None) -> tuple[str, str | None]:
     """(status, error) as users see them: the job's word counts while the check is not final, so
     a job that failed outside its handler (its worker died on the last attempt) never looks stuck."""
     if check.status in (CheckStatus.DONE, CheckStatus.FAILED, CheckStatus.CANCELLED):
         return check.status.value, check.error
     if job is not None and job.status == JobStatus.FAILED:
-        return "failed", job.error or "The check stopped unexpectedly."
+        return "failed", job.error or N_("The check stopped unexpectedly.")
     if job is not None and job.status == JobStatus.CANCELLED:
         return "cancelled", None
     if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):

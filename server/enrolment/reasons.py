@@ -4,9 +4,10 @@ The reason is kept in English (the refusals table, the API's `reason`), and part
 by shared/quality.py, which knows no Flask: "face too small (31 px < 80 px); blurred (sharpness
 12 < 60)". This module repeats those sentences (and the server's own ones that carry a value) as
 catalogue templates, reads the values back out of the English, and answers the template's
-translation. A part no template reads is looked up as it is (a sentence marked with N_, such as
-"no face found"), else shown as stored. tests/server/test_server_i18n_reasons.py checks that the
-copies still read exactly as shared/quality.py writes them.
+translation. shared/media.py's refusals ("the image is corrupt or truncated (...).") are read by
+server/uploads/media_texts.py. A part no template reads is looked up as it is (a sentence marked
+with N_, such as "no face found"), else shown as stored. tests/server/test_server_i18n_reasons.py
+checks that the copies still read exactly as shared/quality.py writes them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import cache
 from flask_babel import gettext
 
 from server.i18n import N_
+from server.uploads.media_texts import media_sentence
 
 SEPARATOR = "; "  # how server/enrolment/verdict.py joins the quality gate's reasons
 
@@ -31,6 +33,12 @@ TEMPLATES = (
     N_("%(count)s faces found: use a photo of one person"),
     N_("the file is %(size)s bytes, more than the %(limit)s-byte limit for a photo"),
     N_("the file is %(size)s, more than the %(limit)s limit for a photo"),
+    # server/uploads/archive.py: a zip member that is skipped or cannot be read.
+    N_("could not be read from the zip (%(error)s)"),
+    N_("larger than the %(limit)s limit for a photo"),
+    N_("hidden or system file"),
+    N_("nested archive (not opened)"),
+    N_("not a photo (%(suffix)s)"),
 )
 
 
@@ -48,6 +56,9 @@ def reason_part(part: str) -> str:
         found = _pattern(template).match(part)
         if found:
             return gettext(template, **found.groupdict())
+    media = media_sentence(part)  # shared/media.py's refusal of a file that is no usable image
+    if media is not None:
+        return media
     return gettext(part) if part else part
 
 

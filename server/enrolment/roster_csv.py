@@ -51,7 +51,10 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CsvError(
-            f"the students CSV is not UTF-8 text (line {line}): save it as 'CSV UTF-8' and try again"
+            gettext(
+                "the students CSV is not UTF-8 text (line %(line)s): save it as 'CSV UTF-8' and try again",
+                line=line,
+            )
         ) from None
     lines = text.splitlines()
     header_line = next((line for line in lines if line.strip()), None)
@@ -88,7 +91,7 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
                 line=header_number,
                 names=", ".join(missing),
             ),
-            problems=[f"missing column {name}" for name in missing],
+            problems=[gettext("missing column %(name)s", name=name) for name in missing],
         )
     twice = sorted({name for name in columns if name and columns.count(name) > 1})
     if twice:
@@ -111,7 +114,14 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
     first_line: dict[str, int] = {}
     for number, row in rows[1:]:
         if len(row) != len(columns):
-            problems.append(f"line {number}: {len(row)} field(s), the header has {len(columns)}")
+            problems.append(
+                gettext(
+                    "line %(line)s: %(count)s field(s), the header has %(columns)s",
+                    line=number,
+                    count=len(row),
+                    columns=len(columns),
+                )
+            )
             continue
         student, errors = read_row(number, row, index)
         problems += errors
@@ -119,21 +129,33 @@ def parse_students_csv(data: bytes, max_rows: int) -> StudentsCsv:
             continue
         if student.student_number in first_line:
             problems.append(
-                f"line {number}: student number {student.student_number} is already on line "
-                f"{first_line[student.student_number]}"
+                gettext(
+                    "line %(line)s: student number %(number)s is already on line %(first)s",
+                    line=number,
+                    number=student.student_number,
+                    first=first_line[student.student_number],
+                )
             )
             continue
         first_line[student.student_number] = number
         students.append(student)
     if problems:
         shown = problems[:MAX_REPORTED]
-        more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
-        raise CsvError(
-            f"the students CSV has {len(problems)} problem(s), nothing was imported: {shown[0]}{more}",
-            problems=shown,
+        values = {"count": len(problems), "first": shown[0], "more": len(problems) - len(shown)}
+        message = (
+            gettext(
+                "the students CSV has %(count)s problem(s), nothing was imported: %(first)s"
+                " (and %(more)s more)",
+                **values,
+            )
+            if values["more"]
+            else gettext(
+                "the students CSV has %(count)s problem(s), nothing was imported: %(first)s", **values
+            )
         )
+        raise CsvError(message, problems=shown)
     if not students:
-        raise CsvError("the students CSV has a header but no students")
+        raise CsvError(N_("the students CSV has a header but no students"))
     ignored = [cell.strip() for cell, name in zip(header, columns, strict=True) if name not in index]
     return StudentsCsv(students=students, ignored_columns=ignored)
 
@@ -149,13 +171,19 @@ def read_row(number: int, row: list[str], index: dict[str, int]) -> tuple[CsvStu
     errors: list[str] = []
     if not STUDENT_NUMBER.fullmatch(student_number):
         errors.append(
-            f"line {number}: student number {student_number!r} is not valid "
-            "(1 to 32 letters, digits, '.', '-' or '_')"
+            gettext(
+                "line %(line)s: student number %(number)s is not valid"
+                " (1 to 32 letters, digits, '.', '-' or '_')",
+                line=number,
+                number=repr(student_number),
+            )
         )
     if not name or len(name) > 200 or _CONTROL.search(name):
-        errors.append(f"line {number}: the name must be 1 to 200 characters on one line")
+        errors.append(gettext("line %(line)s: the name must be 1 to 200 characters on one line", line=number))
     if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
-        errors.append(f"line {number}: {email!r} is not an email address")
+        errors.append(
+            gettext("line %(line)s: %(email)s is not an email address", line=number, email=repr(email))
+        )
     if errors:
         return None, errors
     # Stored upper-case, as server.school.students does: 's-001' and 'S-001' are one student.

@@ -25,6 +25,7 @@ from server.settings import current_settings
 from server.storage import StorageError, storage
 from server.uploads.files import Upload, files_in_request
 from server.uploads.limits import limit
+from server.uploads.media_texts import media_text
 from server.uploads.policy import over_limit, upload_shape
 from shared.media import MediaError, decode_image
 
@@ -126,5 +127,6 @@ def picture(side: str, upload: Upload | None, photo_id: int | None) -> Picture:
     try:
         image = decode_image(upload.data, name=upload.filename, shape=upload_shape(current_app))
     except MediaError as exc:
-        abort(422, f"{side}: {str(exc).rstrip('.')}")
+        message = f"{side}: {media_text(str(exc).rstrip('.'), upload.filename)}"  # the field name as sent
+        abort(422, message)
     return Picture(upload.filename, image)

@@ -47,7 +47,7 @@ LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
 class ArchiveError(Invalid):
-    """The zip as a whole is refused (400)."""
+    """The zip as a whole is refused (400); the message is in the request's language."""
 
 
 class MemberError(Invalid):
@@ -84,10 +84,16 @@ class PhotoArchive:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-            raise ArchiveError(f"the photos file is not a readable zip archive ({exc})") from None
+            raise ArchiveError(
+                gettext("the photos file is not a readable zip archive (%(error)s)", error=exc)
+            ) from None
         if len(infos) > max_members:
             raise ArchiveError(
-                f"the zip has {len(infos)} entries, more than the {max_members} allowed: split it"
+                gettext(
+                    "the zip has %(count)s entries, more than the %(most)s allowed: split it",
+                    count=len(infos),
+                    most=max_members,
+                )
             )
         self.max_member_bytes = max_member_bytes
         check_extents(data, infos, self._zip.start_dir)
@@ -98,8 +104,12 @@ class PhotoArchive:
             total += info.file_size
             if info.file_size > RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
                 raise ArchiveError(
-                    f"zip member {name!r} inflates {info.file_size} bytes from {info.compress_size}: "
-                    "refused as a zip bomb"
+                    gettext(
+                        "zip member %(name)s inflates %(size)s bytes from %(packed)s: refused as a zip bomb",
+                        name=repr(name),
+                        size=info.file_size,
+                        packed=info.compress_size,
+                    )
                 )
             if info.is_dir():
                 continue
@@ -110,7 +120,11 @@ class PhotoArchive:
             )
         if total > RATIO_FLOOR and total > max_ratio * len(data):
             raise ArchiveError(
-                f"the zip's members inflate {total} bytes from {len(data)}: refused as a zip bomb"
+                gettext(
+                    "the zip's members inflate %(size)s bytes from %(packed)s: refused as a zip bomb",
+                    size=total,
+                    packed=len(data),
+                )
             )
         self.entries = entries
 
@@ -118,7 +132,9 @@ class PhotoArchive:
         return (entry for entry in self.entries if entry.ignored is None and entry.error is None)
 
     def read(self, entry: Entry) -> bytes:
-        """The member's bytes; MemberError (for this file only) when it cannot be inflated."""
+        """The member's bytes; MemberError (for this file only) when it cannot be inflated. Its
+        message becomes the file's reason, kept in English and translated where it is shown
+        (server/enrolment/reasons.py)."""
         try:
             with self._zip.open(entry.info) as handle:
                 data = handle.read(self.max_member_bytes + 1)
@@ -137,18 +153,31 @@ def check_extents(data: bytes, infos: list[zipfile.ZipInfo], directory: int) -> 
         start = info.header_offset
         header = data[start : start + LOCAL_HEADER.size] if start >= 0 else b""
         if len(header) < LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
-            raise ArchiveError(f"zip member {info.filename!r} has no local header where the directory says")
+            raise ArchiveError(
+                gettext(
+                    "zip member %(name)s has no local header where the directory says",
+                    name=repr(info.filename),
+                )
+            )
         _signature, name_length, extra_length = LOCAL_HEADER.unpack(header)
         end = start + LOCAL_HEADER.size + name_length + extra_length + info.compress_size
         if end > directory:
-            raise ArchiveError(f"zip member {info.filename!r} runs into the zip's directory: refused")
+            raise ArchiveError(
+                gettext(
+                    "zip member %(name)s runs into the zip's directory: refused", name=repr(info.filename)
+                )
+            )
         spans.append((start, end, info.filename))
     spans.sort()
     for (_start, end, name), (start, _end, other) in itertools.pairwise(spans):
         if start < end:
             raise ArchiveError(
-                f"zip members {name!r} and {other!r} share the same bytes: refused (a zip whose entries "
-                "overlap inflates one member many times)"
+                gettext(
+                    "zip members %(name)s and %(other)s share the same bytes: refused (a zip whose entries"
+                    " overlap inflates one member many times)",
+                    name=repr(name),
+                    other=repr(other),
+                )
             )
 
 
@@ -156,13 +185,17 @@ def check_name(info: zipfile.ZipInfo) -> str:
     """The member's name with '/' separators, or ArchiveError for names and kinds no photo zip has."""
     name = info.filename.replace("\\", "/")
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"zip member {name!r} is encrypted: send an unencrypted zip")
+        raise ArchiveError(
+            gettext("zip member %(name)s is encrypted: send an unencrypted zip", name=repr(name))
+        )
     if name.startswith("/") or _DRIVE.match(name):
-        raise ArchiveError(f"zip member {name!r} has an absolute path: refused")
+        raise ArchiveError(gettext("zip member %(name)s has an absolute path: refused", name=repr(name)))
     if ".." in name.split("/"):
-        raise ArchiveError(f"zip member {name!r} points outside the archive ('..'): refused")
+        raise ArchiveError(
+            gettext("zip member %(name)s points outside the archive ('..'): refused", name=repr(name))
+        )
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise ArchiveError(f"zip member {name!r} is a symbolic link: refused")
+        raise ArchiveError(gettext("zip member %(name)s is a symbolic link: refused", name=repr(name)))
     return name
 
 

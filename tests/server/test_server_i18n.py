@@ -350,3 +350,35 @@ def test_sign_in_errors_of_the_api_are_translated_too(client):
     assert bad.status_code == 401 and "API 토큰" in bad.get_json()["error"]
     english = client.get("/api/v1/me")
     assert english.get_json()["error"].startswith("authentication required")
+
+
+def test_upload_refusals_built_from_values_speak_korean(client, db, make_user, make_token):
+    """The album's 'no photo was stored (...)' with shared/media.py's reason read back into Korean
+    (server/uploads/media_texts.py), and a zip the server cannot open; English unchanged."""
+    bearer = {"Authorization": f"Bearer {make_token(make_user('album_user', email='ko-album@example.org'))}"}
+
+    def send(field: str, name: str, language: str | None = None):
+        headers = {**bearer, **({"Accept-Language": language} if language else {})}
+        data = {field: [(io.BytesIO(b"not a picture at all"), name)]}
+        return client.post("/api/v1/album/photos", data=data, headers=headers)
+
+    korean = send("photos", "junk.jpg", "ko")
+    assert korean.status_code == 422
+    assert korean.get_json()["error"] == (
+        "저장된 사진이 없습니다 (junk.jpg: 이미지가 아니거나 받지 않는 형식입니다 "
+        "(JPEG, PNG, WebP, BMP 또는 TIFF를 쓰세요))"
+    )
+    english = send("photos", "junk.jpg")
+    assert english.get_json()["error"] == (
+        "no photo was stored (junk.jpg: not an image, or a format that is not accepted "
+        "(use JPEG, PNG, WebP, BMP or TIFF))"
+    )
+    assert english.get_json()["files"] == korean.get_json()["files"]  # the report's data stays as it is
+    zipped = send("zip", "photos.zip", "ko")
+    assert zipped.status_code == 400
+    assert zipped.get_json()["error"].startswith("사진 파일이 읽을 수 있는 zip 압축 파일이 아닙니다 (")
+    assert (
+        send("zip", "photos.zip")
+        .get_json()["error"]
+        .startswith("the photos file is not a readable zip archive (")
+    )
