@@ -39,6 +39,13 @@ TEMPLATES = (
     N_("hidden or system file"),
     N_("nested archive (not opened)"),
     N_("not a photo (%(suffix)s)"),
+    # server/enrolment/importer.py: a photo of the import that names no student, and the notes of a row.
+    N_(
+        "unknown student number %(number)s: not in the CSV nor on the course's roster (name files "
+        "<student_number>.jpg, <student_number>_<n>.jpg or <student_number>/...)"
+    ),
+    N_("the name on record is %(name)s: kept"),
+    N_("the email on record is %(email)s: kept"),
 )
 
 

@@ -145,7 +145,7 @@ def course_import(course_id: int) -> PageResult:
         db_session.commit()
     except (EnrolmentError, SchoolError, IntegrityError) as error:
         return refused(error, lambda: course_page(course))
-    return render_template("enrolment/report.html", course=course, report=report)
+    return render_template("enrolment/report.html", course=course, report=report, reason_text=reason_text)
 
 
 limit("enrolment.course_import", "ENROLMENT_MAX_IMPORT_BYTES", "a bulk import")

@@ -159,3 +159,22 @@ def test_refusals_with_values_speak_korean_and_keep_their_english(babel_app, kin
     assert said.startswith(english), said
     korean = in_language(babel_app, "ko", lambda: raised_message(kind, action))
     assert HANGUL.search(korean) and korean != said, korean
+
+
+def test_the_import_reports_unknown_student_number_reads_in_korean(babel_app):
+    """The import report shows the importer's stored English reason in the reader's language."""
+    from pathlib import PurePosixPath
+
+    from server.enrolment.importer import guessed_number
+
+    number = guessed_number(PurePosixPath("20269999.jpg"))
+    stored = (
+        f"unknown student number {number!r}: not in the CSV nor on the "
+        "course's roster (name files <student_number>.jpg, <student_number>_<n>.jpg or <student_number>/...)"
+    )
+    korean = in_language(babel_app, "ko", lambda: reason_text(stored))
+    assert korean.startswith("알 수 없는 학번 '20269999'"), korean
+    assert in_language(babel_app, None, lambda: reason_text(stored)) == stored
+    assert in_language(babel_app, "ko", lambda: reason_text("the name on record is 'Kim': kept")) == (
+        "등록된 이름은 'Kim'입니다: 그대로 유지합니다"
+    )
