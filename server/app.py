@@ -40,6 +40,7 @@ from server.devices.views import bp as devices_bp
 from server.health import bp as health_bp
 from server.school.views import bp as school_bp
 from server.settings import init_app as init_settings
+from server.uploads.reasons import reason_text
 from server.web.views import bp as web_bp
 
 
@@ -67,6 +68,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     passwords.init_app(app)
     manager.init_app(app)
     i18n.init_app(app)  # language and time zone per request, date filters (after the login manager)
+    # A stored English refusal or indexing error (a photo's, a zip member's) in the reader's language.
+    app.add_template_filter(reason_text, "reason")
     headers.init_app(app)
     errors.register_error_handlers(app)
 

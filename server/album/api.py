@@ -50,11 +50,11 @@ from server.db import db_session
 from server.db.enums import Role
 from server.db.models import Album, AlbumPerson, AlbumPhoto
 from server.db.types import INT_MAX
-from server.enrolment.reasons import reason_text
 from server.settings import current_settings
 from server.storage import StorageMissing, storage
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
+from server.uploads.reasons import reason_text
 
 TAGS = ["album"]
 ALBUM_USER = [Role.ALBUM_USER]

@@ -13,7 +13,6 @@ from server.db import db_session
 from server.db.enums import Role
 from server.enrolment import access, photos, service
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.reasons import reason_text
 from server.enrolment.schemas import (
     CourseEnrolment,
     CourseGallery,
@@ -29,6 +28,7 @@ from server.enrolment.schemas import (
 from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
+from server.uploads.reasons import reason_text
 
 TAGS = ["enrolment"]
 INSTRUCTOR = [Role.INSTRUCTOR]

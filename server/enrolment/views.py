@@ -22,11 +22,11 @@ from server.db.enums import FaceKind, Role
 from server.db.models import Course, FaceTemplate, course_students
 from server.enrolment import access, gallery, photos, service
 from server.enrolment.errors import EnrolmentError
-from server.enrolment.reasons import reason_text
 from server.school.errors import SchoolError
 from server.settings import current_settings
 from server.uploads.files import files_in_request
 from server.uploads.limits import limit
+from server.uploads.reasons import reason_text
 
 bp = Blueprint("enrolment", __name__)
 instructor_page = role_required(Role.INSTRUCTOR)

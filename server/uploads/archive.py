@@ -134,7 +134,7 @@ class PhotoArchive:
     def read(self, entry: Entry) -> bytes:
         """The member's bytes; MemberError (for this file only) when it cannot be inflated. Its
         message becomes the file's reason, kept in English and translated where it is shown
-        (server/enrolment/reasons.py)."""
+        (server/uploads/reasons.py)."""
         try:
             with self._zip.open(entry.info) as handle:
                 data = handle.read(self.max_member_bytes + 1)

@@ -52,7 +52,7 @@ def over_limit(size: int, limit: int) -> str:
 
 def over_limit_english(size: int, limit: int) -> str:
     """`over_limit` always in English, for a reason that is kept (an enrolment refusal, an album
-    photo's outcome) and translated where it is shown (server/enrolment/reasons.py)."""
+    photo's outcome) and translated where it is shown (server/uploads/reasons.py)."""
     template, values = _over_limit(size, limit)
     return template % values
 

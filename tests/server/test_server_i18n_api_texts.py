@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.api import pydantic_texts
 from server.api.shapes import error_text
-from server.enrolment.reasons import TEMPLATES as REASON_TEMPLATES
-from server.enrolment.reasons import _pattern, reason_text
 from server.school.schemas import LectureSessionCreate
 from server.uploads.policy import MiB, over_limit, over_limit_english
+from server.uploads.reasons import TEMPLATES as REASON_TEMPLATES
+from server.uploads.reasons import _pattern, reason_text
 from shared.detect import Face
 from shared.quality import QualityThresholds, assess
 

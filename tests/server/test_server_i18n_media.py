@@ -17,10 +17,10 @@ from PIL import Image
 
 from server.auth import tokens
 from server.auth.accounts import AccountError, check_password, parse_role
-from server.enrolment.reasons import reason_text
 from server.enrolment.roster_csv import CsvError, parse_students_csv
 from server.uploads.archive import ArchiveError, PhotoArchive
 from server.uploads.media_texts import TEMPLATES, _pattern, media_sentence, media_text
+from server.uploads.reasons import reason_text
 from shared.deepfake.video import sniff_bytes
 from shared.media import MediaError, ShapeLimits, decode_image
 
@@ -178,3 +178,14 @@ def test_the_import_reports_unknown_student_number_reads_in_korean(babel_app):
     assert in_language(babel_app, "ko", lambda: reason_text("the name on record is 'Kim': kept")) == (
         "등록된 이름은 'Kim'입니다: 그대로 유지합니다"
     )
+
+
+def test_pages_have_one_reason_filter_for_stored_refusals(app):
+    """The album's failed-photo tooltip and other pages read a stored English error through `| reason`."""
+    stored = "the image is corrupt or truncated (broken data stream when reading image file)"
+
+    def render() -> str:
+        return app.jinja_env.from_string("{{ error | reason }}").render(error=stored)
+
+    assert in_language(app, "ko", render).startswith("이미지가 손상되었거나 잘렸습니다")
+    assert in_language(app, None, render) == stored
