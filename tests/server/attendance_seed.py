@@ -65,6 +65,21 @@ def as_stored(db, config: Mapping[str, Any] | None = None) -> None:
         refresh_session(db, lecture, config or {})
 
 
+def seeded_world(make_user, db, *, with_student: bool = False) -> SimpleNamespace:
+    """The usual cast (Olga the owner, Oscar another instructor, Ada a student user when asked) and
+    their world; the users are on it as `owner`, `other` and `student_user`."""
+    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
+    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
+    student_user = (
+        make_user("student", email="ada@school.example", display_name="Ada Lovelace")
+        if with_student
+        else None
+    )
+    world = build_world(db, owner, other, student_user)
+    world.owner, world.other, world.student_user = owner, other, student_user
+    return world
+
+
 def build_world(db, owner: User, other: User, student_user: User | None = None) -> SimpleNamespace:
     """Insert the classroom described above (committed); returns the ids the tests need."""
     room, other_room = Classroom(name="R-101"), Classroom(name="R-202")

@@ -9,15 +9,14 @@ from sqlalchemy import func, select
 
 from server.db.enums import ReviewDecision
 from server.db.models import AttendanceOverride, AuditLog, LectureSession, Sighting, UnknownFaceReview
-from tests.server.attendance_seed import build_world
+from tests.server.attendance_seed import seeded_world
 from tests.server.conftest import PASSWORD, csrf_token_from
 
 
 @pytest.fixture
 def world(client, db, make_user, make_token):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    w = build_world(db, owner, other)
+    w = seeded_world(make_user, db)
+    owner, other = w.owner, w.other
     w.owner_h = {"Authorization": f"Bearer {make_token(owner)}"}
     w.other_h = {"Authorization": f"Bearer {make_token(other)}"}
     faces = client.get(f"/api/v1/sessions/{w.session}/unknown-faces", headers=w.owner_h).get_json()

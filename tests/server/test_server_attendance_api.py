@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db.models import AttendanceOverride, AuditLog, LectureSession, Sighting, UnknownFaceReview
-from tests.server.attendance_seed import as_stored, build_world
+from tests.server.attendance_seed import as_stored, seeded_world
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -20,11 +20,8 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def world(db, make_user, make_token):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    student_user = make_user("student", email="ada@school.example", display_name="Ada Lovelace")
-    w = build_world(db, owner, other, student_user)
-    w.owner, w.other, w.student_user = owner, other, student_user
+    w = seeded_world(make_user, db, with_student=True)
+    owner, other, student_user = w.owner, w.other, w.student_user
     w.h = bearer(make_token(owner))
     w.other_h = bearer(make_token(other))
     w.student_h = bearer(make_token(student_user))

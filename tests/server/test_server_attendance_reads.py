@@ -18,7 +18,7 @@ from sqlalchemy import event, func, select
 
 from server.db import get_db
 from server.db.models import LectureSession, Sighting, UnknownFaceReview
-from tests.server.attendance_seed import START, build_world
+from tests.server.attendance_seed import START, seeded_world
 from tests.server.conftest import PASSWORD, csrf_token_from
 
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -43,10 +43,7 @@ def writes(app) -> Iterator[list[str]]:
 
 @pytest.fixture
 def world(client, db, make_user, login):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    student_user = make_user("student", email="ada@school.example", display_name="Ada Lovelace")
-    w = build_world(db, owner, other, student_user)
+    w = seeded_world(make_user, db, with_student=True)
     assert login(client, "owner@school.example", PASSWORD).status_code == 302
     return w
 

@@ -11,16 +11,13 @@ from sqlalchemy import func, select
 
 from server.db import utcnow
 from server.db.models import AttendanceOverride, AuditLog, LectureSession
-from tests.server.attendance_seed import build_world
+from tests.server.attendance_seed import seeded_world
 from tests.server.conftest import PASSWORD, csrf_token_from
 
 
 @pytest.fixture
 def world(client, db, make_user, login):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    student_user = make_user("student", email="ada@school.example", display_name="Ada Lovelace")
-    w = build_world(db, owner, other, student_user)
+    w = seeded_world(make_user, db, with_student=True)
     assert login(client, "owner@school.example", PASSWORD).status_code == 302
     return w
 

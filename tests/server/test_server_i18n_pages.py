@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from server.db.models import Device, DeviceHealth
-from tests.server.attendance_seed import build_world
+from tests.server.attendance_seed import seeded_world
 from tests.server.conftest import PASSWORD, csrf_token_from
 
 KO = {"Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5"}
@@ -28,9 +28,7 @@ def roll_call(client, world, present: list[int], headers: dict[str, str]) -> str
 
 
 def signed_in_world(client, db, make_user, login):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    world = build_world(db, owner, other)
+    world = seeded_world(make_user, db)
     assert login(client, "owner@school.example", PASSWORD).status_code == 302
     return world
 

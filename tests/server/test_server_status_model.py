@@ -21,7 +21,7 @@ import pytest
 from server.attendance.service import compute_session
 from server.db import get_db
 from server.db.models import LectureSession
-from tests.server.attendance_seed import build_world
+from tests.server.attendance_seed import seeded_world
 from tests.server.conftest import PASSWORD
 
 CASES = {
@@ -47,9 +47,8 @@ CASES = {
 
 @pytest.fixture
 def world(client, db, make_user, make_token, login):
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    w = build_world(db, owner, other)
+    w = seeded_world(make_user, db)
+    owner = w.owner
     w.h = {"Authorization": f"Bearer {make_token(owner)}"}
     assert login(client, "owner@school.example", PASSWORD).status_code == 302
     return w

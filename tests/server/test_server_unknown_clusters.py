@@ -24,7 +24,7 @@ from server.db.models import (
     UnknownClusterMember,
     UnknownFaceReview,
 )
-from tests.server.attendance_seed import as_stored, build_world
+from tests.server.attendance_seed import as_stored, seeded_world
 from tests.server.conftest import PASSWORD
 from tests.server.test_server_enrolment_support import share_analyzer
 from tests.server.unknown_faces_seed import add_unknown_faces, embed_photos, photo, unknown_track
@@ -42,9 +42,8 @@ def faces(analyzer):
 @pytest.fixture
 def world(app, analyzer, db, make_user, make_token, faces):
     share_analyzer(app, analyzer)
-    owner = make_user("instructor", email="owner@school.example", display_name="Olga Owner")
-    other = make_user("instructor", email="other@school.example", display_name="Oscar Other")
-    w = build_world(db, owner, other)
+    w = seeded_world(make_user, db)
+    owner, other = w.owner, w.other
     w.tracks = add_unknown_faces(db, w, faces)
     w.h = bearer(make_token(owner))
     w.other_h = bearer(make_token(other))
